@@ -1,0 +1,158 @@
+"""The `nnc` command line: argument parsing only; every command is a function of the library."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+from pathlib import Path
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nnc", description="A compiler for neural networks written in .nn files.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    c = sub.add_parser("check", help="parse, elaborate and shape-check programs; print diagnostics")
+    c.add_argument("files", nargs="+", metavar="FILE")
+    c.add_argument("--format", choices=("text", "json"), default="text")
+    c.add_argument("-W", dest="warnings", choices=("error",), help="-W error: treat warnings as errors")
+
+    s = sub.add_parser("stats", help="per-layer shapes, parameters, MACs and activation memory")
+    s.add_argument("file", metavar="FILE")
+    s.add_argument("--model", metavar="M", help="only this model")
+    s.add_argument("--format", choices=("text", "json"), default="text")
+    s.add_argument("-W", dest="warnings", choices=("error",))
+
+    e = sub.add_parser("explain", help="the long explanation of a diagnostic code, e.g. nnc explain E0301")
+    e.add_argument("code")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point. Runs in a thread with a large stack so deep programs end in diagnostics, not crashes."""
+    args = _parser().parse_args(argv)
+    result: list[int] = [EXIT_INTERNAL]
+
+    def run() -> None:
+        result[0] = _dispatch(args)
+
+    sys.setrecursionlimit(20000)
+    threading.stack_size(256 * 1024 * 1024)
+    worker = threading.Thread(target=run, name="nnc")
+    worker.start()
+    worker.join()
+    return result[0]
+
+
+def _dispatch(args) -> int:
+    try:
+        return {"check": cmd_check, "stats": cmd_stats, "explain": cmd_explain}[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as e:  # an internal failure: one line naming the bug, never a traceback
+        import traceback
+        frame = traceback.extract_tb(e.__traceback__)[-1]
+        print(f"nnc: internal error: {type(e).__name__}: {e} (at {Path(frame.filename).name}:{frame.lineno}); "
+              f"this is a bug in nnc, please report it with the program that caused it", file=sys.stderr)
+        if os.environ.get("NNC_DEBUG"):
+            traceback.print_exc()
+        return EXIT_INTERNAL
+
+
+def _check(path: str, warnings_as_errors: bool):
+    from .compiler import check_file
+    from .elaborate import UnreadableFile
+    try:
+        return check_file(Path(path), warnings_as_errors=warnings_as_errors), None
+    except UnreadableFile as e:
+        return None, str(e)
+
+
+def _models_json(result) -> dict:
+    from .ir.types import shape_json
+    out = {}
+    for name, info in result.models.items():
+        g = info.graph
+        out[name] = {
+            "inputs": {n: {"dtype": g.type_of(v).dtype, "shape": shape_json(g.type_of(v).shape)} for n, v in g.inputs},
+            "outputs": {n: {"dtype": g.type_of(v).dtype, "shape": shape_json(g.type_of(v).shape)} for n, v in g.outputs},
+        }
+    return out
+
+
+def cmd_check(args) -> int:
+    from .diagnostics import render_text
+    from .source import SourceSet
+    diagnostics, models, unreadable = [], {}, []
+    sources = SourceSet()
+    for f in args.files:
+        result, problem = _check(f, args.warnings == "error")
+        if problem:
+            unreadable.append(problem)
+            continue
+        diagnostics += result.diagnostics
+        models.update(_models_json(result))
+        sources.files.update(result.sources.files)
+    for problem in unreadable:
+        print(f"nnc: error: {problem}", file=sys.stderr)
+    if args.format == "json":
+        print(json.dumps({"diagnostics": [d.to_json() for d in diagnostics], "models": models}))
+    elif diagnostics:
+        print(render_text(diagnostics, sources))
+    if unreadable:
+        return EXIT_USAGE
+    return EXIT_ERRORS if any(d.is_error for d in diagnostics) else EXIT_OK
+
+
+def cmd_stats(args) -> int:
+    from .diagnostics import render_text
+    from .stats import model_stats, render_table
+    result, problem = _check(args.file, args.warnings == "error")
+    if problem:
+        print(f"nnc: error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    if result.errors:
+        if args.format == "json":
+            print(json.dumps({"diagnostics": [d.to_json() for d in result.diagnostics], "models": {}}))
+        else:
+            print(render_text(result.diagnostics, result.sources), file=sys.stderr)
+        return EXIT_ERRORS
+    models = result.models
+    if args.model:
+        if args.model not in models:
+            known = ", ".join(models) or "none"
+            print(f"nnc: error: no model `{args.model}` in {args.file} (models: {known})", file=sys.stderr)
+            return EXIT_USAGE
+        models = {args.model: models[args.model]}
+    stats = {name: model_stats(info.graph) for name, info in models.items()}
+    if args.format == "json":
+        print(json.dumps({"models": {name: s.to_json() for name, s in stats.items()}}))
+        return EXIT_OK
+    if result.diagnostics:
+        print(render_text(result.diagnostics, result.sources), file=sys.stderr)
+    tables = []
+    for name, s in stats.items():
+        g = models[name].graph
+        tables.append(render_table(s, {n: g.type_of(v) for n, v in g.inputs}))
+    print("\n\n".join(tables))
+    return EXIT_OK
+
+
+def cmd_explain(args) -> int:
+    from .codes import CODES, explain
+    text = explain(args.code)
+    if text is None:
+        print(f"nnc: error: no diagnostic code `{args.code}` (codes: {', '.join(CODES)})", file=sys.stderr)
+        return EXIT_USAGE
+    print(text, end="")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""Diagnostics as data, with one text renderer (rustc's layout) and one JSON renderer."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from .source import SourceSet, Span
+
+
+@dataclass(frozen=True)
+class Label:
+    """A secondary place worth showing, with a short text under it."""
+
+    span: Span
+    text: str
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    severity: str  # "error" | "warning"
+    code: str
+    message: str
+    span: Span | None
+    label: str = ""  # the text under the primary caret
+    hint: str | None = None
+    labels: tuple[Label, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
+
+    def as_error(self) -> "Diagnostic":
+        return Diagnostic("error", self.code, self.message, self.span, self.label, self.hint, self.labels, self.notes)
+
+    def to_json(self) -> dict:
+        s = self.span
+        out = {
+            "severity": self.severity,
+            "code": self.code,
+            "message": self.message,
+            "file": s.file if s else None,
+            "line": s.line if s else None,
+            "column": s.column if s else None,
+            "end_line": s.end_line if s else None,
+            "end_column": s.end_column if s else None,
+            "hint": self.hint,
+        }
+        if self.label:
+            out["label"] = self.label
+        if self.labels:
+            out["labels"] = [
+                {"file": l.span.file, "line": l.span.line, "column": l.span.column,
+                 "end_line": l.span.end_line, "end_column": l.span.end_column, "text": l.text}
+                for l in self.labels
+            ]
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out
+
+
+class CompileError(Exception):
+    """Raised by nnc.load when a program has errors; carries every diagnostic."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic], sources: SourceSet | None = None):
+        self.diagnostics = list(diagnostics)
+        self.sources = sources
+        errors = [d for d in self.diagnostics if d.is_error]
+        first = errors[0] if errors else (self.diagnostics[0] if self.diagnostics else None)
+        summary = f"{first.span}: {first.message}" if first and first.span else (first.message if first else "error")
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(summary + more)
+
+    def render(self) -> str:
+        return render_text(self.diagnostics, self.sources or SourceSet())
+
+
+def sort_key(d: Diagnostic):
+    s = d.span
+    return (s.file, s.line, s.column) if s else ("", 0, 0)
+
+
+def _gutter_width(diag: Diagnostic) -> int:
+    lines = [diag.span.line] if diag.span else [1]
+    lines += [l.span.line for l in diag.labels]
+    return len(str(max(lines)))
+
+
+def _pad(text: str, column: int) -> str:
+    """Spaces up to a 1-based column, keeping tabs so marks land under the right character."""
+    return "".join("\t" if c == "\t" else " " for c in text[: column - 1]).ljust(column - 1)
+
+
+def _mark_extent(span: Span, line: int, text: str) -> tuple[int, int]:
+    start = span.column if span.line == line else 1
+    end = span.end_column if span.end_line == line else len(text) + 1
+    return start, max(end, start + 1)
+
+
+def _line_block(text: str, line: int, marks: list[tuple[Span, str, str]], width: int) -> list[str]:
+    """One source line with every mark on it, the rightmost label inline and the others hanging below."""
+    bar = " " * width + " |"
+    marks = sorted(marks, key=lambda m: _mark_extent(m[0], line, text)[0])
+    under = ""
+    for span, char, _ in marks:
+        start, end = _mark_extent(span, line, text)
+        under = under.ljust(start - 1) if len(under) < start - 1 else under[: start - 1]
+        under += char * (end - start)
+    out = [f"{line:>{width}} | {text}"]
+    last_text = marks[-1][2]
+    out.append(f"{bar} {under}" + (f" {last_text}" if last_text else ""))
+    hanging = [m for m in marks[:-1] if m[2]]
+    if hanging:
+        cols = [_mark_extent(m[0], line, text)[0] for m in hanging]
+        out.append(f"{bar} " + _bars(cols, len(cols)))
+        for i in range(len(hanging) - 1, -1, -1):
+            out.append(f"{bar} " + _bars(cols, i) + " " * (cols[i] - 1 - len(_bars(cols, i))) + hanging[i][2])
+    return out
+
+
+def _bars(cols: list[int], n: int) -> str:
+    row = ""
+    for c in cols[:n]:
+        row = row.ljust(c - 1) + "|"
+    return row
+
+
+def render_one(d: Diagnostic, sources: SourceSet) -> str:
+    out = [f"{d.severity}[{d.code}]: {d.message}"]
+    width = _gutter_width(d)
+    bar = " " * width + " |"
+    if d.span:
+        out.append(f"{' ' * width}--> {d.span.file}:{d.span.line}:{d.span.column}")
+        out.append(bar)
+        by_place: dict[tuple[str, int], list] = {}
+        for span, char, text in [(d.span, "^", d.label)] + [(l.span, "-", l.text) for l in d.labels]:
+            by_place.setdefault((span.file, span.line), []).append((span, char, text))
+        places = sorted(by_place, key=lambda p: (p[0] != d.span.file, p))
+        for i, (file, line) in enumerate(places):
+            src = sources.get(file)
+            if src is None:
+                continue
+            if file != d.span.file:
+                out.append(f"{' ' * width}::: {file}:{line}")
+            elif i and line > places[i - 1][1] + 1:
+                out.append(bar)
+            out += _line_block(src.line_text(line), line, by_place[(file, line)], width)
+        out.append(bar)
+    for note in d.notes:
+        out.append(f"{' ' * width} = note: {note}")
+    if d.hint:
+        out.append(f"{' ' * width} = hint: {d.hint}")
+    return "\n".join(out)
+
+
+def render_text(diagnostics: Iterable[Diagnostic], sources: SourceSet) -> str:
+    diags = list(diagnostics)
+    parts = [render_one(d, sources) for d in diags]
+    errors = sum(d.is_error for d in diags)
+    warnings = len(diags) - errors
+    summary = []
+    if errors:
+        summary.append(f"{errors} error{'s' if errors != 1 else ''}")
+    if warnings:
+        summary.append(f"{warnings} warning{'s' if warnings != 1 else ''}")
+    if summary:
+        parts.append(" and ".join(summary) + " found")
+    return "\n\n".join(parts)
+
+
+class Reporter:
+    """Collects diagnostics once each (a block elaborated twice reports its errors once)."""
+
+    def __init__(self) -> None:
+        self.items: list[Diagnostic] = []
+        self._seen: set = set()
+
+    def add(self, d: Diagnostic) -> None:
+        key = (d.severity, d.code, d.span, d.message)
+        if key not in self._seen:
+            self._seen.add(key)
+            self.items.append(d)
+
+    def error(self, code: str, message: str, span: Span | None, label: str = "", hint: str | None = None,
+              labels: Iterable[Label] = (), notes: Iterable[str] = ()) -> None:
+        self.add(Diagnostic("error", code, message, span, label, hint, tuple(labels), tuple(notes)))
+
+    def warning(self, code: str, message: str, span: Span | None, label: str = "", hint: str | None = None,
+                labels: Iterable[Label] = (), notes: Iterable[str] = ()) -> None:
+        self.add(Diagnostic("warning", code, message, span, label, hint, tuple(labels), tuple(notes)))
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.is_error for d in self.items)
+
+    def sorted(self) -> list[Diagnostic]:
+        return sorted(self.items, key=sort_key)

@@ -1,0 +1,85 @@
+"""Builds one IR graph while the program is elaborated: values, nodes, parameters."""
+from __future__ import annotations
+
+from ..ir.graph import Graph, Node, Parameter, Value
+from ..ir.types import TensorType
+from ..ops.base import ParamSpec
+from ..source import Span
+from .values import Tensor
+
+MAX_NODES = 1_000_000
+
+
+class TooLarge(Exception):
+    """The elaboration budget is spent (a compile-time loop unrolls into millions of nodes)."""
+
+
+class GraphBuilder:
+    def __init__(self, name: str):
+        self.name = name
+        self.values: dict[int, Value] = {}
+        self.nodes: list[Node] = []
+        self.inputs: list[tuple[str, int]] = []
+        self.outputs: list[tuple[str, int]] = []
+        self.params: dict[str, Parameter] = {}
+        self.producer: dict[int, Node] = {}
+        self.node_spans: dict[int, Span] = {}  # value id -> span of the expression that made it
+        self._names: dict[tuple[str, str], int] = {}
+
+    def new_value(self, t: TensorType) -> Tensor:
+        vid = len(self.values)
+        self.values[vid] = Value(vid, t)
+        return Tensor(vid, t)
+
+    def add_input(self, name: str, t: TensorType, span: Span | None) -> Tensor:
+        v = self.new_value(t)
+        self.inputs.append((name, v.id))
+        if span is not None:
+            self.node_spans[v.id] = span
+        return v
+
+    def unique_name(self, scope: str, base: str) -> str:
+        k = self._names.get((scope, base), 0)
+        self._names[(scope, base)] = k + 1
+        return base if k == 0 else f"{base}_{k}"
+
+    def add_node(self, op: str, inputs: list[Tensor], out_types: list[TensorType], attrs: dict, span: Span | None,
+                 name: str, scope: str) -> list[Tensor]:
+        if len(self.nodes) >= MAX_NODES:
+            raise TooLarge()
+        outs = [self.new_value(t) for t in out_types]
+        node = Node(op, tuple(i.id for i in inputs), tuple(o.id for o in outs), _freeze_attrs(attrs), span, name,
+                    scope)
+        self.nodes.append(node)
+        for o in outs:
+            self.producer[o.id] = node
+            if span is not None:
+                self.node_spans[o.id] = span
+        return outs
+
+    def param(self, layer_path: str, spec: ParamSpec) -> tuple[Tensor, Parameter | None]:
+        """The parameter named layer_path/role, created on first use; the existing one (shared) after."""
+        name = f"{layer_path}/{spec.role}"
+        existing = self.params.get(name)
+        if existing is not None:
+            return Tensor(existing.value.id, existing.value.type), existing
+        v = self.new_value(TensorType("f32", tuple(spec.shape)))
+        self.params[name] = Parameter(name, self.values[v.id], spec.init, spec.trainable, layer_path, spec.fan_in,
+                                      spec.fan_out, spec.decay)
+        return v, None
+
+    def build(self) -> Graph:
+        return Graph(self.name, tuple(self.inputs), tuple(self.outputs), tuple(self.params.values()),
+                     tuple(self.nodes), dict(self.values))
+
+
+def _freeze(value):
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    if value is None or isinstance(value, (int, float, bool, str)):
+        return value
+    raise TypeError(f"IR attributes hold plain data only, found {type(value).__name__}")
+
+
+def _freeze_attrs(attrs: dict) -> tuple:
+    return tuple((k, _freeze(v)) for k, v in attrs.items())

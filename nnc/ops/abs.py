@@ -1,0 +1,7 @@
+"""abs(x)."""
+import numpy as np
+
+from .common import unary
+
+OP = unary("abs", lambda x, a: np.abs(x), "absolute value", category="math", float_only=False,
+           examples=("abs(x)",))

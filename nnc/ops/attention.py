@@ -1,0 +1,52 @@
+"""attention(query, keys, values, heads): multi-head attention as torch.nn.MultiheadAttention."""
+from ..ir.types import TensorType, dim_str, eval_dim
+from .base import Attr, Op, ParamSpec, ShapeError, require_float
+from .common import known
+
+
+def infer(ins, a):
+    q, k, v = ins
+    for t, arg in ((q, "query"), (k, "keys"), (v, "values")):
+        require_float(t, arg, "attention")
+        if t.rank != 3:
+            raise ShapeError(f"attention expects {arg} as [N, T, E], found {t}", blame=arg, code="E0203")
+        known(t.shape[2], "the feature axis", "attention", blame=arg)
+    e = q.shape[2]
+    if k.shape[1] != v.shape[1]:
+        raise ShapeError(f"keys and values must have the same length, found {k} and {v}", blame="values",
+                         code="E0203", label=f"{dim_str(v.shape[1])} steps, keys have {dim_str(k.shape[1])}")
+    for t, arg in ((k, "keys"), (v, "values")):
+        if t.shape[0] != q.shape[0]:
+            raise ShapeError(f"{arg} must have the query's batch {dim_str(q.shape[0])}, found {t}", blame=arg,
+                             code="E0203")
+    if e % a["heads"]:
+        raise ShapeError(f"attention with {a['heads']} heads needs the query's {e} features divisible by it",
+                         blame="heads", code="E0303")
+    return [q]
+
+
+def params(ins, a):
+    e, ek, ev = ins[0].shape[2], ins[1].shape[2], ins[2].shape[2]
+    out = []
+    for role, fan_in in (("query", e), ("key", ek), ("value", ev), ("out", e)):
+        out.append(ParamSpec(f"{role}.weight", (e, fan_in), "xavier_uniform", fan_in=fan_in, fan_out=e, decay=True))
+        out.append(ParamSpec(f"{role}.bias", (e,), "zeros"))
+    return out
+
+
+def reference(arrays, a, ctx):
+    from ..numpy_kernels import multi_head_attention
+    q, k, v, wq, bq, wk, bk, wv, bv, wo, bo = arrays
+    return [multi_head_attention(q, k, v, wq, bq, wk, bk, wv, bv, wo, bo, a["heads"])]
+
+
+def macs(ins, outs, a):
+    q, k, v = ins
+    n, tq, tk = eval_dim(q.shape[0]), eval_dim(q.shape[1]), eval_dim(k.shape[1])
+    e, ek, ev = q.shape[2], k.shape[2], v.shape[2]
+    return n * (tq * e * e + tk * ek * e + tk * ev * e + 2 * tq * tk * e + tq * e * e)
+
+
+OP = Op(name="attention", doc="multi-head attention; the tensor through -> is the query",
+        inputs=("query", "keys", "values"), attrs=(Attr("heads", "pos_int", 1),), infer=infer, params=params,
+        reference=reference, macs=macs, category="layer", examples=("x -> attention(memory, memory, heads=4)",))

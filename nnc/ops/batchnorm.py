@@ -1,0 +1,38 @@
+"""batchnorm(x): normalise each channel (axis 1); batch statistics in training, running ones in inference."""
+import numpy as np
+
+from .base import Attr, Op, ParamSpec, ShapeError, require_float
+from .common import known
+
+
+def infer(ins, a):
+    x = ins[0]
+    require_float(x, "x", "batchnorm")
+    if x.rank < 2:
+        raise ShapeError(f"batchnorm normalises axis 1, found {x}", blame="x", code="E0206")
+    known(x.shape[1], "the channel axis", "batchnorm")
+    return [x]
+
+
+def params(ins, a):
+    c = ins[0].shape[1]
+    return [ParamSpec("weight", (c,), "ones"), ParamSpec("bias", (c,), "zeros"),
+            ParamSpec("running_mean", (c,), "zeros", trainable=False),
+            ParamSpec("running_var", (c,), "ones", trainable=False)]
+
+
+def reference(arrays, a, ctx):
+    x, w, b, mean, var = arrays
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    if ctx.training:
+        mean = x.mean(axis=axes)
+        var = x.var(axis=axes)
+        ctx.update_state(mean, var, x.size // x.shape[1], a["momentum"])
+    y = (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + a["eps"]) * w.reshape(shape) + b.reshape(shape)
+    return [y.astype(x.dtype)]
+
+
+OP = Op(name="batchnorm", doc="per-channel normalisation with a learnt scale and shift", inputs=("x",),
+        attrs=(Attr("momentum", "unit_float", 0.1), Attr("eps", "pos_float", 1e-5)),
+        infer=infer, params=params, reference=reference, category="layer", examples=("x -> batchnorm",))

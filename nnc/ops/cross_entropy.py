@@ -1,0 +1,25 @@
+"""cross_entropy(logits, labels): −log softmax(logits)[label], averaged over the batch."""
+import numpy as np
+
+from .base import InputLint, Op
+from .common import LOSS_REDUCTION, check_class_labels, reduce_loss, scalar_of
+
+
+def infer(ins, a):
+    check_class_labels(ins[0], ins[1], "cross_entropy")
+    return [scalar_of(ins[0])]
+
+
+def reference(arrays, a, ctx):
+    from ..numpy_kernels import log_softmax
+    logits, labels = arrays
+    logp = log_softmax(logits, -1)
+    picked = np.take_along_axis(logp, labels[..., None].astype(np.int64), axis=-1)[..., 0]
+    return [reduce_loss(-picked, a)]
+
+
+OP = Op(name="cross_entropy", doc="softmax cross entropy with integer labels (softmax inside)",
+        inputs=("logits", "labels"), attrs=(LOSS_REDUCTION,), infer=infer, reference=reference, category="loss",
+        lints=(InputLint("logits", "softmax", "W0002", "softmax fed to cross_entropy, which applies its own",
+                         "pass the logits before softmax; cross_entropy applies log-softmax itself"),),
+        examples=("cross_entropy(logits, y)",))

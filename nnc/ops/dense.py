@@ -1,0 +1,42 @@
+"""dense(x, units): y = x·Wᵀ + b on the last axis; W is [units, in] as in PyTorch."""
+from ..ir.types import TensorType
+from .base import Attr, Op, ParamSpec, require_float
+from .common import batch_numel, known
+
+INITS = "choice:xavier_uniform|xavier_normal|he_uniform|he_normal|lecun_uniform|lecun_normal|normal|zeros"
+
+
+def infer(ins, a):
+    x = ins[0]
+    require_float(x, "x", "dense")
+    if x.rank == 0:
+        from .base import ShapeError
+        raise ShapeError("dense needs at least one axis, found a scalar", blame="x", code="E0206")
+    known(x.shape[-1], "the last axis", "dense")
+    return [TensorType(x.dtype, x.shape[:-1] + (a["units"],))]
+
+
+def params(ins, a):
+    fan_in = ins[0].shape[-1]
+    out = [ParamSpec("weight", (a["units"], fan_in), a["init"], fan_in=fan_in, fan_out=a["units"], decay=True)]
+    if a["bias"]:
+        out.append(ParamSpec("bias", (a["units"],), "zeros"))
+    return out
+
+
+def reference(arrays, a, ctx):
+    x, w = arrays[0], arrays[1]
+    y = x @ w.T
+    if a["bias"]:
+        y = y + arrays[2]
+    return [y.astype(x.dtype)]
+
+
+def macs(ins, outs, a):
+    return batch_numel(ins[0].shape[:-1]) * ins[0].shape[-1] * a["units"]
+
+
+OP = Op(name="dense", doc="a fully connected layer on the last axis", inputs=("x",),
+        attrs=(Attr("units", "pos_int"), Attr("bias", "bool", True), Attr("init", INITS, "xavier_uniform")),
+        infer=infer, params=params, reference=reference, macs=macs, category="layer",
+        examples=("x -> dense(128)",))

@@ -1,0 +1,23 @@
+"""dropout(x, p): inverted dropout in training, the identity in inference.
+
+Kept elements are scaled by 1/(1 − p) in training so that inference needs no
+rescaling; Monte-Carlo dropout keeps it on in inference (ctx.mc_dropout).
+"""
+import numpy as np
+
+from .base import Attr
+from .common import unary
+
+
+def dropout(x, a, ctx):
+    p = a["p"]
+    if p == 0 or not (ctx.training or ctx.mc_dropout):
+        return [x]
+    keep = ctx.rng.random(x.shape) >= p
+    return [(x * keep / (1 - p)).astype(x.dtype)]
+
+
+OP = unary("dropout", None, "zero each element with probability p in training, scale the rest by 1/(1-p)",
+           (Attr("p", "prob", 0.5, "the probability of dropping an element"),), category="regularization",
+           examples=("x -> dropout(0.2)",))
+object.__setattr__(OP, "reference", dropout)

@@ -1,0 +1,27 @@
+"""embedding(ids, vocab, dim): row lookup in a [vocab, dim] table, initialised N(0, 1) as PyTorch."""
+from ..ir.types import TensorType
+from .base import Attr, Op, ParamSpec, ShapeError
+
+
+def infer(ins, a):
+    x = ins[0]
+    if not x.is_int:
+        raise ShapeError(f"embedding looks up integer ids, found {x}", blame="x", code="E0202",
+                         label=f"this is {x}", hint="declare the input as i32 or i64")
+    return [TensorType("f32", x.shape + (a["dim"],))]
+
+
+def params(ins, a):
+    return [ParamSpec("weight", (a["vocab"], a["dim"]), "normal", fan_in=a["vocab"], fan_out=a["dim"], decay=True)]
+
+
+def reference(arrays, a, ctx):
+    ids, table = arrays
+    if ids.size and (ids.min() < 0 or ids.max() >= a["vocab"]):
+        raise ValueError(f"embedding ids must be in 0..{a['vocab'] - 1}, found {ids.min()}..{ids.max()}")
+    return [table[ids]]
+
+
+OP = Op(name="embedding", doc="a learnt vector for each integer id", inputs=("x",),
+        attrs=(Attr("vocab", "pos_int"), Attr("dim", "pos_int")), infer=infer, params=params, reference=reference,
+        category="layer", examples=("tokens -> embedding(1000, 64)",))

@@ -1,0 +1,6 @@
+"""exp(x)."""
+import numpy as np
+
+from .common import unary
+
+OP = unary("exp", lambda x, a: np.exp(x), "e to the power x", category="math", examples=("exp(x)",))

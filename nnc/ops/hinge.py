@@ -1,0 +1,23 @@
+"""hinge(scores, labels, margin): Σ_{j≠y} max(0, s_j − s_y + margin), the multi-class SVM loss."""
+import numpy as np
+
+from .base import Attr, Op
+from .common import LOSS_REDUCTION, check_class_labels, reduce_loss, scalar_of
+
+
+def infer(ins, a):
+    check_class_labels(ins[0], ins[1], "hinge", what="scores")
+    return [scalar_of(ins[0])]
+
+
+def reference(arrays, a, ctx):
+    s, y = arrays
+    sy = np.take_along_axis(s, y[..., None].astype(np.int64), axis=-1)
+    margins = np.maximum(0, s - sy + a["margin"])
+    np.put_along_axis(margins, y[..., None].astype(np.int64), 0, axis=-1)
+    return [reduce_loss(margins.sum(axis=-1), a)]
+
+
+OP = Op(name="hinge", doc="multi-class hinge loss", inputs=("scores", "labels"),
+        attrs=(Attr("margin", "nonneg_float", 1.0), LOSS_REDUCTION), infer=infer, reference=reference,
+        category="loss", examples=("hinge(scores, y)",))

@@ -1,0 +1,19 @@
+"""l1_loss(a, b): the mean of |a − b| over all elements."""
+import numpy as np
+
+from .base import Op
+from .common import LOSS_REDUCTION, check_target, reduce_loss, scalar_of
+
+
+def infer(ins, a):
+    check_target(ins[0], ins[1], "l1_loss", arg="b")
+    return [scalar_of(ins[0])]
+
+
+def reference(arrays, a, ctx):
+    x, y = arrays
+    return [reduce_loss(np.abs(x - y).astype(x.dtype), a)]
+
+
+OP = Op(name="l1_loss", doc="mean absolute error over all elements", inputs=("a", "b"), attrs=(LOSS_REDUCTION,),
+        infer=infer, reference=reference, category="loss", examples=("l1_loss(prediction, target)",))

@@ -1,0 +1,13 @@
+"""last(x): the final time step of a sequence, [N, T, F] → [N, F]."""
+from .base import Op, ShapeError
+
+
+def infer(ins, a):
+    x = ins[0]
+    if x.rank < 2:
+        raise ShapeError(f"last takes the final step along axis 1, found {x}", blame="x", code="E0206")
+    return [x.with_shape((x.shape[0],) + x.shape[2:])]
+
+
+OP = Op(name="last", doc="the final step along axis 1 (time)", inputs=("x",), infer=infer,
+        reference=lambda arrays, a, ctx: [arrays[0][:, -1]], category="shape", examples=("x -> lstm(64) -> last",))

@@ -1,0 +1,9 @@
+"""leaky_relu(x, alpha) = x where x > 0, alpha·x elsewhere."""
+import numpy as np
+
+from .base import Attr
+from .common import unary
+
+OP = unary("leaky_relu", lambda x, a: np.where(x > 0, x, a["alpha"] * x).astype(x.dtype),
+           "x where x > 0, alpha·x elsewhere", (Attr("alpha", "nonneg_float", 0.01),),
+           examples=("x -> leaky_relu(0.2)",))

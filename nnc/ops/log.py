@@ -1,0 +1,6 @@
+"""log(x), the natural logarithm."""
+import numpy as np
+
+from .common import unary
+
+OP = unary("log", lambda x, a: np.log(x), "natural logarithm", category="math", examples=("log(x)",))

@@ -1,0 +1,19 @@
+"""log_softmax(x, axis) = x − log Σ exp(x), numerically stable."""
+from .base import Attr, Op, require_float
+from .common import normalize_axis
+
+
+def infer(ins, a):
+    require_float(ins[0], "x", "log_softmax")
+    normalize_axis(a["axis"], ins[0].rank)
+    return [ins[0]]
+
+
+def reference(arrays, a, ctx):
+    from ..numpy_kernels import log_softmax
+    return [log_softmax(arrays[0], a["axis"])]
+
+
+OP = Op(name="log_softmax", doc="x - log(sum(exp(x))) along `axis`", inputs=("x",),
+        attrs=(Attr("axis", "axis", -1),), infer=infer, reference=reference, category="activation",
+        examples=("x -> log_softmax",))

@@ -1,0 +1,7 @@
+"""max(x, axis=None, keepdims=false)."""
+import numpy as np
+
+from .common import reduce_op
+
+OP = reduce_op("max", lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims),
+               "the maximum over `axis` (all axes when absent)")

@@ -1,0 +1,7 @@
+"""mean(x, axis=None, keepdims=false)."""
+import numpy as np
+
+from .common import reduce_op
+
+OP = reduce_op("mean", lambda x, axis, keepdims: np.mean(x, axis=axis, keepdims=keepdims).astype(x.dtype),
+               "the mean over `axis` (all axes when absent)")

@@ -1,0 +1,6 @@
+"""Unary minus on a tensor: `-x`."""
+import numpy as np
+
+from .common import unary
+
+OP = unary("neg", lambda x, a: np.negative(x), "-x", category="math", float_only=False, internal=True)

@@ -1,0 +1,23 @@
+"""nll(log_probs, labels): −log_probs[label], averaged over the batch."""
+import numpy as np
+
+from .base import InputLint, Op
+from .common import LOSS_REDUCTION, check_class_labels, reduce_loss, scalar_of
+
+
+def infer(ins, a):
+    check_class_labels(ins[0], ins[1], "nll", what="log_probs")
+    return [scalar_of(ins[0])]
+
+
+def reference(arrays, a, ctx):
+    logp, labels = arrays
+    picked = np.take_along_axis(logp, labels[..., None].astype(np.int64), axis=-1)[..., 0]
+    return [reduce_loss(-picked, a)]
+
+
+OP = Op(name="nll", doc="negative log likelihood of log-probabilities", inputs=("log_probs", "labels"),
+        attrs=(LOSS_REDUCTION,), infer=infer, reference=reference, category="loss",
+        lints=(InputLint("log_probs", "softmax", "W0002", "softmax fed to nll, which expects log-probabilities",
+                         "use log_softmax before nll"),),
+        examples=("nll(x -> log_softmax, y)",))

@@ -1,0 +1,40 @@
+"""Pooling shared by maxpool and avgpool: window arithmetic as convolution, no parameters."""
+from ..ir.types import TensorType
+from .base import Attr, Op, ShapeError, require_float
+from .window import per_axis, resolve_padding, spatial_output
+
+
+def make_pool(name: str, doc: str) -> Op:
+    def resolve(ins, a):
+        x = ins[0]
+        if x.rank not in (3, 4, 5):
+            raise ShapeError(f"{name} expects [N, C, L], [N, C, H, W] or [N, C, D, H, W], found {x}", blame="x",
+                             code="E0203")
+        n = x.rank - 2
+        kernel = per_axis(a["kernel"], n, "kernel")
+        stride = per_axis(a["stride"] if a["stride"] is not None else a["kernel"], n, "stride")
+        padding = resolve_padding(a["padding"], x.shape[2:], kernel, stride, (1,) * n, name)
+        for k, (lo, hi) in zip(kernel, padding):
+            if max(lo, hi) > k // 2:
+                raise ShapeError(f"{name}'s padding ({max(lo, hi)}) must be at most half its kernel ({k})",
+                                 blame="padding", code="E0207",
+                                 hint="a window made mostly of padding reads no input")
+        return {**a, "kernel": kernel, "stride": stride, "padding": padding}
+
+    def infer(ins, a):
+        x = ins[0]
+        require_float(x, "x", name)
+        n = x.rank - 2
+        out = spatial_output(x.shape[2:], a["kernel"], a["stride"], (1,) * n, a["padding"], name)
+        return [TensorType(x.dtype, x.shape[:2] + out)]
+
+    def reference(arrays, a, ctx):
+        from .. import numpy_kernels as k
+        if name == "maxpool":
+            return [k.max_pool_nd(arrays[0], a["kernel"], a["stride"], a["padding"])]
+        return [k.avg_pool_nd(arrays[0], a["kernel"], a["stride"], a["padding"], True)]
+
+    return Op(name=name, doc=doc, inputs=("x",),
+              attrs=(Attr("kernel", "window"), Attr("stride", "window", None), Attr("padding", "padding", 0)),
+              resolve=resolve, infer=infer, reference=reference, category="pool",
+              examples=(f"x -> {name}(2)",))

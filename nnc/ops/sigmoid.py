@@ -1,0 +1,12 @@
+"""sigmoid(x) = 1 / (1 + exp(−x)), computed without overflow."""
+import numpy as np
+
+from .common import unary
+
+
+def stable_sigmoid(x):
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype)
+
+
+OP = unary("sigmoid", lambda x, a: stable_sigmoid(x), "1 / (1 + exp(-x))", examples=("x -> sigmoid",))

@@ -1,0 +1,6 @@
+"""sqrt(x)."""
+import numpy as np
+
+from .common import unary
+
+OP = unary("sqrt", lambda x, a: np.sqrt(x), "square root", category="math", examples=("sqrt(x)",))

@@ -1,0 +1,5 @@
+"""stop_gradient(x): x itself, but no gradient flows back through it."""
+from .common import unary
+
+OP = unary("stop_gradient", lambda x, a: x, "the identity, with no gradient", category="special",
+           float_only=False, examples=("stop_gradient(fake)",))

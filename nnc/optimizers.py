@@ -1,0 +1,30 @@
+"""The signatures of optimisers and learning-rate schedules (their update rules live in nnc/train/).
+
+Kind "lr" accepts a positive number or a schedule.
+"""
+from __future__ import annotations
+
+from .ops.base import Attr
+
+_BETAS = (Attr("beta1", "unit_float", 0.9), Attr("beta2", "unit_float", 0.999))
+
+OPTIMIZERS: dict[str, tuple[Attr, ...]] = {
+    "sgd": (Attr("lr", "lr"), Attr("momentum", "nonneg_float", 0.0), Attr("nesterov", "bool", False),
+            Attr("weight_decay", "nonneg_float", 0.0)),
+    "adagrad": (Attr("lr", "lr"), Attr("eps", "pos_float", 1e-10), Attr("weight_decay", "nonneg_float", 0.0)),
+    "rmsprop": (Attr("lr", "lr"), Attr("alpha", "unit_float", 0.99), Attr("eps", "pos_float", 1e-8),
+                Attr("momentum", "nonneg_float", 0.0), Attr("weight_decay", "nonneg_float", 0.0)),
+    "adam": (Attr("lr", "lr", 1e-3),) + _BETAS + (Attr("eps", "pos_float", 1e-8),
+                                                  Attr("weight_decay", "nonneg_float", 0.0)),
+    "adamw": (Attr("lr", "lr", 1e-3),) + _BETAS + (Attr("eps", "pos_float", 1e-8),
+                                                   Attr("weight_decay", "nonneg_float", 0.01)),
+    "lamb": (Attr("lr", "lr", 1e-3),) + _BETAS + (Attr("eps", "pos_float", 1e-6),
+                                                  Attr("weight_decay", "nonneg_float", 0.0)),
+}
+
+SCHEDULES: dict[str, tuple[Attr, ...]] = {
+    "cosine": (Attr("lr", "pos_float"), Attr("steps", "pos_int"), Attr("min_lr", "nonneg_float", 0.0)),
+    "step_decay": (Attr("lr", "pos_float"), Attr("every", "pos_int"), Attr("factor", "pos_float")),
+    "inverse_time": (Attr("lr", "pos_float"), Attr("decay", "nonneg_float")),
+    "warmup": (Attr("steps", "pos_int"), Attr("schedule", "lr")),
+}
