@@ -1,6 +1,6 @@
 """a + b with NumPy broadcasting."""
-import numpy as np
+from ._numpy import np
 
 from .common import binary
 
-OP = binary("add", np.add, "a + b, broadcast")
+OP = binary("add", lambda a, b: np.add(a, b), "a + b, broadcast")

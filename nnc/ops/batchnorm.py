@@ -1,5 +1,5 @@
 """batchnorm(x): normalise each channel (axis 1); batch statistics in training, running ones in inference."""
-import numpy as np
+from ._numpy import np
 
 from .base import Attr, Op, ParamSpec, ShapeError, require_float
 from .common import known

@@ -1,5 +1,5 @@
 """bce(logits, targets): binary cross entropy with the sigmoid inside, over all elements."""
-import numpy as np
+from ._numpy import np
 
 from .base import InputLint, Op
 from .common import LOSS_REDUCTION, check_target, reduce_loss, scalar_of

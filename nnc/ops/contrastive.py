@@ -1,5 +1,5 @@
 """contrastive(a, b, same, margin): ½·[same·d² + (1 − same)·max(0, margin − d)²], d = ‖a − b‖₂."""
-import numpy as np
+from ._numpy import np
 
 from .base import Attr, Op, ShapeError
 from .common import LOSS_REDUCTION, reduce_loss, require_same_shape, scalar_of

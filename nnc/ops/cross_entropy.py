@@ -1,5 +1,5 @@
 """cross_entropy(logits, labels): −log softmax(logits)[label], averaged over the batch."""
-import numpy as np
+from ._numpy import np
 
 from .base import InputLint, Op
 from .common import LOSS_REDUCTION, check_class_labels, reduce_loss, scalar_of

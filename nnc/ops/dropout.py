@@ -3,7 +3,7 @@
 Kept elements are scaled by 1/(1 − p) in training so that inference needs no
 rescaling; Monte-Carlo dropout keeps it on in inference (ctx.mc_dropout).
 """
-import numpy as np
+from ._numpy import np
 
 from .base import Attr
 from .common import unary

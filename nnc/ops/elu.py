@@ -1,5 +1,5 @@
 """elu(x, alpha) = x where x > 0, alpha·(exp(x) − 1) elsewhere."""
-import numpy as np
+from ._numpy import np
 
 from .base import Attr
 from .common import unary

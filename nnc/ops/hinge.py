@@ -1,5 +1,5 @@
 """hinge(scores, labels, margin): Σ_{j≠y} max(0, s_j − s_y + margin), the multi-class SVM loss."""
-import numpy as np
+from ._numpy import np
 
 from .base import Attr, Op
 from .common import LOSS_REDUCTION, check_class_labels, reduce_loss, scalar_of

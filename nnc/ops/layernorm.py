@@ -1,5 +1,5 @@
 """layernorm(x): normalise the last axis of each sample, with a learnt scale and shift."""
-import numpy as np
+from ._numpy import np
 
 from .base import Attr, Op, ParamSpec, ShapeError, require_float
 from .common import known

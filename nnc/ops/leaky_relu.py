@@ -1,5 +1,5 @@
 """leaky_relu(x, alpha) = x where x > 0, alpha·x elsewhere."""
-import numpy as np
+from ._numpy import np
 
 from .base import Attr
 from .common import unary

@@ -1,5 +1,5 @@
 """log(x), the natural logarithm."""
-import numpy as np
+from ._numpy import np
 
 from .common import unary
 

@@ -1,5 +1,5 @@
 """a @ b: matrix product with NumPy's rules (batch axes broadcast)."""
-import numpy as np
+from ._numpy import np
 
 from ..ir.types import TensorType, dim_str
 from .base import Op, ShapeError

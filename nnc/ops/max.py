@@ -1,5 +1,5 @@
 """max(x, axis=None, keepdims=false)."""
-import numpy as np
+from ._numpy import np
 
 from .common import reduce_op
 

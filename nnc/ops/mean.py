@@ -1,5 +1,5 @@
 """mean(x, axis=None, keepdims=false)."""
-import numpy as np
+from ._numpy import np
 
 from .common import reduce_op
 

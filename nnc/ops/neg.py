@@ -1,5 +1,5 @@
 """Unary minus on a tensor: `-x`."""
-import numpy as np
+from ._numpy import np
 
 from .common import unary
 

@@ -1,5 +1,5 @@
 """relu(x) = max(x, 0)."""
-import numpy as np
+from ._numpy import np
 
 from .common import unary
 

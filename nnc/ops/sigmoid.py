@@ -1,5 +1,5 @@
 """sigmoid(x) = 1 / (1 + exp(−x)), computed without overflow."""
-import numpy as np
+from ._numpy import np
 
 from .common import unary
 

@@ -1,5 +1,5 @@
 """sign(x): −1, 0 or 1 (FGSM's step direction)."""
-import numpy as np
+from ._numpy import np
 
 from .common import unary
 

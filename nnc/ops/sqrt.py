@@ -1,5 +1,5 @@
 """sqrt(x)."""
-import numpy as np
+from ._numpy import np
 
 from .common import unary
 

@@ -1,5 +1,5 @@
 """The sum of squares of several tensors: what l2(model) computes over its weights."""
-import numpy as np
+from ._numpy import np
 
 from ..ir.types import TensorType
 from .base import Op

@@ -1,5 +1,5 @@
 """triplet(anchor, positive, negative, margin): max(0, ‖a − p‖₂ − ‖a − n‖₂ + margin)."""
-import numpy as np
+from ._numpy import np
 
 from .base import Attr, Op, ShapeError
 from .common import LOSS_REDUCTION, reduce_loss, require_same_shape, scalar_of
