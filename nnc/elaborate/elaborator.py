@@ -655,7 +655,7 @@ class Elaborator:
             if a.keyword is None:
                 pos.append((v, a.span))
             else:
-                kw.append((a.keyword, v, a.value.span, a.keyword_span))
+                kw.append((a.keyword, v, a.span, a.keyword_span))
         return pos, kw
 
     def ev_Call(self, e: ast.Call, frame: Frame):

@@ -98,7 +98,7 @@ def reduce_op(name: str, fn: Callable, doc: str) -> Op:
               examples=(f"{name}(x, axis=1)",))
 
 
-def known(d, what: str, op: str, blame: str = "x") -> int:
+def known(d, what: str, op: str, blame: str = "callee") -> int:
     if not isinstance(d, int):
         raise ShapeError(f"{op} needs a known size for {what}, found {dim_str(d)}", code="E0208", blame=blame,
                          label=f"{what} is {dim_str(d)}",
