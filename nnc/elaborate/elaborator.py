@@ -79,6 +79,7 @@ class MinimizeStep:
 @dataclass
 class TrainBuild:
     steps: list = field(default_factory=list)
+    minimize_lines: int = 0
     metrics: list = field(default_factory=list)  # (name, value id, span)
     settings: dict = field(default_factory=dict)
     setting_spans: dict = field(default_factory=dict)
@@ -126,7 +127,7 @@ class Elaborator:
         if not self._run_top(frame, defn.body):
             return None
         t = frame.train
-        if not t.steps:
+        if not t.minimize_lines:
             self.r.error("E0107", f"train `{defn.name}` has nothing to minimize", defn.name_span,
                          "no `minimize` line", hint="add `minimize LOSS over MODEL with OPTIMIZER`")
         for name, vid, span in [(s.loss, s.value, s.span) for s in t.steps] + list(t.metrics):
@@ -410,7 +411,8 @@ class Elaborator:
 
     def exec_Minimize(self, s: ast.Minimize, frame: Frame, conditional: bool) -> None:
         t = frame.train
-        name = s.value.id if isinstance(s.value, ast.Name) else f"loss_{len(t.steps) + 1}"
+        t.minimize_lines += 1
+        name = s.value.id if isinstance(s.value, ast.Name) else f"loss_{t.minimize_lines}"
         frame.binding = name
         value = self.ev(s.value, frame)
         frame.binding = None
@@ -458,7 +460,8 @@ class Elaborator:
         if isinstance(value, Poison):
             return None
         if isinstance(value, BuiltinFn) and value.name in OPTIMIZERS:
-            return self.spec_call(value.name, [], [], e.span, e.span, OPTIMIZERS, OptimizerSpec)
+            spec = self.spec_call(value.name, [], [], e.span, e.span, OPTIMIZERS, OptimizerSpec)
+            return spec if isinstance(spec, OptimizerSpec) else None
         self.r.error("E0105", f"`with` needs an optimiser, found {describe(value)}", e.span,
                      hint="one of " + ", ".join(OPTIMIZERS))
         return None
@@ -704,7 +707,7 @@ class Elaborator:
         spans: dict = {}
         if len(pos) > len(attrs):
             self.r.error("E0104", f"{name} takes at most {len(attrs)} arguments, found {len(pos)}", pos[len(attrs)][1])
-            return None if cls is OptimizerSpec else POISON
+            return POISON
         for attr, (v, span) in zip(attrs, pos):
             values[attr.name], spans[attr.name] = v, span
         for key, v, span, kspan in kw:
@@ -713,7 +716,7 @@ class Elaborator:
                 self.r.error("E0103", f"{name} has no argument `{key}`", kspan, "unknown keyword",
                              hint=f"did you mean `{close}`?" if close else
                              f"{name} takes " + ", ".join(a.name for a in attrs))
-                return None if cls is OptimizerSpec else POISON
+                return POISON
             values[key], spans[key] = v, span
         out = []
         for attr in attrs:
@@ -721,12 +724,12 @@ class Elaborator:
                 if attr.required:
                     self.r.error("E0104", f"{name} is missing its argument `{attr.name}`", call_span,
                                  hint=f"{name}(" + ", ".join(a.name for a in attrs) + ")")
-                    return None if cls is OptimizerSpec else POISON
+                    return POISON
                 out.append((attr.name, attr.default))
                 continue
             v = values[attr.name]
             if isinstance(v, Poison):
-                return None if cls is OptimizerSpec else POISON
+                return POISON
             if attr.kind == "lr" and isinstance(v, ScheduleSpec):
                 out.append((attr.name, v))
                 continue
@@ -735,7 +738,7 @@ class Elaborator:
                                                  f"`{attr.name}`")))
             except AttrError as err:
                 self.r.error(err.code, err.message, spans[attr.name], hint=err.hint)
-                return None if cls is OptimizerSpec else POISON
+                return POISON
         return cls(name, tuple(out))
 
     def compile_time_call(self, name, pos, kw, call_span, callee_span, frame: Frame):

@@ -185,6 +185,8 @@ def _syntax_diagnostic(e: UnexpectedInput, source: SourceFile) -> Diagnostic:
             hint = "`=` binds a name; to compare, write `==`"
         elif tok.type in _KEYWORDS and "NAME" in expected:
             hint = f"`{tok.value}` is a keyword and cannot be used as a name"
+        elif tok.type in ("ADD_OP", "MUL_OP") and "->" in source.line_text(tok.line)[: tok.column - 1]:
+            hint = "`->` binds looser than arithmetic: put the chain in parentheses, `(x -> f) + y`"
         elif tok.type in ("NAME", "INT", "FLOAT", "LPAR") and "ARROW" in expected:
             hint = "two values in a row: is an operator or `->` missing between them?"
         elif tok.type == "_NL" and _EXPRESSION_START & expected:
