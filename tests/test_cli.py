@@ -61,7 +61,8 @@ def test_several_files_in_one_check(tmp_path, capsys):
     assert main(["check", a, b, "--format", "json"]) == 1
     data = json.loads(capsys.readouterr().out)
     assert set(data["models"]) == {"a", "b"} and data["models"]["b"]["outputs"] == {}
-    assert [d["file"].endswith("b.nn") for d in data["diagnostics"]] == [True]
+    assert all(d["file"].endswith("b.nn") for d in data["diagnostics"])
+    assert [d["code"] for d in data["diagnostics"] if d["severity"] == "error"] == ["E0101"]
 
 
 def test_stats_text_table_has_totals(capsys):
