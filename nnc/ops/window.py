@@ -100,14 +100,30 @@ def window_size(n: Dim, k: int, s: int, d: int, lo: int, hi: int, axis: str, op:
 def _raise_unfit(op, label, fixes, e, axis):
     raise ShapeError(f"{op} does not fit its input", code="E0301", label=label,
                      hint="; ".join(fixes) if fixes else None,
-                     notes=(f"{axis} element {e} is never read, yet the next window would read it",))
+                     notes=(f"element {e} along the {axis} is never read, yet the next window would read it",))
 
 
 def spatial_output(shape_spatial, kernel, stride, dilation, padding, op: str, symmetric_pad=True):
-    """Apply window_size to every spatial axis; padding is a tuple of (lo, hi) pairs."""
+    """Apply window_size to every spatial axis; padding is a tuple of (lo, hi) pairs.
+
+    When several axes fail the same way (a square input), one error names them all: "height and width 7".
+    """
     names = AXIS_NAMES.get(len(shape_spatial), tuple(f"axis {i + 2}" for i in range(len(shape_spatial))))
-    return tuple(window_size(n, k, s, d, lo, hi, names[i], op, symmetric_pad)
-                 for i, (n, k, s, d, (lo, hi)) in enumerate(zip(shape_spatial, kernel, stride, dilation, padding)))
+    out, failures = [], []
+    for i, (n, k, s, d, (lo, hi)) in enumerate(zip(shape_spatial, kernel, stride, dilation, padding)):
+        try:
+            out.append(window_size(n, k, s, d, lo, hi, names[i], op, symmetric_pad))
+        except ShapeError as err:
+            failures.append((i, (n, k, s, d, lo, hi), err))
+    if failures:
+        first_axis, first_args, err = failures[0]
+        same = [names[i] for i, args, _ in failures if args == first_args]
+        if len(same) > 1:
+            joined = ", ".join(same[:-1]) + " and " + same[-1]
+            err.label = err.label.replace(names[first_axis], joined, 1)
+            err.notes = tuple(n.replace(names[first_axis], joined, 1) for n in err.notes)
+        raise err
+    return tuple(out)
 
 
 def resolve_padding(padding, spatial, kernel, stride, dilation, op: str) -> tuple[tuple[int, int], ...]:
