@@ -51,3 +51,13 @@ def test_lstm_classifier_counts():
     # LSTM: 4·(F·H + H·H + 2·H) with F = 8, H = 64, then dense 64 -> 10
     assert stats.params == 4 * (8 * 64 + 64 * 64 + 2 * 64) + 64 * 10 + 10
     assert stats.macs == 8 * 4 * 64 * (8 + 64) + 640
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_example_graphs_verify(path):
+    from nnc.ir.verify import format_graph, verify
+    result = check(path.read_text(), name=str(path))
+    for info in list(result.models.values()) + list(result.trains.values()):
+        verify(info.graph)
+        listing = format_graph(info.graph)
+        assert listing.count("\n") >= len(info.graph.nodes)
