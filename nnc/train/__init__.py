@@ -1,0 +1,1 @@
+"""Training: the loop, its optimisers and the data it feeds on."""
