@@ -3,4 +3,5 @@ from ._numpy import np
 
 from .common import binary
 
-OP = binary("add", lambda a, b: np.add(a, b), "a + b, broadcast")
+OP = binary("add", lambda a, b: np.add(a, b), "a + b, broadcast",
+            vjp=lambda e, ins, outs, gs, a: [e("sum_like", gs[0], ins[0]), e("sum_like", gs[0], ins[1])])

@@ -33,6 +33,25 @@ def reference(arrays, a, ctx):
     return [y.astype(x.dtype)]
 
 
+def channel_view(e, v, rank):
+    """A per-channel vector [C] as [1, C, 1, ...] so it broadcasts over [N, C, ...]."""
+    return e("reshape", v, shape=(1, -1) + (1,) * (rank - 2))
+
+
+def vjp(e, ins, outs, gs, a):
+    """Inference mode (running statistics); training graphs rewrite batchnorm into primitives first."""
+    x, w, b, mean, var = ins
+    g = gs[0]
+    rank = x.type.rank
+    axes = (0,) + tuple(range(2, rank))
+    inv = e("div", e.const(1.0), e("sqrt", e("add", var, e.const(a["eps"]))))
+    xhat = e("mul", e("sub", x, channel_view(e, mean, rank)), channel_view(e, inv, rank))
+    gx = e("mul", g, channel_view(e, e("mul", w, inv), rank))
+    gw = e("sum", e("mul", g, xhat), axis=axes)
+    gb = e("sum", g, axis=axes)
+    return [gx, gw, gb, None, None]
+
+
 OP = Op(name="batchnorm", doc="per-channel normalisation with a learnt scale and shift", inputs=("x",),
         attrs=(Attr("momentum", "unit_float", 0.1), Attr("eps", "pos_float", 1e-5)),
-        infer=infer, params=params, reference=reference, category="layer", examples=("x -> batchnorm",))
+        infer=infer, params=params, reference=reference, category="layer", vjp=vjp, examples=("x -> batchnorm",))

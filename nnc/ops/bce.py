@@ -2,7 +2,7 @@
 from ._numpy import np
 
 from .base import InputLint, Op
-from .common import LOSS_REDUCTION, check_target, reduce_loss, scalar_of
+from .common import LOSS_REDUCTION, check_target, elementwise_loss_vjp, reduce_loss, scalar_of
 
 
 def infer(ins, a):
@@ -17,8 +17,15 @@ def reference(arrays, a, ctx):
     return [reduce_loss(per.astype(z.dtype), a)]
 
 
+def vjp(e, ins, outs, gs, a):
+    z, t = ins
+    gz = elementwise_loss_vjp(e, z, t, gs[0], e("sub", e("sigmoid", z), t), a["reduction"])
+    spread = elementwise_loss_vjp(e, z, t, gs[0], e("neg", z), a["reduction"])
+    return [gz, e("sum_like", spread, t)]
+
+
 OP = Op(name="bce", doc="binary cross entropy on logits (sigmoid inside)", inputs=("logits", "targets"),
-        attrs=(LOSS_REDUCTION,), infer=infer, reference=reference, category="loss",
+        attrs=(LOSS_REDUCTION,), infer=infer, reference=reference, category="loss", vjp=vjp,
         lints=(InputLint("logits", "sigmoid", "W0002", "sigmoid fed to bce, which applies its own",
                          "pass the logits before sigmoid; bce applies the sigmoid itself"),),
         examples=("bce(score, 1.0)",))

@@ -10,7 +10,7 @@ LOSS_REDUCTION = Attr("reduction", "choice:mean|sum", "mean", "mean over the bat
 
 
 def unary(name: str, fn: Callable, doc: str, attrs: tuple[Attr, ...] = (), category: str = "activation",
-          float_only: bool = True, internal: bool = False, examples=()) -> Op:
+          float_only: bool = True, internal: bool = False, examples=(), vjp: Callable | None = None) -> Op:
     """An elementwise op of one tensor: same dtype and shape out."""
 
     def infer(ins, a):
@@ -22,7 +22,7 @@ def unary(name: str, fn: Callable, doc: str, attrs: tuple[Attr, ...] = (), categ
         return [fn(arrays[0], a)]
 
     return Op(name=name, doc=doc, inputs=("x",), attrs=attrs, infer=infer, reference=reference,
-              category=category, internal=internal, examples=examples)
+              category=category, internal=internal, examples=examples, vjp=vjp)
 
 
 def promote(a: str, b: str) -> str:
@@ -54,7 +54,7 @@ def broadcast_shapes(a: TensorType, b: TensorType) -> tuple:
     return tuple(out[::-1])
 
 
-def binary(name: str, fn: Callable, doc: str) -> Op:
+def binary(name: str, fn: Callable, doc: str, vjp: Callable | None = None) -> Op:
     def infer(ins, a):
         return [TensorType(promote(ins[0].dtype, ins[1].dtype), broadcast_shapes(ins[0], ins[1]))]
 
@@ -62,7 +62,7 @@ def binary(name: str, fn: Callable, doc: str) -> Op:
         return [fn(arrays[0], arrays[1])]
 
     return Op(name=name, doc=doc, inputs=("a", "b"), infer=infer, reference=reference, category="math",
-              internal=True)
+              internal=True, vjp=vjp)
 
 
 def normalize_axis(axis: int, rank: int, blame: str = "axis") -> int:
@@ -72,7 +72,7 @@ def normalize_axis(axis: int, rank: int, blame: str = "axis") -> int:
     return axis % rank
 
 
-def reduce_op(name: str, fn: Callable, doc: str) -> Op:
+def reduce_op(name: str, fn: Callable, doc: str, vjp: Callable | None = None) -> Op:
     def resolve(ins, a):
         rank = ins[0].rank
         axes = a.get("axis")
@@ -95,7 +95,7 @@ def reduce_op(name: str, fn: Callable, doc: str) -> Op:
               attrs=(Attr("axis", "axes", None, "an axis or list of axes; all when absent"),
                      Attr("keepdims", "bool", False)),
               infer=infer, resolve=resolve, reference=reference, category="reduce",
-              examples=(f"{name}(x, axis=1)",))
+              examples=(f"{name}(x, axis=1)",), vjp=vjp)
 
 
 def known(d, what: str, op: str, blame: str = "callee") -> int:
@@ -157,3 +157,20 @@ def reduce_loss(values, a):
     import numpy as np
     out = values.sum() if a["reduction"] == "sum" else values.mean()
     return np.asarray(out, dtype=values.dtype)
+
+
+def step_of(e, x):
+    """1 where x > 0, else 0, written in nnc ops (sign of relu)."""
+    return e("sign", e("relu", x))
+
+
+def no_gradient(e, ins, outs, gs, a):
+    """The rule of ops whose output does not change smoothly with their inputs (sign, metrics, masks)."""
+    return [None] * len(ins)
+
+
+def elementwise_loss_vjp(e, pred, target, g, derivative, reduction: str):
+    """The gradient of a loss that reduces a per-element value: spread g, times the per-element derivative."""
+    spread = e("unreduce", g, derivative, axis=tuple(range(derivative.type.rank)), keepdims=False,
+               mean=reduction == "mean")
+    return e("mul", spread, derivative)

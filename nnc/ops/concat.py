@@ -27,7 +27,14 @@ def infer(ins, a):
     return [first.__class__(dtype, tuple(shape))]
 
 
+def vjp(e, ins, outs, gs, a):
+    axis = a["axis"] % ins[0].type.rank
+    if len(ins) == 1:
+        return [gs[0]]
+    return list(e("concat_grad", gs[0], *ins, axis=axis, pieces=len(ins)))
+
+
 OP = Op(name="concat", doc="join tensors along `axis`", inputs=("x",), attrs=(Attr("axis", "axis", 1),),
         infer=infer, variadic=True,
         reference=lambda arrays, a, ctx: [np.concatenate(arrays, axis=a["axis"])],
-        category="shape", examples=("concat(a, b, axis=1)",))
+        category="shape", examples=("concat(a, b, axis=1)",), vjp=vjp)

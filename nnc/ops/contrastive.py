@@ -24,6 +24,10 @@ def reference(arrays, a, ctx):
     return [reduce_loss(per.astype(x.dtype), a)]
 
 
+def vjp(e, ins, outs, gs, a):
+    return list(e("pair_loss_grad", gs[0], *ins, loss="contrastive", reduction=a["reduction"], margin=a["margin"]))
+
+
 OP = Op(name="contrastive", doc="contrastive loss on pairs of embeddings", inputs=("a", "b", "same"),
         attrs=(Attr("margin", "nonneg_float", 1.0), LOSS_REDUCTION), infer=infer, reference=reference,
-        category="loss", examples=("contrastive(ea, eb, same)",))
+        category="loss", vjp=vjp, examples=("contrastive(ea, eb, same)",))

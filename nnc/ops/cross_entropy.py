@@ -18,8 +18,14 @@ def reference(arrays, a, ctx):
     return [reduce_loss(-picked, a)]
 
 
+def vjp(e, ins, outs, gs, a):
+    grad = e("class_loss_grad", gs[0], ins[0], ins[1], loss="cross_entropy", reduction=a["reduction"],
+             margin=a.get("margin", 1.0))
+    return [grad, None]
+
+
 OP = Op(name="cross_entropy", doc="softmax cross entropy with integer labels (softmax inside)",
         inputs=("logits", "labels"), attrs=(LOSS_REDUCTION,), infer=infer, reference=reference, category="loss",
         lints=(InputLint("logits", "softmax", "W0002", "softmax fed to cross_entropy, which applies its own",
                          "pass the logits before softmax; cross_entropy applies log-softmax itself"),),
-        examples=("cross_entropy(logits, y)",))
+        vjp=vjp, examples=("cross_entropy(logits, y)",))

@@ -36,7 +36,22 @@ def macs(ins, outs, a):
     return batch_numel(ins[0].shape[:-1]) * ins[0].shape[-1] * a["units"]
 
 
+def vjp(e, ins, outs, gs, a):
+    """dx = g·W; dW = gᵀ·x over every leading axis; db = g summed over them."""
+    x, w = ins[0], ins[1]
+    g = gs[0]
+    units, features = w.type.shape
+    gx = e("matmul", g, w)
+    g2 = e("reshape", g, shape=(-1, units))
+    x2 = e("reshape", x, shape=(-1, features))
+    gw = e("matmul", e("transpose", g2, perm=(1, 0)), x2)
+    out = [gx, gw]
+    if a["bias"]:
+        out.append(e("sum", g2, axis=(0,)))
+    return out
+
+
 OP = Op(name="dense", doc="a fully connected layer on the last axis", inputs=("x",),
         attrs=(Attr("units", "pos_int"), Attr("bias", "bool", True), Attr("init", INITS, "xavier_uniform")),
         infer=infer, params=params, reference=reference, macs=macs, category="layer",
-        examples=("x -> dense(128)",))
+        examples=("x -> dense(128)",), vjp=vjp)

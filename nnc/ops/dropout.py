@@ -21,5 +21,6 @@ def dropout(arrays, a, ctx):
 
 OP = unary("dropout", lambda x, a: x, "zero each element with probability p in training, scale the rest by 1/(1-p)",
            (Attr("p", "prob", 0.5, "the probability of dropping an element"),), category="regularization",
-           examples=("x -> dropout(0.2)",))
+           examples=("x -> dropout(0.2)",),
+           vjp=lambda e, ins, outs, gs, a: [gs[0]])  # inference: the identity; training rewrites it to x·mask
 OP = replace(OP, reference=dropout)

@@ -22,6 +22,10 @@ def reference(arrays, a, ctx):
     return [table[ids]]
 
 
+
+
+
 OP = Op(name="embedding", doc="a learnt vector for each integer id", inputs=("x",),
         attrs=(Attr("vocab", "pos_int"), Attr("dim", "pos_int")), infer=infer, params=params, reference=reference,
-        category="layer", examples=("tokens -> embedding(1000, 64)",))
+        category="layer", examples=("tokens -> embedding(1000, 64)",),
+        vjp=lambda e, ins, outs, gs, a: [None, e("embedding_grad", gs[0], ins[0], ins[1])])

@@ -15,5 +15,9 @@ def reference(arrays, a, ctx):
     return [x.reshape(x.shape[0], -1)]
 
 
+
+
+
 OP = Op(name="flatten", doc="keep axis 0 and flatten the others into one", inputs=("x",), infer=infer,
-        reference=reference, category="shape", examples=("x -> flatten",))
+        reference=reference, category="shape", examples=("x -> flatten",),
+        vjp=lambda e, ins, outs, gs, a: [e("reshape_like", gs[0], ins[0])])

@@ -16,5 +16,10 @@ def reference(arrays, a, ctx):
     return [x.mean(axis=tuple(range(2, x.ndim)), keepdims=True)]
 
 
+
+
+
 OP = Op(name="global_avgpool", doc="the mean over all spatial axes, keeping them as size 1", inputs=("x",),
-        infer=infer, reference=reference, category="pool", examples=("x -> global_avgpool -> flatten",))
+        infer=infer, reference=reference, category="pool", examples=("x -> global_avgpool -> flatten",),
+        vjp=lambda e, ins, outs, gs, a: [e("unreduce", gs[0], ins[0], axis=tuple(range(2, ins[0].type.rank)),
+                                           keepdims=True, mean=True)])

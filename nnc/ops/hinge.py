@@ -18,6 +18,12 @@ def reference(arrays, a, ctx):
     return [reduce_loss(margins.sum(axis=-1), a)]
 
 
+def vjp(e, ins, outs, gs, a):
+    grad = e("class_loss_grad", gs[0], ins[0], ins[1], loss="hinge", reduction=a["reduction"],
+             margin=a.get("margin", 1.0))
+    return [grad, None]
+
+
 OP = Op(name="hinge", doc="multi-class hinge loss", inputs=("scores", "labels"),
         attrs=(Attr("margin", "nonneg_float", 1.0), LOSS_REDUCTION), infer=infer, reference=reference,
-        category="loss", examples=("hinge(scores, y)",))
+        category="loss", vjp=vjp, examples=("hinge(scores, y)",))

@@ -2,7 +2,7 @@
 from ._numpy import np
 
 from .base import Op
-from .common import LOSS_REDUCTION, check_target, reduce_loss, scalar_of
+from .common import LOSS_REDUCTION, check_target, elementwise_loss_vjp, reduce_loss, scalar_of
 
 
 def infer(ins, a):
@@ -15,5 +15,11 @@ def reference(arrays, a, ctx):
     return [reduce_loss(np.abs(x - y).astype(x.dtype), a)]
 
 
+def vjp(e, ins, outs, gs, a):
+    x, y = ins
+    gx = elementwise_loss_vjp(e, x, y, gs[0], e("sign", e("sub", x, y)), a["reduction"])
+    return [gx, e("sum_like", e("neg", gx), y)]
+
+
 OP = Op(name="l1_loss", doc="mean absolute error over all elements", inputs=("a", "b"), attrs=(LOSS_REDUCTION,),
-        infer=infer, reference=reference, category="loss", examples=("l1_loss(prediction, target)",))
+        infer=infer, reference=reference, category="loss", vjp=vjp, examples=("l1_loss(prediction, target)",))

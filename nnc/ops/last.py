@@ -9,5 +9,9 @@ def infer(ins, a):
     return [x.with_shape((x.shape[0],) + x.shape[2:])]
 
 
+
+
+
 OP = Op(name="last", doc="the final step along axis 1 (time)", inputs=("x",), infer=infer,
-        reference=lambda arrays, a, ctx: [arrays[0][:, -1]], category="shape", examples=("x -> lstm(64) -> last",))
+        reference=lambda arrays, a, ctx: [arrays[0][:, -1]], category="shape", examples=("x -> lstm(64) -> last",),
+        vjp=lambda e, ins, outs, gs, a: [e("slice_grad", gs[0], ins[0], axis=1, drop_axis=True)])

@@ -26,5 +26,22 @@ def reference(arrays, a, ctx):
     return [((x - mean) / np.sqrt(var + a["eps"]) * w + b).astype(x.dtype)]
 
 
+def vjp(e, ins, outs, gs, a):
+    """dx = (ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) / σ with ĝ = g·w, along the last axis."""
+    x, w, b = ins
+    g = gs[0]
+    d = e("sub", x, e("mean", x, axis=-1, keepdims=True))
+    inv = e("div", e.const(1.0), e("sqrt", e("add", e("mean", e("mul", d, d), axis=-1, keepdims=True),
+                                              e.const(a["eps"]))))
+    xhat = e("mul", d, inv)
+    gh = e("mul", g, w)
+    centred = e("sub", gh, e("mean", gh, axis=-1, keepdims=True))
+    gx = e("mul", inv, e("sub", centred, e("mul", xhat, e("mean", e("mul", gh, xhat), axis=-1, keepdims=True))))
+    dim = w.type.shape[0]
+    gw = e("sum", e("reshape", e("mul", g, xhat), shape=(-1, dim)), axis=(0,))
+    gb = e("sum", e("reshape", g, shape=(-1, dim)), axis=(0,))
+    return [gx, gw, gb]
+
+
 OP = Op(name="layernorm", doc="normalise the last axis", inputs=("x",), attrs=(Attr("eps", "pos_float", 1e-5),),
-        infer=infer, params=params, reference=reference, category="layer", examples=("x -> layernorm",))
+        infer=infer, params=params, reference=reference, category="layer", vjp=vjp, examples=("x -> layernorm",))

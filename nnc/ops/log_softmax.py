@@ -14,6 +14,12 @@ def reference(arrays, a, ctx):
     return [log_softmax(arrays[0], a["axis"])]
 
 
+def vjp(e, ins, outs, gs, a):
+    """g − exp(y)·Σ g along the axis."""
+    total = e("sum", gs[0], axis=a["axis"], keepdims=True)
+    return [e("sub", gs[0], e("mul", e("exp", outs[0]), total))]
+
+
 OP = Op(name="log_softmax", doc="x - log(sum(exp(x))) along `axis`", inputs=("x",),
         attrs=(Attr("axis", "axis", -1),), infer=infer, reference=reference, category="activation",
-        examples=("x -> log_softmax",))
+        examples=("x -> log_softmax",), vjp=vjp)

@@ -27,6 +27,26 @@ def macs(ins, outs, a):
     return batch_numel(outs[0].shape) * (k if isinstance(k, int) else 1)
 
 
+def vjp(e, ins, outs, gs, a):
+    x, y = ins
+    if x.type.rank < 2 or y.type.rank < 2:
+        return _vector_vjp(e, x, y, gs[0])
+    swap_x = tuple(range(x.type.rank - 2)) + (x.type.rank - 1, x.type.rank - 2)
+    swap_y = tuple(range(y.type.rank - 2)) + (y.type.rank - 1, y.type.rank - 2)
+    gx = e("matmul", gs[0], e("transpose", y, perm=swap_y))
+    gy = e("matmul", e("transpose", x, perm=swap_x), gs[0])
+    return [e("sum_like", gx, x), e("sum_like", gy, y)]
+
+
+def _vector_vjp(e, x, y, g):
+    """A 1-d operand: lift it to a matrix, differentiate, and reshape the gradient back."""
+    x2 = x if x.type.rank > 1 else e("reshape", x, shape=(1, -1))
+    y2 = y if y.type.rank > 1 else e("reshape", y, shape=(-1, 1))
+    g2 = e("reshape_like", g, e("matmul", x2, y2))
+    gx, gy = vjp(e, [x2, y2], [], [g2], {})
+    return [e("reshape_like", gx, x), e("reshape_like", gy, y)]
+
+
 OP = Op(name="matmul", doc="matrix product", inputs=("a", "b"), infer=infer,
         reference=lambda arrays, a, ctx: [np.matmul(arrays[0], arrays[1])], macs=macs, category="math",
-        internal=True)
+        internal=True, vjp=vjp)

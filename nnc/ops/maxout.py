@@ -22,6 +22,10 @@ def reference(arrays, a, ctx):
     return [x.reshape((x.shape[0], x.shape[1] // k, k) + x.shape[2:]).max(axis=2)]
 
 
+
+
+
 OP = Op(name="maxout", doc="the maximum over each group of `pieces` channels", inputs=("x",),
         attrs=(Attr("pieces", "pos_int"),), infer=infer, reference=reference, category="activation",
-        examples=("x -> dense(256) -> maxout(4)",))
+        examples=("x -> dense(256) -> maxout(4)",),
+        vjp=lambda e, ins, outs, gs, a: [e("maxout_grad", gs[0], ins[0], pieces=a["pieces"])])

@@ -1,6 +1,6 @@
 """mse(a, b): the mean of (a − b)² over all elements."""
 from .base import Op
-from .common import LOSS_REDUCTION, check_target, reduce_loss, scalar_of
+from .common import LOSS_REDUCTION, check_target, elementwise_loss_vjp, reduce_loss, scalar_of
 
 
 def infer(ins, a):
@@ -13,5 +13,12 @@ def reference(arrays, a, ctx):
     return [reduce_loss(((x - y) ** 2).astype(x.dtype), a)]
 
 
+def vjp(e, ins, outs, gs, a):
+    x, y = ins
+    d = e("mul", e.const(2.0, x.type.dtype), e("sub", x, y))
+    gx = elementwise_loss_vjp(e, x, y, gs[0], d, a["reduction"])
+    return [gx, e("sum_like", e("neg", gx), y)]
+
+
 OP = Op(name="mse", doc="mean squared error over all elements", inputs=("a", "b"), attrs=(LOSS_REDUCTION,),
-        infer=infer, reference=reference, category="loss", examples=("mse(prediction, target)",))
+        infer=infer, reference=reference, category="loss", vjp=vjp, examples=("mse(prediction, target)",))

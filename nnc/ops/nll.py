@@ -16,8 +16,14 @@ def reference(arrays, a, ctx):
     return [reduce_loss(-picked, a)]
 
 
+def vjp(e, ins, outs, gs, a):
+    grad = e("class_loss_grad", gs[0], ins[0], ins[1], loss="nll", reduction=a["reduction"],
+             margin=a.get("margin", 1.0))
+    return [grad, None]
+
+
 OP = Op(name="nll", doc="negative log likelihood of log-probabilities", inputs=("log_probs", "labels"),
         attrs=(LOSS_REDUCTION,), infer=infer, reference=reference, category="loss",
         lints=(InputLint("log_probs", "softmax", "W0002", "softmax fed to nll, which expects log-probabilities",
                          "use log_softmax before nll"),),
-        examples=("nll(x -> log_softmax, y)",))
+        vjp=vjp, examples=("nll(x -> log_softmax, y)",))

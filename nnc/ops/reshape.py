@@ -32,6 +32,10 @@ def reference(arrays, a, ctx):
     return [arrays[0].reshape(a["shape"])]
 
 
+
+
+
 OP = Op(name="reshape", doc="the same elements in a new shape (the whole shape, -1 inferred)", inputs=("x",),
         attrs=(Attr("shape", "ints"),), infer=infer, reference=reference, category="shape",
-        examples=("x -> reshape([-1, 4, 4])",))
+        examples=("x -> reshape([-1, 4, 4])",),
+        vjp=lambda e, ins, outs, gs, a: [e("reshape_like", gs[0], ins[0])])

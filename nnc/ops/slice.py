@@ -35,7 +35,12 @@ def resolve(ins, a):
     return {**a, "axis": normalize_axis(a["axis"], ins[0].rank)}
 
 
+
+
+
 OP = Op(name="slice", doc="elements start..end (end excluded) along `axis`", inputs=("x",),
         attrs=(Attr("start", "int"), Attr("end", "int", None), Attr("axis", "axis", 1), Attr("step", "pos_int", 1)),
         infer=infer, resolve=resolve, reference=reference, category="shape",
-        examples=("x -> slice(0, 4, axis=1)",))
+        examples=("x -> slice(0, 4, axis=1)",),
+        vjp=lambda e, ins, outs, gs, a: [e("slice_grad", gs[0], ins[0], axis=a["axis"], start=a["start"], end=a["end"],
+                                           step=a["step"])])

@@ -14,6 +14,13 @@ def reference(arrays, a, ctx):
     return [softmax(arrays[0], a["axis"])]
 
 
+def vjp(e, ins, outs, gs, a):
+    """y·(g − Σ g·y) along the axis."""
+    y, g = outs[0], gs[0]
+    dot = e("sum", e("mul", g, y), axis=a["axis"], keepdims=True)
+    return [e("mul", y, e("sub", g, dot))]
+
+
 OP = Op(name="softmax", doc="exp(x) / sum(exp(x)) along `axis`", inputs=("x",),
         attrs=(Attr("axis", "axis", -1),), infer=infer, reference=reference, category="activation",
-        examples=("x -> softmax",))
+        examples=("x -> softmax",), vjp=vjp)

@@ -4,4 +4,6 @@ from ._numpy import np
 from .common import reduce_op
 
 OP = reduce_op("sum", lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims).astype(x.dtype),
-               "the sum over `axis` (all axes when absent)")
+               "the sum over `axis` (all axes when absent)",
+               vjp=lambda e, ins, outs, gs, a: [e("unreduce", gs[0], ins[0], axis=a["axis"], keepdims=a["keepdims"],
+                                                  mean=False)])

@@ -10,8 +10,10 @@ def infer(ins, a):
 
 
 def reference(arrays, a, ctx):
-    return [np.asarray(sum(float(np.abs(x.astype(np.float64)).sum()) for x in arrays), dtype=np.float32)]
+    dtype = arrays[0].dtype if arrays else np.float32
+    return [np.asarray(sum(float(np.abs(x.astype(np.float64)).sum()) for x in arrays), dtype=dtype)]
 
 
 OP = Op(name="sum_abs", doc="sum of absolute elements of every input", inputs=("x",), variadic=True,
-        infer=infer, reference=reference, category="regularization", internal=True)
+        infer=infer, reference=reference, category="regularization", internal=True,
+        vjp=lambda e, ins, outs, gs, a: [e("mul", gs[0], e("sign", x)) for x in ins])

@@ -13,6 +13,13 @@ def infer(ins, a):
     return [x.with_shape(tuple(x.shape[p] for p in perm))]
 
 
+def vjp(e, ins, outs, gs, a):
+    rank = ins[0].type.rank
+    perm = [p % rank for p in a["perm"]]
+    inverse = tuple(perm.index(i) for i in range(rank))
+    return [e("transpose", gs[0], perm=inverse)]
+
+
 OP = Op(name="transpose", doc="permute the axes", inputs=("x",), attrs=(Attr("perm", "ints"),), infer=infer,
         reference=lambda arrays, a, ctx: [np.transpose(arrays[0], a["perm"])], category="shape",
-        examples=("x -> transpose([0, 2, 1])",))
+        examples=("x -> transpose([0, 2, 1])",), vjp=vjp)

@@ -21,6 +21,10 @@ def reference(arrays, a, ctx):
     return [reduce_loss(np.maximum(0, dp - dn + a["margin"]).astype(x.dtype), a)]
 
 
+def vjp(e, ins, outs, gs, a):
+    return list(e("pair_loss_grad", gs[0], *ins, loss="triplet", reduction=a["reduction"], margin=a["margin"]))
+
+
 OP = Op(name="triplet", doc="triplet margin loss", inputs=("anchor", "positive", "negative"),
         attrs=(Attr("margin", "nonneg_float", 1.0), LOSS_REDUCTION), infer=infer, reference=reference,
-        category="loss", examples=("triplet(ea, ep, en)",))
+        category="loss", vjp=vjp, examples=("triplet(ea, ep, en)",))

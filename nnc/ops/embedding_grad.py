@@ -1,0 +1,19 @@
+"""embedding_grad(g, ids, table): the rows of g added into a zero table at their ids."""
+from ._numpy import np
+from ..ir.types import TensorType
+from .base import Op
+
+
+def infer(ins, a):
+    return [TensorType(ins[0].dtype, ins[2].shape)]
+
+
+def reference(arrays, a, ctx):
+    g, ids, table = arrays
+    out = np.zeros(table.shape, dtype=g.dtype)
+    np.add.at(out, ids.reshape(-1), g.reshape(-1, table.shape[1]))
+    return [out]
+
+
+OP = Op(name="embedding_grad", doc="the gradient of an embedding table", inputs=("g", "ids", "table"), infer=infer,
+        reference=reference, category="gradient", internal=True)

@@ -1,0 +1,1 @@
+"""Graph-to-graph transforms: autodiff, training-mode rewrites, and (later) fusion and folding."""
