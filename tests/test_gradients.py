@@ -109,3 +109,38 @@ def test_stop_gradient_blocks_the_gradient():
     a = R.normal(size=(2, 3))
     r = R.normal(size=(2, 3))
     np.testing.assert_allclose(run_graph(full, {"a": a, "__r": r}, {}, Context())["g"], a * r)
+
+
+LAYER_CASES = [
+    ("conv2d", "input x: f64[N, 2, 5, 5]", "x -> conv2d(3, 3, stride=2, padding=1)", (2, 2, 5, 5)),
+    ("conv2d groups dilation", "input x: f64[N, 4, 6, 6]", "x -> conv2d(4, 2, dilation=2, groups=2, bias=false)",
+     (1, 4, 6, 6)),
+    ("conv1d same", "input x: f64[N, 2, 7]", 'x -> conv1d(3, 3, padding="same")', (2, 2, 7)),
+    ("conv_transpose2d", "input x: f64[N, 2, 3, 3]", "x -> conv_transpose2d(2, 3, stride=2, padding=1)",
+     (1, 2, 3, 3)),
+    ("maxpool", "input x: f64[N, 2, 4, 4]", "x -> maxpool(2)", (2, 2, 4, 4)),
+    ("avgpool padded", "input x: f64[N, 1, 5, 5]", "x -> avgpool(3, stride=2, padding=1)", (2, 1, 5, 5)),
+    ("rnn", "input x: f64[N, T, 3]", "x -> rnn(4)", (2, 3, 3)),
+    ("lstm final state", "input x: f64[N, T, 3]", "x -> lstm(3) -> last", (2, 4, 3)),
+    ("gru", "input x: f64[N, T, 3]", "x -> gru(2)", (2, 3, 3)),
+    ("attention", "input x: f64[N, T, 4]", "x -> attention(x, x, heads=2)", (2, 3, 4)),
+]
+
+
+@pytest.mark.parametrize("name,inputs,expr,shape", LAYER_CASES, ids=[c[0] for c in LAYER_CASES])
+def test_layer_gradients_match_finite_differences(name, inputs, expr, shape):
+    gradcheck(model_src(inputs, expr), {"x": R.normal(size=shape)}, rtol=1e-5, atol=1e-6)
+
+
+def test_lstm_with_initial_state_and_returned_states():
+    src = """
+model m {
+  input x: f64[N, T, 3]
+  input h0: f64[N, 2]
+  input c0: f64[N, 2]
+  y, h, c = x -> lstm(2, return_state=true, initial=[h0, c0])
+  output out = h * c + sum(y, axis=1)
+}
+"""
+    gradcheck(src, {"x": R.normal(size=(2, 3, 3)), "h0": R.normal(size=(2, 2)), "c0": R.normal(size=(2, 2))},
+              output="out")

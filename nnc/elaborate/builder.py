@@ -25,9 +25,11 @@ class GraphBuilder:
         self.producer: dict[int, Node] = {}
         self.node_spans: dict[int, Span] = {}  # value id -> span of the expression that made it
         self._names: dict[tuple[str, str], int] = {}
+        self.next_id = 0  # value ids are never reused, even when a pass drops values
 
     def new_value(self, t: TensorType) -> Tensor:
-        vid = len(self.values)
+        vid = self.next_id
+        self.next_id += 1
         self.values[vid] = Value(vid, t)
         return Tensor(vid, t)
 

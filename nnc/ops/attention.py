@@ -47,6 +47,11 @@ def macs(ins, outs, a):
     return n * (tq * e * e + tk * ek * e + tk * ev * e + 2 * tq * tk * e + tq * e * e)
 
 
+def vjp(e, ins, outs, gs, a):
+    return list(e("attention_backward", *ins, gs[0], heads=a["heads"]))
+
+
 OP = Op(name="attention", doc="multi-head attention; the tensor through -> is the query",
         inputs=("query", "keys", "values"), attrs=(Attr("heads", "pos_int", 1),), infer=infer, params=params,
-        reference=reference, macs=macs, category="layer", examples=("x -> attention(memory, memory, heads=4)",))
+        reference=reference, macs=macs, category="layer", vjp=vjp,
+        examples=("x -> attention(memory, memory, heads=4)",))

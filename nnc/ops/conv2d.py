@@ -52,7 +52,12 @@ def make_conv(name: str, spatial: int) -> Op:
             k *= v
         return batch_numel(outs[0].shape) * (ins[0].shape[1] // a["groups"]) * k
 
-    return Op(name=name, doc=f"{spatial}-d convolution, {_LAYOUT[spatial]}", inputs=("x",),
+    def vjp(e, ins, outs, gs, a):
+        grads = e("conv_backward", gs[0], ins[0], ins[1], stride=a["stride"], padding=a["padding"],
+                  dilation=a["dilation"], groups=a["groups"], bias=a["bias"])
+        return list(grads)
+
+    return Op(name=name, doc=f"{spatial}-d convolution, {_LAYOUT[spatial]}", inputs=("x",), vjp=vjp,
               attrs=(Attr("filters", "pos_int"), Attr("kernel", "window"), Attr("stride", "window", 1),
                      Attr("padding", "padding", 0), Attr("dilation", "window", 1), Attr("groups", "pos_int", 1),
                      Attr("bias", "bool", True), Attr("init", INITS, "xavier_uniform")),

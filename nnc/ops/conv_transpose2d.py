@@ -59,10 +59,15 @@ def macs(ins, outs, a):
     return batch_numel(ins[0].shape) * (a["filters"] // a["groups"]) * k
 
 
+def vjp(e, ins, outs, gs, a):
+    return list(e("conv_transpose_backward", gs[0], ins[0], ins[1], stride=a["stride"], padding=a["padding"],
+                  output_padding=a["output_padding"], dilation=a["dilation"], groups=a["groups"], bias=a["bias"]))
+
+
 OP = Op(name="conv_transpose2d", doc="transposed 2-d convolution (upsampling), [N, C, H, W]", inputs=("x",),
         attrs=(Attr("filters", "pos_int"), Attr("kernel", "window"), Attr("stride", "window", 1),
                Attr("padding", "nonneg_window", 0), Attr("output_padding", "nonneg_window", 0),
                Attr("dilation", "window", 1), Attr("groups", "pos_int", 1), Attr("bias", "bool", True),
                Attr("init", INITS, "xavier_uniform")),
-        resolve=resolve, infer=infer, params=params, reference=reference, macs=macs, category="layer",
+        resolve=resolve, infer=infer, params=params, reference=reference, macs=macs, category="layer", vjp=vjp,
         examples=("x -> conv_transpose2d(16, 4, stride=2, padding=1)",))

@@ -34,7 +34,11 @@ def make_pool(name: str, doc: str) -> Op:
             return [k.max_pool_nd(arrays[0], a["kernel"], a["stride"], a["padding"])]
         return [k.avg_pool_nd(arrays[0], a["kernel"], a["stride"], a["padding"], True)]
 
-    return Op(name=name, doc=doc, inputs=("x",),
+    def vjp(e, ins, outs, gs, a):
+        return [e("pool_backward", gs[0], ins[0], kind=name, kernel=a["kernel"], stride=a["stride"],
+                  padding=a["padding"])]
+
+    return Op(name=name, doc=doc, inputs=("x",), vjp=vjp,
               attrs=(Attr("kernel", "window"), Attr("stride", "window", None), Attr("padding", "padding", 0)),
               resolve=resolve, infer=infer, reference=reference, category="pool",
               examples=(f"x -> {name}(2)",))

@@ -60,7 +60,16 @@ def make_recurrent(name: str, doc: str) -> Op:
         x = ins[0]
         return eval_dim(x.shape[0]) * eval_dim(x.shape[1]) * gates * a["units"] * (x.shape[2] + a["units"])
 
-    return Op(name=name, doc=doc, inputs=("x",),
+    def vjp(e, ins, outs, gs, a):
+        """Zeros stand in for outputs nobody used (only the final state, or only the sequence)."""
+        grads = [g if g is not None else e("mul", o, e.const(0.0)) for g, o in zip(gs, outs)]
+        n_init = a["initial_states"]
+        while len(grads) < 1 + len(states):  # return_state=false: no gradient reaches the final states
+            grads.append(e("mul", e("last", outs[0]), e.const(0.0)))
+        d = e("recurrent_backward", *ins, *grads, kind=name, initial_states=n_init)
+        return list(d)
+
+    return Op(name=name, doc=doc, inputs=("x",), vjp=vjp,
               attrs=(Attr("units", "pos_int"), Attr("return_state", "bool", False),
                      Attr("initial_states", "nonneg_int", 0, "set by the elaborator from `initial=`")),
               optional_inputs=("initial",), infer=infer, params=params, reference=reference, macs=macs,

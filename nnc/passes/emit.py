@@ -25,6 +25,7 @@ def builder_from(graph: Graph, name: str | None = None) -> GraphBuilder:
     b.inputs = list(graph.inputs)
     b.outputs = list(graph.outputs)
     b.params = {p.name: p for p in graph.params}
+    b.next_id = max(graph.values) + 1 if graph.values else 0
     for node in graph.nodes:
         for o in node.outputs:
             b.producer[o] = node

@@ -1,0 +1,23 @@
+"""conv_transpose_backward(g, x, w): the gradients of conv_transpose2d."""
+from ..ir.types import TensorType
+from .base import Attr, Op
+
+
+def infer(ins, a):
+    g, x, w = ins
+    return [x, w] + ([TensorType(w.dtype, (w.shape[1] * a["groups"],))] if a["bias"] else [])
+
+
+def reference(arrays, a, ctx):
+    from ..numpy_kernels import conv_transpose_nd_backward
+    g, x, w = arrays
+    dx, dw, db = conv_transpose_nd_backward(g, x, w, a["stride"], a["padding"], a["output_padding"], a["dilation"],
+                                            a["groups"], a["bias"])
+    return [dx, dw] + ([db] if a["bias"] else [])
+
+
+OP = Op(name="conv_transpose_backward", doc="the gradients of a transposed convolution", inputs=("g", "x", "w"),
+        attrs=(Attr("stride", "any"), Attr("padding", "any"), Attr("output_padding", "any"), Attr("dilation", "any"),
+               Attr("groups", "pos_int"), Attr("bias", "bool")),
+        infer=infer, reference=reference, outputs=lambda a: 3 if a["bias"] else 2, category="gradient",
+        internal=True)

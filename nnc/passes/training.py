@@ -1,0 +1,77 @@
+"""Passes that prepare a graph for differentiation and training.
+
+expand_grads replaces each `grad(y, x)` node by the nodes that compute it
+(FGSM: x + eps·sign(grad(loss, x))). training_mode rewrites the ops whose
+meaning differs in training: dropout becomes x·mask with a fresh random
+mask, and batchnorm uses the batch's statistics and yields new running ones.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from ..ir.graph import Graph
+from .autodiff import differentiate
+from .rewrite import rewrite
+
+
+def expand_grads(graph: Graph) -> Graph:
+    while True:
+        index = next((i for i, n in enumerate(graph.nodes) if n.op == "grad"), None)
+        if index is None:
+            return graph
+        node = graph.nodes[index]
+        y, x = node.inputs
+        prefix = dataclasses.replace(graph, nodes=graph.nodes[:index], outputs=())
+        with_grad, grads = differentiate(prefix, y, [x], tag=f"{node.name}")
+        gradient = grads[x]
+        rest = graph.nodes[index + 1:]
+        if gradient is None:  # y does not depend on x: the gradient is zero
+            from .emit import Emitter, builder_from, tensor
+            b = builder_from(with_grad)
+            gradient = Emitter(b, node.span, node.scope, node.name)("mul", tensor(b, x), Emitter(
+                b, node.span, node.scope, node.name).const(0.0, graph.values[x].type.dtype)).id
+            with_grad = b.build()
+        remap = {node.outputs[0]: gradient}
+        nodes = list(with_grad.nodes) + [dataclasses.replace(n, inputs=tuple(remap.get(i, i) for i in n.inputs))
+                                         for n in rest]
+        values = dict(with_grad.values)
+        values.update({v: graph.values[v] for n in rest for v in n.outputs})
+        outputs = tuple((name, remap.get(v, v)) for name, v in graph.outputs)
+        graph = dataclasses.replace(graph, nodes=tuple(nodes), values=values, outputs=outputs)
+
+
+def training_mode(graph: Graph) -> tuple[Graph, dict[str, int]]:
+    """The graph as it runs in training, and for each batchnorm state its new value's id."""
+    params = graph.param_by_value()
+    updates: dict[str, object] = {}
+
+    def replace(emit, node, ins):
+        if node.op == "dropout":
+            p = node.attr("p")
+            if p == 0:
+                return [ins[0]]
+            return [emit("mul", ins[0], emit("dropout_mask", ins[0], p=p))]
+        if node.op == "batchnorm":
+            x, w, b, running_mean, running_var = ins
+            rank = x.type.rank
+            axes = (0,) + tuple(range(2, rank))
+            view = (1, -1) + (1,) * (rank - 2)
+            mean = emit("mean", x, axis=axes, keepdims=True)
+            centred = emit("sub", x, mean)
+            var = emit("mean", emit("mul", centred, centred), axis=axes, keepdims=True)
+            inv = emit("div", emit.const(1.0), emit("sqrt", emit("add", var, emit.const(node.attr("eps")))))
+            y = emit("add", emit("mul", emit("mul", centred, inv), emit("reshape", w, shape=view)),
+                     emit("reshape", b, shape=view))
+            m = node.attr("momentum")
+            n = emit("size", x, axis=axes)
+            unbiased = emit("mul", var, emit("div", n, emit("sub", n, emit.const(1.0))))
+            for state, batch_value in ((running_mean, mean), (running_var, unbiased)):
+                name = params[node.inputs[ins.index(state)]].name
+                if name not in updates:  # a layer called twice updates its statistics once, from the first call
+                    updates[name] = emit("add", emit("mul", state, emit.const(1 - m)),
+                                         emit("mul", emit("reshape", batch_value, shape=(-1,)), emit.const(m)))
+            return [y]
+        return None
+
+    new, _ = rewrite(graph, replace)
+    return new, {name: t.id for name, t in updates.items()}
