@@ -17,8 +17,9 @@ BACKENDS = ("numpy", "llvm", "onnx")
 class Program:
     """A checked program: its models and train blocks as typed IR graphs."""
 
-    def __init__(self, result: CheckResult):
+    def __init__(self, result: CheckResult, text: str = ""):
         self._result = result
+        self._text = text
         self.diagnostics = result.diagnostics
 
     @property
@@ -37,15 +38,27 @@ class Program:
             raise KeyError(f"no model {name!r}; models: {', '.join(self._result.models) or 'none'}")
         return self._result.models[name]
 
+    def train(self, name: str, backend: str = "numpy", seed: int = 0, device: str = "cpu"):
+        """A Trainer for train block `name`: .step(**batch), .params, .save(path), .load(path)."""
+        from .train.trainer import Trainer
+        if name not in self._result.trains:
+            raise KeyError(f"no train block {name!r}; train blocks: {', '.join(self._result.trains) or 'none'}")
+        _check_backend(backend, device)
+        return Trainer(self._result.trains[name], seed=seed, program_text=self._text)
+
     def model(self, name: str, backend: str = "numpy", seed: int = 0, device: str = "cpu") -> "Model":
         info = self._model_info(name)
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
-        if backend != "numpy":
-            raise NotImplementedError(f"the {backend} backend is not built yet; use backend='numpy'")
-        if device != "cpu":
-            raise ValueError("the numpy backend runs on the cpu only")
+        _check_backend(backend, device)
         return Model(info.graph, seed)
+
+
+def _check_backend(backend: str, device: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if backend != "numpy":
+        raise NotImplementedError(f"the {backend} backend is not built yet; use backend='numpy'")
+    if device != "cpu":
+        raise ValueError("the numpy backend runs on the cpu only")
 
 
 class Model:
@@ -99,7 +112,8 @@ def load(path, warnings_as_errors: bool = False) -> Program:
         raise FileNotFoundError(str(e)) from None
     if result.errors:
         raise CompileError(result.diagnostics, result.sources)
-    return Program(result)
+    main = next(iter(result.sources.files.values()), None)
+    return Program(result, main.text if main else "")
 
 
 __all__ = ["Program", "Model", "load", "RunError"]
