@@ -42,7 +42,8 @@ def _pick(kind: str, wanted: str | None, available: dict, path: str, err):
     return None
 
 
-def train_command(args, out=sys.stdout, err=sys.stderr) -> int:
+def train_command(args, out=None, err=None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
     from .checkpoint import CheckpointError
     from .data import DataError
     from .loop import Settings, TrainingStopped, train
@@ -74,7 +75,8 @@ def train_command(args, out=sys.stdout, err=sys.stderr) -> int:
     return EXIT_OK
 
 
-def run_command(args, out=sys.stdout, err=sys.stderr) -> int:
+def run_command(args, out=None, err=None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
     from ..api import Model
     from ..interp import RunError
     from .checkpoint import CheckpointError, load_checkpoint

@@ -88,8 +88,9 @@ def evaluate(trainer: Trainer, arrays: dict[str, np.ndarray], batch: int) -> dic
     return mean_report(parts)
 
 
-def train(info: TrainInfo, settings: Settings, out: TextIO = sys.stdout, err: TextIO = sys.stderr,
+def train(info: TrainInfo, settings: Settings, out: TextIO | None = None, err: TextIO | None = None,
           program_text: str = "") -> History:
+    out, err = out or sys.stdout, err or sys.stderr
     data = settings.data or info.settings.get("data")
     if data is None:
         raise DataError(f"train `{info.name}` names no data: add `data \"digits\"` to it or pass --data")

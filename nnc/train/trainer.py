@@ -51,7 +51,8 @@ class Trainer:
         feeds[STEP_INPUT] = np.asarray(self.steps_done, np.int64)
         for slot in self.compiled.slots:
             feeds[slot_input(slot)] = self.slots[slot.name]
-        out = run_graph(self.compiled.graph, feeds, self._values(), Context(training=True, rng=self.rng))
+        with np.errstate(all="ignore"):  # overflow shows up as a non-finite loss, reported below
+            out = run_graph(self.compiled.graph, feeds, self._values(), Context(training=True, rng=self.rng))
         report = {name: float(out[name]) for name in self.compiled.losses + self.compiled.metrics}
         bad = [name for name in self.compiled.losses if not np.isfinite(report[name])]
         if bad:
@@ -70,7 +71,8 @@ class Trainer:
 
     def evaluate(self, **batch) -> dict[str, float]:
         """Losses and metrics in inference mode (no dropout, running batchnorm statistics), no update."""
-        out = run_graph(self.compiled.forward, batch, self._values(), Context(training=False))
+        with np.errstate(all="ignore"):
+            out = run_graph(self.compiled.forward, batch, self._values(), Context(training=False))
         return {name: float(v) for name, v in out.items()}
 
     # ---- checkpoints
