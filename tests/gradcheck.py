@@ -28,10 +28,13 @@ def projected(graph, output: str):
 
 
 def gradcheck(src: str, feeds: dict, output: str = "y", model: str = "m", seed: int = 0, eps: float = 1e-6,
-              rtol: float = 1e-5, atol: float = 1e-7, skip: tuple = ()):
+              rtol: float = 1e-5, atol: float = 1e-7, skip: tuple = (), transform=None):
+    """transform, when given, rewrites the model's graph first (e.g. into training mode)."""
     result = check(src)
     assert not [d for d in result.diagnostics if d.is_error], [d.message for d in result.diagnostics]
     original = result.models[model].graph
+    if transform is not None:
+        original = transform(original)
     graph, loss = projected(original, output)
     rng = np.random.default_rng(seed)
     params = {k: v.astype(np.float64) for k, v in initialize(graph.params, seed).items()}

@@ -144,3 +144,36 @@ model m {
 """
     gradcheck(src, {"x": R.normal(size=(2, 3, 3)), "h0": R.normal(size=(2, 2)), "c0": R.normal(size=(2, 2))},
               output="out")
+
+
+def test_batchnorm_in_training_mode():
+    from nnc.passes.training import training_mode
+    gradcheck(model_src("input x: f64[N, 3, 2, 2]", "x -> batchnorm"), {"x": R.normal(size=(4, 3, 2, 2))},
+              transform=lambda g: training_mode(g)[0])
+
+
+@settings(max_examples=20, deadline=None)
+@given(data=st.data())
+def test_random_convolutions(data):
+    groups = data.draw(st.sampled_from([1, 2]))
+    channels = groups * data.draw(st.integers(1, 2))
+    filters = groups * data.draw(st.integers(1, 2))
+    kernel = data.draw(st.integers(1, 3))
+    dilation = data.draw(st.integers(1, 2))
+    stride = data.draw(st.integers(1, 2))
+    padding = data.draw(st.integers(0, 1))
+    extent = dilation * (kernel - 1) + 1
+    size = data.draw(st.integers(max(extent - 2 * padding, 1), 6))
+    expr = f"x -> conv2d({filters}, {kernel}, stride={stride}, padding={padding}, dilation={dilation}, groups={groups})"
+    src = model_src(f"input x: f64[N, {channels}, {size}, {size}]", expr)
+    from helpers import check, errors
+    if errors(check(src)):  # the window rule may reject a drawn configuration; that is its job, not this test's
+        return
+    gradcheck(src, {"x": np.random.default_rng(size).normal(size=(1, channels, size, size))}, rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=15, deadline=None)
+@given(kind=st.sampled_from(["rnn", "lstm", "gru"]), steps=st.integers(2, 5), units=st.integers(1, 3))
+def test_random_recurrent_layers(kind, steps, units):
+    gradcheck(model_src("input x: f64[N, T, 2]", f"x -> {kind}({units})"),
+              {"x": np.random.default_rng(steps).normal(size=(2, steps, 2))}, rtol=1e-5, atol=1e-6)
