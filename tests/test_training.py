@@ -130,3 +130,31 @@ def test_gan_second_step_sees_the_updated_discriminator():
     s = d(point=g(z=z))
     expected = np.mean(np.maximum(s, 0) - s + np.log1p(np.exp(-np.abs(s))))
     assert out["g_loss"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_plot_and_monte_carlo_dropout_inference(tmp_path, capsys):
+    program = str(EXAMPLES / "digits_mlp.nn")
+    plot, ckpt = tmp_path / "curves.png", tmp_path / "ck"
+    assert main(["train", program, "--epochs", "2", "--checkpoint", str(ckpt), "--plot", str(plot)]) == 0
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    x = tmp_path / "x.npy"
+    np.save(x, np.random.default_rng(0).random((5, 64), dtype=np.float32))
+    out = tmp_path / "out.npz"
+    args = ["run", program, "--model", "mlp", "--weights", str(ckpt / "last.safetensors"), "--input", f"x={x}"]
+    assert main(args + ["-o", str(out)]) == 0
+    plain = np.load(out)["logits"]
+    assert main(args + ["-o", str(out), "--mc-samples", "30"]) == 0
+    mc = np.load(out)
+    assert mc["logits_mean"].shape == mc["logits_std"].shape == (5, 10)
+    assert (mc["logits_std"] > 0).all()  # dropout stays on
+    assert np.abs(mc["logits_mean"] - plain).mean() < 0.5 * np.abs(plain).mean()
+    # the inference without --mc-samples is deterministic: dropout is off
+    assert main(args + ["-o", str(out)]) == 0
+    assert np.array_equal(np.load(out)["logits"], plain)
+
+
+def test_early_stopping_with_patience(capsys):
+    assert main(["train", str(EXAMPLES / "digits_mlp.nn"), "--epochs", "60", "--patience", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "early stopping" in out
+    assert "epoch 60/60" not in out
