@@ -195,6 +195,22 @@ def conv_nd(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
     return np.ascontiguousarray(y, dtype=dtype)
 
 
+def _transpose_geometry(x: np.ndarray, w: np.ndarray, groups: int, name: str):
+    """Check a transposed convolution's weight against its input; return (spatial axes, groups, N, C,
+    O/groups, kernel, O)."""
+    nsp = _spatial_ndim(x, name)
+    if w.ndim != nsp + 2:
+        raise ValueError(f"{name}: weight must be [C_in, O/groups, *kernel] with {nsp} kernel axes, got {w.shape}")
+    groups = int(groups)
+    n, c = x.shape[:2]
+    cw, og = w.shape[:2]
+    if cw != c:
+        raise ValueError(f"{name}: weight has {cw} input channels, x has {c}")
+    if groups < 1 or c % groups:
+        raise ValueError(f"{name}: groups={groups} must divide input channels {c}")
+    return nsp, groups, n, c, og, tuple(w.shape[2:]), og * groups
+
+
 def conv_transpose_nd(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
                       stride: Sequence[int], padding: Sequence[int],
                       output_padding: Sequence[int], dilation: Sequence[int],
@@ -218,19 +234,7 @@ def conv_transpose_nd(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
     x = np.asarray(x, dtype=dtype)
     w = np.asarray(w, dtype=dtype)
     b = _as(b, dtype)
-    nsp = _spatial_ndim(x, "conv_transpose_nd")
-    if w.ndim != nsp + 2:
-        raise ValueError(
-            f"conv_transpose_nd: weight must be [C_in, O/groups, *kernel] with {nsp} kernel axes, got {w.shape}")
-    groups = int(groups)
-    n, c = x.shape[:2]
-    cw, og = w.shape[:2]
-    kernel = tuple(w.shape[2:])
-    if cw != c:
-        raise ValueError(f"conv_transpose_nd: weight has {cw} input channels, x has {c}")
-    if groups < 1 or c % groups:
-        raise ValueError(f"conv_transpose_nd: groups={groups} must divide input channels {c}")
-    o = og * groups
+    nsp, groups, n, c, og, kernel, o = _transpose_geometry(x, w, groups, "conv_transpose_nd")
     if b is not None and b.shape != (o,):
         raise ValueError(f"conv_transpose_nd: bias must have shape ({o},), got {b.shape}")
     stride = _check_geometry("stride", stride, nsp, 1)
@@ -682,19 +686,7 @@ def conv_transpose_nd_backward(g: np.ndarray, x: np.ndarray, w: np.ndarray,
     dtype = _compute_dtype(x)
     x = np.asarray(x, dtype=dtype)
     w = np.asarray(w, dtype=dtype)
-    nsp = _spatial_ndim(x, "conv_transpose_nd_backward")
-    if w.ndim != nsp + 2:
-        raise ValueError(f"conv_transpose_nd_backward: weight must be [C_in, O/groups, *kernel] "
-                         f"with {nsp} kernel axes, got {w.shape}")
-    groups = int(groups)
-    n, c = x.shape[:2]
-    cw, og = w.shape[:2]
-    kernel = tuple(w.shape[2:])
-    if cw != c:
-        raise ValueError(f"conv_transpose_nd_backward: weight has {cw} input channels, x has {c}")
-    if groups < 1 or c % groups:
-        raise ValueError(f"conv_transpose_nd_backward: groups={groups} must divide input channels {c}")
-    o = og * groups
+    nsp, groups, n, c, og, kernel, o = _transpose_geometry(x, w, groups, "conv_transpose_nd_backward")
     stride = _check_geometry("stride", stride, nsp, 1)
     dilation = _check_geometry("dilation", dilation, nsp, 1)
     pads = _check_geometry("padding", padding, nsp, 0)

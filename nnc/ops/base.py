@@ -91,6 +91,12 @@ class Op:
     def is_layer(self) -> bool:
         return self.params is not None
 
+    def output_types(self, ins: list[TensorType], attrs: dict) -> tuple[dict, list[TensorType]]:
+        """Resolve the attributes against the inputs, then run the shape rule (raises ShapeError)."""
+        if self.resolve is not None:
+            attrs = self.resolve(ins, attrs)
+        return attrs, self.infer(ins, attrs)
+
     def attr(self, name: str) -> Attr | None:
         for a in self.attrs:
             if a.name == name:

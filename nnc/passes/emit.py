@@ -63,9 +63,7 @@ class Emitter:
         types = [t.type for t in inputs]
         from ..ops.base import ShapeError
         try:
-            if op.resolve is not None:
-                full = op.resolve(types, full)
-            out_types = op.infer(types, full)
+            full, out_types = op.output_types(types, full)
         except ShapeError as e:
             raise EmitError(f"{op_name} on {', '.join(str(t) for t in types)}: {e.message}") from None
         name = self.builder.unique_name(self.scope, f"{self.prefix}.{op_name}")
