@@ -5,7 +5,6 @@ import argparse
 import json
 import os
 import sys
-import threading
 from pathlib import Path
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -27,30 +26,73 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=("text", "json"), default="text")
     s.add_argument("-W", dest="warnings", choices=("error",))
 
+    t = sub.add_parser("train", help="run a program's training: epochs, held-out metrics, checkpoints")
+    t.add_argument("file", metavar="FILE")
+    t.add_argument("--train", metavar="T", help="the train block (needed when the file has several)")
+    t.add_argument("--data", metavar="D", help='"digits", "synthetic", an IDX folder or an .npz file')
+    t.add_argument("--epochs", type=_positive, metavar="E")
+    t.add_argument("--batch", type=_positive, metavar="B")
+    t.add_argument("--val", type=_fraction, default=0.1, metavar="F", help="held-out fraction (default 0.1)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--backend", choices=("numpy", "llvm", "onnx"), default="numpy")
+    t.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    t.add_argument("--checkpoint", metavar="DIR", help="write DIR/last.safetensors (and best) after each epoch")
+    t.add_argument("--resume", action="store_true", help="continue from DIR/last.safetensors")
+    t.add_argument("--patience", type=_positive, metavar="P", help="stop after P epochs without improvement")
+    t.add_argument("--plot", metavar="PNG", help="draw loss and metrics per epoch")
+    t.add_argument("--format", choices=("text", "json"), default="text")
+
+    r = sub.add_parser("run", help="inference with trained weights")
+    r.add_argument("file", metavar="FILE")
+    r.add_argument("--model", metavar="M")
+    r.add_argument("--weights", metavar="CKPT", help="a checkpoint written by nnc train")
+    r.add_argument("--input", action="append", metavar="NAME=file.npy")
+    r.add_argument("-o", "--output", metavar="out.npz")
+    r.add_argument("--mc-samples", type=_positive, metavar="K", help="K passes with dropout on: mean and std")
+    r.add_argument("--seed", type=int, default=0)
+
     e = sub.add_parser("explain", help="the long explanation of a diagnostic code, e.g. nnc explain E0301")
     e.add_argument("code")
     return p
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, found {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, found {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction, found {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), found {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point. Runs in a thread with a large stack so deep programs end in diagnostics, not crashes."""
-    args = _parser().parse_args(argv)
-    result: list[int] = [EXIT_INTERNAL]
-
-    def run() -> None:
-        result[0] = _dispatch(args)
-
-    sys.setrecursionlimit(20000)
-    threading.stack_size(256 * 1024 * 1024)
-    worker = threading.Thread(target=run, name="nnc")
-    worker.start()
-    worker.join()
-    return result[0]
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as e:  # argparse has printed the usage error (or --help)
+        return e.code if isinstance(e.code, int) else EXIT_USAGE
+    from .compiler import run_deep
+    try:
+        return run_deep(_dispatch, args)  # a 256 MB stack, recursion limit 20000
+    except KeyboardInterrupt:
+        return 130
 
 
 def _dispatch(args) -> int:
     try:
-        return {"check": cmd_check, "stats": cmd_stats, "explain": cmd_explain}[args.command](args)
+        return {"check": cmd_check, "stats": cmd_stats, "explain": cmd_explain, "train": cmd_train,
+                "run": cmd_run}[args.command](args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -142,6 +184,16 @@ def cmd_stats(args) -> int:
         tables.append(render_table(s, {n: g.type_of(v) for n, v in g.inputs}))
     print("\n\n".join(tables))
     return EXIT_OK
+
+
+def cmd_train(args) -> int:
+    from .train.commands import train_command
+    return train_command(args)
+
+
+def cmd_run(args) -> int:
+    from .train.commands import run_command
+    return run_command(args)
 
 
 def cmd_explain(args) -> int:

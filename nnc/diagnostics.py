@@ -97,31 +97,67 @@ def _mark_extent(span: Span, line: int, text: str) -> tuple[int, int]:
     return start, max(end, start + 1)
 
 
+MAX_SHOWN = 160  # characters of one source line shown; a longer line is cut to a window around its marks
+_CONTEXT = 40  # characters shown before the first mark when a line is cut
+
+
+def _fill(row: str, upto: int, text: str) -> str:
+    """row padded to `upto` characters, with a tab wherever the source line has one (so marks line up)."""
+    if len(row) >= upto:
+        return row
+    return row + "".join("\t" if text[i:i + 1] == "\t" else " " for i in range(len(row), upto))
+
+
+def _printable(text: str) -> str:
+    """Control characters (a NUL, an escape sequence) shown as one replacement character each."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == "\t" else "\ufffd" for c in text)
+
+
+def _window(text: str, extents: list[tuple[int, int]]) -> tuple[str, list[tuple[int, int]]]:
+    """A very long line (a generated program, binary data) cut to MAX_SHOWN characters around its marks."""
+    if len(text) <= MAX_SHOWN:
+        return text, extents
+    lo = max(0, min(start for start, _ in extents) - 1 - _CONTEXT)
+    hi = min(len(text), lo + MAX_SHOWN)
+    lead, tail = ("..." if lo > 0 else ""), ("..." if hi < len(text) else "")
+    shown = lead + text[lo:hi] + tail
+    first, last = len(lead) + 1, len(lead) + (hi - lo) + 1
+    moved = []
+    for start, end in extents:
+        start = min(max(start - lo + len(lead), first), last)
+        end = min(max(end - lo + len(lead), start + 1), max(last, start + 1))
+        moved.append((start, end))
+    return shown, moved
+
+
 def _line_block(text: str, line: int, marks: list[tuple[Span, str, str]], width: int) -> list[str]:
     """One source line with every mark on it, the rightmost label inline and the others hanging below."""
     bar = " " * width + " |"
     marks = sorted(marks, key=lambda m: _mark_extent(m[0], line, text)[0])
+    text, extents = _window(text, [_mark_extent(m[0], line, text) for m in marks])
+    text = _printable(text)
     under = ""
-    for span, char, _ in marks:
-        start, end = _mark_extent(span, line, text)
-        under = under.ljust(start - 1) if len(under) < start - 1 else under[: start - 1]
+    for (span, char, _), (start, end) in zip(marks, extents):
+        under = _fill(under, start - 1, text) if len(under) < start - 1 else under[: start - 1]
         under += char * (end - start)
     out = [f"{line:>{width}} | {text}"]
     last_text = marks[-1][2]
     out.append(f"{bar} {under}" + (f" {last_text}" if last_text else ""))
-    hanging = [m for m in marks[:-1] if m[2]]
+    hanging = [(m, e) for m, e in zip(marks[:-1], extents[:-1]) if m[2]]
     if hanging:
-        cols = [_mark_extent(m[0], line, text)[0] for m in hanging]
-        out.append(f"{bar} " + _bars(cols, len(cols)))
+        cols = [e[0] for _, e in hanging]
+        out.append(f"{bar} " + _bars(cols, len(cols), text))
         for i in range(len(hanging) - 1, -1, -1):
-            out.append(f"{bar} " + _bars(cols, i) + " " * (cols[i] - 1 - len(_bars(cols, i))) + hanging[i][2])
+            out.append(f"{bar} " + _fill(_bars(cols, i, text), cols[i] - 1, text) + hanging[i][0][2])
     return out
 
 
-def _bars(cols: list[int], n: int) -> str:
+def _bars(cols: list[int], n: int, text: str = "") -> str:
     row = ""
     for c in cols[:n]:
-        row = row.ljust(c - 1) + "|"
+        row = _fill(row, c - 1, text)[: c - 1] + "|"
     return row
 
 

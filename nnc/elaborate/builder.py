@@ -10,6 +10,17 @@ from .values import Tensor
 MAX_NODES = 1_000_000
 
 
+def _new_tensor(vid: int, t: TensorType) -> Tensor:
+    """Tensor(vid, t) without the frozen dataclass's __init__ (one per value the graph holds)."""
+    tensor = object.__new__(Tensor)
+    tensor.__dict__.update(id=vid, type=t)
+    return tensor
+
+
+if hasattr(Tensor, "__slots__"):  # pragma: no cover - then the ordinary constructor
+    _new_tensor = Tensor  # noqa: F811
+
+
 class TooLarge(Exception):
     """The elaboration budget is spent (a compile-time loop unrolls into millions of nodes)."""
 
@@ -31,7 +42,7 @@ class GraphBuilder:
         vid = self.next_id
         self.next_id += 1
         self.values[vid] = Value(vid, t)
-        return Tensor(vid, t)
+        return _new_tensor(vid, t)
 
     def add_input(self, name: str, t: TensorType, span: Span | None) -> Tensor:
         v = self.new_value(t)
@@ -75,7 +86,15 @@ class GraphBuilder:
                      tuple(self.nodes), dict(self.values))
 
 
+_PLAIN = frozenset({int, float, bool, str, type(None)})
+
+
 def _freeze(value):
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is tuple and all(type(v) in _PLAIN for v in value):
+        return value  # already frozen: (1, 1) strides, (3, 3) kernels
     if isinstance(value, (list, tuple)):
         return tuple(_freeze(v) for v in value)
     if value is None or isinstance(value, (int, float, bool, str)):
@@ -84,4 +103,4 @@ def _freeze(value):
 
 
 def _freeze_attrs(attrs: dict) -> tuple:
-    return tuple((k, _freeze(v)) for k, v in attrs.items())
+    return tuple([(k, v if type(v) in _PLAIN else _freeze(v)) for k, v in attrs.items()])

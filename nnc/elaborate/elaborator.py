@@ -14,14 +14,15 @@ from pathlib import Path
 from ..diagnostics import Label, Reporter
 from ..ir.graph import Graph
 from ..ir.types import DTYPES, MAX_DIM, Sym, TensorType, dim_str, shape_str, sym
-from ..ops import get as get_op, public_names, suggest
+from ..ops import get as get_op, public_names, registry as op_registry, suggest
 from ..ops.attrs import AttrError, describe, normalize
 from ..ops.base import Op, ShapeError
 from ..optimizers import OPTIMIZERS, SCHEDULES
 from ..source import Span
 from ..syntax import ast
-from .builder import GraphBuilder, TooLarge
-from .compile_time import CompileTimeError, arith, compare, is_number
+from ..syntax.parser import _new_span
+from .builder import MAX_NODES, GraphBuilder, TooLarge
+from .compile_time import CompileTimeError, arith, compare, is_number, shown
 from .scope import Scope, UsageLog
 from .values import (POISON, BlockFn, BuiltinFn, LayerFn, ModelFn, OptimizerSpec, Poison, ScheduleSpec, Tensor,
                      TupleValue)
@@ -29,6 +30,7 @@ from .values import (POISON, BlockFn, BuiltinFn, LayerFn, ModelFn, OptimizerSpec
 MAX_LOOP = 100_000
 MAX_STEPS = 2_000_000
 MAX_CALL_DEPTH = 64
+MAX_DEPTH = 1000  # expressions and statements nested inside each other, across block calls
 COMPILE_TIME_FUNCTIONS = ("shape", "channels", "params", "l1", "l2", "len")
 
 
@@ -46,6 +48,7 @@ class Module:
     globals: Scope
     trains: list = field(default_factory=list)
     models: list = field(default_factory=list)
+    broken_imports: list = field(default_factory=list)  # imports that failed (already reported)
 
 
 @dataclass
@@ -107,6 +110,11 @@ class Elaborator:
         self.r = reporter
         self.usage = UsageLog()
         self.steps = 0
+        self.depth = 0
+        self._ev_table: dict = {}  # node type -> bound ev_ method
+        self._exec_table: dict = {}  # statement kind -> bound exec_ method
+        self.abandoned: list[Span] = []  # definitions whose elaboration stopped at an error
+        self._too_deep_at: object = ()  # the statement whose nesting was last reported too deep
         self.current_span: Span | None = None
 
     # ---- entry points ---------------------------------------------------------------------------------
@@ -115,7 +123,7 @@ class Elaborator:
         builder = GraphBuilder(d.name)
         frame = Frame("model", d.name, fn.module, Scope(fn.module.globals, self.usage), builder, "", d.name,
                       stack=(("model", fn.module.name, d.name),))
-        if not self._run_top(frame, d.body):
+        if not self._run_top(frame, d.body, d.span):
             return None
         self._finish_outputs(frame, d, builder)
         return ModelInfo(d.name, builder.build(), d.span)
@@ -124,7 +132,7 @@ class Elaborator:
         builder = GraphBuilder(defn.name)
         frame = Frame("train", defn.name, module, Scope(module.globals, self.usage), builder, "", defn.name,
                       train=TrainBuild())
-        if not self._run_top(frame, defn.body):
+        if not self._run_top(frame, defn.body, defn.span):
             return None
         t = frame.train
         if not t.minimize_lines:
@@ -136,17 +144,27 @@ class Elaborator:
         return TrainInfo(defn.name, builder.build(), tuple(t.steps), tuple((n, v) for n, v, _ in t.metrics),
                          dict(t.settings), defn.span)
 
-    def _run_top(self, frame: Frame, body) -> bool:
+    def _run_top(self, frame: Frame, body, where: Span | None = None) -> bool:
         try:
             self.exec_body(body, frame)
-        except TooLarge:
-            self.r.error("E0112", "the program unrolls into too many operations", self.current_span,
-                         f"more than {MAX_STEPS:,} statements or {1_000_000:,} nodes",
-                         hint="compile-time loops build every iteration; use fewer iterations")
+        except TooLarge as e:
+            loop = getattr(e, "loop_span", None)  # the outermost `for` that was unrolling, if any
+            self.r.error("E0112", "this loop unrolls into too many operations" if loop else
+                         "the program unrolls into too many operations", loop or self.current_span,
+                         f"more than {MAX_STEPS:,} statements and loop iterations, or {MAX_NODES:,} nodes",
+                         hint="compile-time loops and block calls build every operation they repeat; "
+                              "repeat less, or split the program")
+            self._abandoned(where)
             return False
         except Abort:
+            self._abandoned(where)
             return False
         return True
+
+    def _abandoned(self, where: Span | None) -> None:
+        """A definition whose checking stopped half way: what it never reached is not "unused"."""
+        if where is not None:
+            self.abandoned.append(where)
 
     def _finish_outputs(self, frame: Frame, d: ast.ModelDef, builder: GraphBuilder) -> None:
         if not frame.outputs:
@@ -163,6 +181,7 @@ class Elaborator:
 
     def const_value(self, item: ast.Const, module: Module):
         frame = Frame("const", item.name, module, module.globals, None, "", "")
+        self.current_span = item.span
         value = self.ev(item.value, frame)
         if isinstance(value, (Tensor, TupleValue)):
             self.r.error("E0105", f"const `{item.name}` must be a compile-time value, found {describe(value)}",
@@ -182,18 +201,50 @@ class Elaborator:
             self.exec(stmt, frame, conditional)
 
     def exec(self, s, frame: Frame, conditional: bool) -> None:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                self.too_deep(s.span)
+                raise Abort()
+            self._exec(s, frame, conditional)
+        finally:
+            self.depth -= 1
+
+    def oversized(self, v, span: Span, what: str) -> bool:
+        """An int beyond 2^63 - 1 given as a size, count or setting: reported here, before it meets a float."""
+        todo = [v]
+        while todo:
+            x = todo.pop()
+            if isinstance(x, list):
+                todo.extend(x)
+            elif isinstance(x, int) and not isinstance(x, bool) and abs(x) > MAX_DIM:
+                self.r.error("E0114", f"{what} is {shown(x)}, larger than 2^63 - 1", span, "too large",
+                             hint="sizes, counts and settings are at most 2^63 - 1")
+                return True
+        return False
+
+    def too_deep(self, span: Span) -> None:
+        if self._too_deep_at == self.current_span:
+            return  # one report per statement: everything else under it is just as deep
+        self._too_deep_at = self.current_span
+        start = Span(span.file, span.line, span.column, span.line, span.column + 1)
+        self.r.error("E0005", f"expressions and statements nest more than {MAX_DEPTH} deep here", start,
+                     "nested too deep",
+                     hint="bind parts of the expression to names, or split the block into smaller ones")
+
+    def _exec(self, s, frame: Frame, conditional: bool) -> None:
         kind = type(s).__name__
-        allowed = {
-            "Input": ("model", "train"), "Output": ("model",), "Return": ("block",),
-            "Minimize": ("train",), "Metric": ("train",), "Setting": ("train",),
-        }.get(kind)
+        allowed = _ALLOWED_IN.get(kind)
         if allowed and frame.kind not in allowed:
             where = " or ".join(f"a `{k}`" if k != "block" else "a `block`" for k in allowed)
             word = {"Setting": getattr(s, "key", ""), "Input": "input", "Output": "output", "Return": "return",
                     "Minimize": "minimize", "Metric": "metric"}[kind]
             self.r.error("E0116", f"`{word}` is only allowed in {where}", s.span, f"not allowed in a `{frame.kind}`")
             return
-        getattr(self, "exec_" + kind)(s, frame, conditional)
+        method = self._exec_table.get(kind)
+        if method is None:
+            method = self._exec_table[kind] = getattr(self, "exec_" + kind)
+        method(s, frame, conditional)
 
     def exec_Input(self, s: ast.Input, frame: Frame, conditional: bool) -> None:
         if s.name in frame.input_sites:
@@ -358,38 +409,60 @@ class Elaborator:
                          s.start.span.to(s.end.span), "too many iterations",
                          hint="compile-time loops unroll into the graph; use fewer iterations")
             raise Abort()
-        for i in range(start, end):
-            frame.scope.bind(s.var, i, None)
-            self.exec_body(s.body, frame, conditional=True)
-            if frame.returned is not None:
-                return
+        try:
+            for i in range(start, end):
+                # Every iteration counts against the budget, so nested loops with empty bodies end too.
+                self.steps += 1
+                if self.steps > MAX_STEPS:
+                    raise TooLarge()
+                frame.scope.bind(s.var, i, None)
+                self.exec_body(s.body, frame, conditional=True)
+                if frame.returned is not None:
+                    return
+        except TooLarge as e:
+            e.loop_span = s.start.span.to(s.end.span)  # an enclosing loop overwrites it: the outermost wins
+            raise
 
     def exec_If(self, s: ast.If, frame: Frame, conditional: bool) -> None:
-        cond = self.ev(s.cond, frame)
-        if isinstance(cond, Poison):
-            self.poison_assigned(s.then + (s.otherwise or ()), frame)
+        # An `else if` chain is walked in a loop, not by recursion, so 3,000 branches are fine.
+        while True:
+            cond = self.ev(s.cond, frame)
+            if isinstance(cond, Poison):
+                self.poison_assigned(s.then + (s.otherwise or ()), frame)
+                return
+            if not isinstance(cond, bool):
+                self.r.error("E0117", f"an `if` condition must be a compile-time bool, found {describe(cond)}",
+                             s.cond.span, hint="`if` chooses at compile time; conditions on tensor values are not "
+                                               "part of the language" if isinstance(cond, Tensor) else None)
+                self.poison_assigned(s.then + (s.otherwise or ()), frame)
+                return
+            if cond:
+                self.exec_body(s.then, frame, conditional=True)
+                return
+            otherwise = s.otherwise or ()
+            if len(otherwise) == 1 and isinstance(otherwise[0], ast.If):
+                s = otherwise[0]
+                self.current_span = s.span
+                continue
+            self.exec_body(otherwise, frame, conditional=True)
             return
-        if not isinstance(cond, bool):
-            self.r.error("E0117", f"an `if` condition must be a compile-time bool, found {describe(cond)}",
-                         s.cond.span, hint="`if` chooses at compile time; conditions on tensor values are not "
-                                           "part of the language" if isinstance(cond, Tensor) else None)
-            self.poison_assigned(s.then + (s.otherwise or ()), frame)
-            return
-        body = s.then if cond else (s.otherwise or ())
-        self.exec_body(body, frame, conditional=True)
 
     def poison_assigned(self, stmts, frame: Frame) -> None:
         """After a failed condition, names the skipped code would bind are poison, not unbound."""
-        for st in stmts:
-            if isinstance(st, (ast.Bind, ast.LayerDef)):
-                frame.scope.bind(st.name, POISON, None)
+        todo = [iter(stmts)]
+        while todo:
+            st = next(todo[-1], None)
+            if st is None:
+                todo.pop()
+            elif isinstance(st, (ast.Bind, ast.LayerDef)):
+                frame.scope.bind(st.name, POISON, None, conditional=True)  # the old value counts as used
             elif isinstance(st, ast.Unpack):
                 for name, _ in st.names:
-                    frame.scope.bind(name, POISON, None)
+                    frame.scope.bind(name, POISON, None, conditional=True)
             elif isinstance(st, ast.For):
-                self.poison_assigned(st.body, frame)
+                todo.append(iter(st.body))
             elif isinstance(st, ast.If):
-                self.poison_assigned(st.then + (st.otherwise or ()), frame)
+                todo.append(iter(st.then + (st.otherwise or ())))
 
     def exec_Assert(self, s: ast.Assert, frame: Frame, conditional: bool) -> None:
         cond = self.ev(s.cond, frame)
@@ -484,7 +557,7 @@ class Elaborator:
                          labels=[Label(t.setting_spans[s.key], "first set here")])
             return
         value = self.ev(s.value, frame)
-        if isinstance(value, Poison):
+        if isinstance(value, Poison) or self.oversized(value, s.value.span, f"`{s.key}`"):
             return
         try:
             value = normalize("str" if s.key == "data" else "pos_int", value, f"`{s.key}`")
@@ -496,7 +569,17 @@ class Elaborator:
 
     # ---- expressions -------------------------------------------------------------------------------------
     def ev(self, e, frame: Frame):
-        return getattr(self, "ev_" + type(e).__name__)(e, frame)
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                self.too_deep(e.span)
+                return POISON
+            method = self._ev_table.get(type(e))
+            if method is None:
+                method = self._ev_table[type(e)] = getattr(self, "ev_" + type(e).__name__)
+            return method(e, frame)
+        finally:
+            self.depth -= 1
 
     def ev_Literal(self, e: ast.Literal, frame: Frame):
         return e.value
@@ -515,6 +598,11 @@ class Elaborator:
         builtin = builtin_value(name)
         if builtin is not None:
             return builtin
+        if frame.module.broken_imports:
+            # The name may well come from the import that failed; that error is the one to fix first.
+            if frame.kind != "const":
+                frame.scope.bind(name, POISON, None)
+            return POISON
         visible = frame.scope.visible_names()
         candidates = visible | set(public_names()) | set(COMPILE_TIME_FUNCTIONS) if as_callee else visible
         close = suggest(name, candidates)
@@ -524,6 +612,10 @@ class Elaborator:
         else:
             hint = f"did you mean `{close}`?" if close else None
             self.r.error("E0101", f"unbound name `{name}`", span, "not bound at this point", hint=hint)
+        if frame.kind != "const":
+            # One mistake, one error: later uses of the same name in this body see an erroneous value
+            # and stay quiet (a const's scope is the file's, shared by everything, so it is left alone).
+            frame.scope.bind(name, POISON, None)
         return POISON
 
     def ev_Index(self, e: ast.Index, frame: Frame):
@@ -564,7 +656,8 @@ class Elaborator:
         for part in e.rest:
             right = self.ev(part.value, frame)
             left = self.binary(part.op, left, right, part.op_span, left_span, part.value.span, frame)
-            left_span = left_span.to(part.value.span)
+            end = part.value.span
+            left_span = _new_span(left_span.file, left_span.line, left_span.column, end.end_line, end.end_column)
         return left
 
     _TENSOR_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul"}
@@ -578,6 +671,8 @@ class Elaborator:
                 return POISON
             a = self.as_tensor(a, b, a_span, frame)
             b = self.as_tensor(b, a, b_span, frame)
+            if isinstance(a, Poison) or isinstance(b, Poison):
+                return POISON
             if a is None or b is None:
                 self.r.error("E0202", f"`{op}` cannot combine a tensor with {describe(b if a is not None else a)}",
                              op_span)
@@ -597,6 +692,10 @@ class Elaborator:
             return v
         if not is_number(v) or frame.builder is None:
             return None
+        if isinstance(v, int) and abs(v) > 2**1023:  # no float holds it
+            self.r.error("E0114", f"{shown(v)} is too large for a tensor constant", span, "too large",
+                         hint="floats are at most about 1.8e308")
+            return POISON
         dtype = other.type.dtype if isinstance(other, Tensor) else "f32"
         if isinstance(v, float) and dtype in ("i32", "i64"):
             dtype = "f32"
@@ -643,13 +742,17 @@ class Elaborator:
         return e.op == "and"
 
     def ev_Ternary(self, e: ast.Ternary, frame: Frame):
-        cond = self.ev(e.cond, frame)
-        if isinstance(cond, Poison):
-            return cond
-        if not isinstance(cond, bool):
-            self.r.error("E0117", f"`if ... else` needs a compile-time bool, found {describe(cond)}", e.cond.span)
-            return POISON
-        return self.ev(e.then if cond else e.otherwise, frame)
+        # `a if c else b if d else ...` is walked in a loop, so long chains do not nest.
+        while isinstance(e, ast.Ternary):
+            cond = self.ev(e.cond, frame)
+            if isinstance(cond, Poison):
+                return cond
+            if not isinstance(cond, bool):
+                self.r.error("E0117", f"`if ... else` needs a compile-time bool, found {describe(cond)}",
+                             e.cond.span)
+                return POISON
+            e = e.then if cond else e.otherwise
+        return self.ev(e, frame)
 
     def ev_args(self, args, frame: Frame):
         pos, kw = [], []
@@ -676,7 +779,8 @@ class Elaborator:
             callee = self.lookup(st.name, st.name_span, frame, as_callee=True)
             pos, kw = self.ev_args(st.args, frame)
             value = self.call(callee, [(value, prefix)] + pos, kw, st.span, st.name_span, frame)
-            prefix = e.head.span.to(st.span)
+            head = e.head.span
+            prefix = _new_span(head.file, head.line, head.column, st.span.end_line, st.span.end_column)
         return value
 
     # ---- calls ------------------------------------------------------------------------------------------------
@@ -729,6 +833,8 @@ class Elaborator:
                 continue
             v = values[attr.name]
             if isinstance(v, Poison):
+                return POISON
+            if self.oversized(v, spans[attr.name], f"{name}: `{attr.name}`"):
                 return POISON
             if attr.kind == "lr" and isinstance(v, ScheduleSpec):
                 out.append((attr.name, v))
@@ -879,6 +985,8 @@ class Elaborator:
             v, s = attr_values[attr.name]
             if isinstance(v, Poison):
                 return POISON
+            if self.oversized(v, s, f"{name}: `{attr.name}`"):
+                return POISON
             try:
                 attrs[attr.name] = normalize(attr.kind, v, f"`{attr.name}`")
             except AttrError as err:
@@ -899,6 +1007,14 @@ class Elaborator:
         except ShapeError as err:
             self.shape_error(err, op, call_span, callee_span, spans, attr_spans, tensors, operand_labels)
             return POISON
+        for t in out_types:
+            for d in t.shape:
+                if (d > MAX_DIM if isinstance(d, int) else any(abs(c) > MAX_DIM for _, c in d.terms)):
+                    self.r.error("E0114", f"{name} gives a dimension of {shown(d)}, larger than 2^63 - 1",
+                                 callee_span, "too large", labels=[Label(spans[n], str(x.type))
+                                                                   for n, x in zip(op.inputs, tensors)
+                                                                   if n in spans and isinstance(x, Tensor)])
+                    return POISON
         for lint in op.lints:
             idx = op.inputs.index(lint.argument)
             producer = frame.builder.producer.get(tensors[idx].id)
@@ -1139,9 +1255,25 @@ def _join(path: str, name: str) -> str:
 
 
 def builtin_value(name: str):
+    registry = op_registry()
+    if _BUILTINS.get(None) is not registry:  # built once per registry; it is looked up for every call
+        _BUILTINS.clear()
+        _BUILTINS[None] = registry
+    if name in _BUILTINS:
+        return _BUILTINS[name]
     op = get_op(name)
     if op is not None and not op.internal:
-        return BuiltinFn(name, op)
-    if name in COMPILE_TIME_FUNCTIONS or name in OPTIMIZERS or name in SCHEDULES:
-        return BuiltinFn(name)
-    return None
+        value = BuiltinFn(name, op)
+    elif name in COMPILE_TIME_FUNCTIONS or name in OPTIMIZERS or name in SCHEDULES:
+        value = BuiltinFn(name)
+    else:
+        value = None
+    _BUILTINS[name] = value
+    return value
+
+
+_BUILTINS: dict = {}
+_ALLOWED_IN = {
+    "Input": ("model", "train"), "Output": ("model",), "Return": ("block",),
+    "Minimize": ("train",), "Metric": ("train",), "Setting": ("train",),
+}

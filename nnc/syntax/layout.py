@@ -41,6 +41,31 @@ class LayoutError(Exception):
         self.hint = hint
 
 
+def too_deep(tok: Token, depth: int) -> LayoutError:
+    return LayoutError("E0005", f"brackets nest more than {MAX_NESTING} deep", tok,
+                       f"this `{_TEXT[tok.type]}` is level {depth}", hint="bind parts of the expression to names")
+
+
+def unmatched(tok: Token) -> LayoutError:
+    return LayoutError("E0001", f"unmatched `{_TEXT[tok.type]}`", tok, "nothing here is open")
+
+
+def mismatched(tok: Token, opener: Token) -> LayoutError:
+    return LayoutError("E0001", f"mismatched `{_TEXT[tok.type]}`", tok,
+                       f"expected `{_TEXT[_OPENERS[opener.type]]}` to close the `{_TEXT[opener.type]}`",
+                       related=[(opener, f"this `{_TEXT[opener.type]}` is still open")])
+
+
+def too_many_prefixes(tok: Token) -> LayoutError:
+    return LayoutError("E0005", f"more than {MAX_PREFIX_RUN} operators in a row", tok, "too many prefix operators",
+                       hint="remove the extra signs, or bind parts of the expression to names")
+
+
+def never_closed(opener: Token) -> LayoutError:
+    return LayoutError("E0002", f"this `{_TEXT[opener.type]}` is never closed", opener, "unclosed",
+                       hint=f"add the matching `{_TEXT[_OPENERS[opener.type]]}`")
+
+
 class Layout:
     """Lark post-lexer implementing the rules above."""
 
@@ -66,29 +91,21 @@ class Layout:
                 pending_newline = None
             if kind in _OPENERS:
                 if len(stack) >= MAX_NESTING:
-                    raise LayoutError("E0005", f"brackets nest more than {MAX_NESTING} deep", tok,
-                                      f"this `{_TEXT[kind]}` is level {len(stack) + 1}",
-                                      hint="bind parts of the expression to names")
+                    raise too_deep(tok, len(stack) + 1)
                 stack.append(tok)
             elif kind in _CLOSERS:
                 if not stack:
-                    raise LayoutError("E0001", f"unmatched `{_TEXT[kind]}`", tok, "nothing here is open")
+                    raise unmatched(tok)
                 opener = stack.pop()
                 if _OPENERS[opener.type] != kind:
-                    raise LayoutError(
-                        "E0001", f"mismatched `{_TEXT[kind]}`", tok,
-                        f"expected `{_TEXT[_OPENERS[opener.type]]}` to close the `{_TEXT[opener.type]}`",
-                        related=[(opener, f"this `{_TEXT[opener.type]}` is still open")])
+                    raise mismatched(tok, opener)
             if kind in ("ADD_OP", "NOT"):
                 prefix_run += 1
                 if prefix_run > MAX_PREFIX_RUN:
-                    raise LayoutError("E0005", f"more than {MAX_PREFIX_RUN} operators in a row", tok,
-                                      "too many prefix operators")
+                    raise too_many_prefixes(tok)
             else:
                 prefix_run = 0
             prev = tok
             yield tok
         if stack:
-            opener = stack[-1]
-            raise LayoutError("E0002", f"this `{_TEXT[opener.type]}` is never closed", opener,
-                              "unclosed", hint=f"add the matching `{_TEXT[_OPENERS[opener.type]]}`")
+            raise never_closed(stack[-1])
