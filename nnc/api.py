@@ -65,6 +65,9 @@ class Model:
     """A model on the numpy reference backend, in inference mode."""
 
     def __init__(self, graph, seed: int):
+        if any(n.op == "grad" for n in graph.nodes):  # grad(...) inside a model: computed by autodiff
+            from .passes.training import expand_grads
+            graph = expand_grads(graph)
         self.graph = graph
         values = initialize(graph.params, seed)
         self._trainable = [p.name for p in graph.params if p.trainable]

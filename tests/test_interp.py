@@ -141,3 +141,24 @@ def test_load_raises_compile_error_with_every_diagnostic(tmp_path):
         nnc.load(bad)
     assert [d.code for d in info.value.diagnostics if d.is_error] == ["E0207", "E0101"]
     assert "bad.nn:3" in str(info.value)
+
+
+def test_grad_inside_a_model_for_adversarial_inputs():
+    src = """
+model attack {
+  input x: f32[N, 4]
+  input y: i32[N]
+  loss = cross_entropy(x -> dense(3), y)
+  output x_adv = x + 0.5 * sign(grad(loss, x))
+}
+"""
+    m = program(src).model("attack")
+    x = np.random.default_rng(0).normal(size=(2, 4)).astype(np.float32)
+    y = np.array([0, 2], np.int32)
+    adv = m(x=x, y=y)
+    w, b = m.params["attack/loss.dense/weight"], m.params["attack/loss.dense/bias"]
+    z = x @ w.T + b
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    p[np.arange(2), y] -= 1
+    np.testing.assert_allclose(adv, x + 0.5 * np.sign(p @ w / 2), rtol=1e-6)
