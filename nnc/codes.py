@@ -28,8 +28,10 @@ CODES: dict[str, Code] = {c.code: c for c in [
          "The file holds nothing to check: no model, train block, block or constant. An empty file is almost "
          "always the wrong file.", ""),
     Code("E0005", "nesting too deep",
-         "Brackets nest more than 200 deep, or more than 64 prefix operators follow each other. Bind parts of "
-         "the expression to names instead.", "y = ((((((((((x))))))))))  # ... 200 levels"),
+         "Brackets nest more than 200 deep, more than 64 prefix operators follow each other, or expressions and "
+         "statements nest more than 1,000 levels in any other way (a chain of `else if` or `if ... else` "
+         "expressions). Bind parts of the expression to names instead.",
+         "y = ((((((((((x))))))))))  # ... 200 levels"),
     Code("E0101", "unbound name",
          "A name is used that is not bound at that point: not an input, a binding above, a constant, a block or "
          "a model. Names bound inside `if` and `for` bodies stay visible after them.",
@@ -65,12 +67,15 @@ CODES: dict[str, Code] = {c.code: c for c in [
          "another block. Use a compile-time `for` loop to repeat structure.",
          "block f(x) {\n  return x -> f\n}"),
     Code("E0112", "too large to expand",
-         "A compile-time loop runs more than 100,000 times, or the program unrolls into more than a million "
-         "operations.", "for i in 0..100000000 { x = x -> relu }"),
+         "A compile-time loop runs more than 100,000 times, all loops together run too many iterations, the "
+         "program unrolls into more than a million operations, or a compile-time string or list grows past "
+         "1,000,000 items.", "for i in 0..100000000 { x = x -> relu }"),
     Code("E0113", "arithmetic error",
          "Division by zero in compile-time arithmetic, or `/` of two ints that does not divide exactly (use "
          "`//` for integer division).", "const K = 7 / 0"),
-    Code("E0114", "number too large", "A dimension is larger than 2^63 - 1.", "input x: f32[N, 99999999999999999999]"),
+    Code("E0114", "number too large",
+         "A dimension, a compile-time int or a size computed from them is larger than 2^63 - 1, or a float "
+         "literal overflows (1e999).", "input x: f32[N, 99999999999999999999]"),
     Code("E0115", "assertion failed", "A compile-time `assert` evaluated to false.",
          'assert channels(x) == 3, "expects RGB"'),
     Code("E0116", "statement not allowed here",

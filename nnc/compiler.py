@@ -1,6 +1,7 @@
 """The front of the pipeline: files to checked, typed IR graphs plus every diagnostic."""
 from __future__ import annotations
 
+import bisect
 import gc
 import sys
 import threading
@@ -124,8 +125,16 @@ _UNUSED = {
 
 
 def _unused_warnings(elab: Elaborator, reporter: Reporter) -> None:
+    abandoned: dict[str, list[tuple[int, int]]] = {}  # file -> sorted (first, last) lines of definitions
+    for a in elab.abandoned:
+        abandoned.setdefault(a.file, []).append((a.line, a.end_line))
+    for spans in abandoned.values():
+        spans.sort()
     for site, name, kind in elab.usage.unused():
-        if any(site.file == a.file and a.line <= site.line <= a.end_line for a in elab.abandoned):
-            continue  # its definition stopped at an error before it could be used
+        spans = abandoned.get(site.file)
+        if spans:
+            i = bisect.bisect_right(spans, (site.line, float("inf"))) - 1
+            if i >= 0 and spans[i][0] <= site.line <= spans[i][1]:
+                continue  # its definition stopped at an error before it could be used
         code, message, hint = _UNUSED[kind]
         reporter.warning(code, message.format(name), site, "never used", hint=hint.format(name))

@@ -161,7 +161,7 @@ def _bars(cols: list[int], n: int, text: str = "") -> str:
     return row
 
 
-def render_one(d: Diagnostic, sources: SourceSet) -> str:
+def render_one(d: Diagnostic, sources: SourceSet, lines: dict | None = None) -> str:
     out = [f"{d.severity}[{d.code}]: {d.message}"]
     width = _gutter_width(d)
     bar = " " * width + " |"
@@ -180,7 +180,7 @@ def render_one(d: Diagnostic, sources: SourceSet) -> str:
                 out.append(f"{' ' * width}::: {file}:{line}")
             elif i and line > places[i - 1][1] + 1:
                 out.append(bar)
-            out += _line_block(src.line_text(line), line, by_place[(file, line)], width)
+            out += _line_block(_line_text(src, line, lines), line, by_place[(file, line)], width)
         out.append(bar)
     for note in d.notes:
         out.append(f"{' ' * width} = note: {note}")
@@ -189,9 +189,20 @@ def render_one(d: Diagnostic, sources: SourceSet) -> str:
     return "\n".join(out)
 
 
+def _line_text(src, line: int, cache: dict | None) -> str:
+    """src.line_text(line), splitting each file once per rendering rather than once per diagnostic."""
+    if cache is None:
+        return src.line_text(line)
+    lines = cache.get(src.name)
+    if lines is None:
+        lines = cache[src.name] = src.text.split("\n")
+    return lines[line - 1].rstrip("\r") if 1 <= line <= len(lines) else ""
+
+
 def render_text(diagnostics: Iterable[Diagnostic], sources: SourceSet) -> str:
     diags = list(diagnostics)
-    parts = [render_one(d, sources) for d in diags]
+    lines: dict = {}
+    parts = [render_one(d, sources, lines) for d in diags]
     errors = sum(d.is_error for d in diags)
     warnings = len(diags) - errors
     summary = []

@@ -264,9 +264,11 @@ def test_the_end_of_file_error_points_after_the_last_token(nnc_check):
 
 @functools.lru_cache(maxsize=None)
 def big_program(target_bytes: int) -> tuple[str, int]:
-    """Realistic generated code: a residual block and a model that calls it, over and over."""
+    """Realistic generated code: a documented residual block and a model that calls it, over and over."""
     unit = (
-        "# unit {i}: a residual pair of convolutions\n"
+        "# ---------------------------------------------------------------------------------------\n"
+        "# unit {i}: a residual pair of 3x3 convolutions with batch normalisation, for 8x8 feature\n"
+        "# maps of 16 channels; net{i} stacks two of them and classifies into ten classes.\n"
         "block unit{i}(x, width: int = 16) {{\n"
         "  y = x -> conv2d(width, 3, padding=1, bias=false) -> batchnorm -> relu\n"
         "  y = y -> conv2d(width, 3, padding=1, bias=false) -> batchnorm\n"
@@ -662,6 +664,26 @@ def test_a_name_used_before_it_is_bound(nnc_check):
     r = nnc_check(model("a = b -> relu", "b = x -> relu", "output y = a + b"))
     assert r.status == 1
     at(r.only_error("E0101"), 3, 7, "unbound name `b`")
+
+
+def test_a_block_parameter_declared_twice(nnc_check):
+    r = nnc_check("block b(x, x) {\n  return x\n}\n" + model("output y = b(x, x)"))
+    assert r.status == 1
+    d = r.only_error("E0106")
+    at(d, 1, 12, "declares the parameter `x` twice")
+    assert (d["labels"][0]["line"], d["labels"][0]["column"]) == (1, 9)
+
+
+def test_ten_thousand_unbound_names_are_reported_quickly(tmp_path):
+    """Each "did you mean" reads every name in scope: only the first searches are made, so 10,000
+    errors in a 10,000-line model cost seconds, not the minutes a search for each took."""
+    file = tmp_path / "many.nn"
+    file.write_text(model(*[f"h{i} = y{i} -> relu" for i in range(10_000)], "output out = x"))
+    for fmt in ("json", "text"):
+        done, seconds = nnc_process("check", str(file), "--format", fmt, timeout=120)
+        assert done.returncode == 1
+        assert seconds < 10, f"10,000 unbound names took {seconds:.1f} CPU seconds ({fmt})"
+    assert "10000 errors found" in done.stdout
 
 
 # ---- imports -------------------------------------------------------------------------------------------

@@ -1,10 +1,13 @@
 """Property tests: mutated programs end in diagnostics or success, never in an exception or a hang.
 
-The seeds are the conformance programs (../shared/conformance, when that checkout is there) and the
-project's own examples. Each is split roughly into tokens (names, numbers, strings, operators,
-brackets, whitespace and newlines kept), then tokens and lines are deleted, duplicated, swapped and
-replaced. Whatever comes out, `nnc check` must return diagnostics or success, and every diagnostic
-must point at a place that exists in the program text.
+The seeds are the conformance programs (../shared/conformance, when that checkout is there; the
+tests that need only them are skipped otherwise) and the project's own examples. Each is split
+roughly into tokens (names, numbers, strings, operators, brackets, whitespace and newlines kept),
+then tokens and lines are deleted, duplicated, swapped, replaced and inserted; other mutants get odd
+characters (line ends of every kind, control and non-ASCII characters) dropped in. Whatever comes
+out, `nnc check` must return diagnostics or success within seconds, every diagnostic must have a
+known code and point at a place that exists in the program text, and the fast parser must agree
+with Lark's own driver: the same AST, or the same first syntax error.
 """
 from __future__ import annotations
 

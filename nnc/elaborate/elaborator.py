@@ -31,6 +31,8 @@ MAX_LOOP = 100_000
 MAX_STEPS = 2_000_000
 MAX_CALL_DEPTH = 64
 MAX_DEPTH = 1000  # expressions and statements nested inside each other, across block calls
+MAX_SUGGESTIONS = 100  # "did you mean" searches per check
+MAX_CANDIDATES = 2000  # names one search compares
 COMPILE_TIME_FUNCTIONS = ("shape", "channels", "params", "l1", "l2", "len")
 
 
@@ -63,6 +65,7 @@ class Frame:
     stack: tuple = ()  # ("block"|"model", module name, name) being elaborated, for recursion
     given_inputs: dict | None = None  # an inlined model call: input name -> Tensor
     outputs: list = field(default_factory=list)  # (name, value, span)
+    output_names: set = field(default_factory=set)
     returned: object = None
     binding: str | None = None
     train: "TrainBuild | None" = None
@@ -111,6 +114,7 @@ class Elaborator:
         self.usage = UsageLog()
         self.steps = 0
         self.depth = 0
+        self._suggestions = 0  # "did you mean" searches made
         self._ev_table: dict = {}  # node type -> bound ev_ method
         self._exec_table: dict = {}  # statement kind -> bound exec_ method
         self.abandoned: list[Span] = []  # definitions whose elaboration stopped at an error
@@ -138,8 +142,10 @@ class Elaborator:
         if not t.minimize_lines:
             self.r.error("E0107", f"train `{defn.name}` has nothing to minimize", defn.name_span,
                          "no `minimize` line", hint="add `minimize LOSS over MODEL with OPTIMIZER`")
+        named = {name for name, _ in builder.outputs}
         for name, vid, span in [(s.loss, s.value, s.span) for s in t.steps] + list(t.metrics):
-            if name not in dict(builder.outputs):
+            if name not in named:
+                named.add(name)
                 builder.outputs.append((name, vid))
         return TrainInfo(defn.name, builder.build(), tuple(t.steps), tuple((n, v) for n, v, _ in t.metrics),
                          dict(t.settings), defn.span)
@@ -209,6 +215,32 @@ class Elaborator:
             self._exec(s, frame, conditional)
         finally:
             self.depth -= 1
+
+    def close_name(self, name: str, frame: Frame, as_callee: bool) -> str | None:
+        """The visible name closest to a misspelt one, for "did you mean". Each search reads every name in
+        scope, so a program with thousands of unbound names gets suggestions for the first ones only."""
+        if self._suggestions >= MAX_SUGGESTIONS:
+            return None
+        self._suggestions += 1
+        # difflib's ratio 2*M/(a+b) can reach 0.6 (suggest's cutoff) only when the lengths are within 7:3.
+        low, high = len(name) * 3 / 7, len(name) * 7 / 3
+        seen: set[str] = set()
+        candidates: list[str] = []
+        scope: Scope | None = frame.scope
+        while scope is not None:
+            for other, binding in scope.names.items():
+                if low <= len(other) <= high and other not in seen:
+                    seen.add(other)
+                    if not isinstance(binding.value, Poison):  # not another name that was never bound
+                        candidates.append(other)
+            scope = scope.parent
+        if as_callee:
+            candidates += [n for n in list(public_names()) + list(COMPILE_TIME_FUNCTIONS)
+                           if low <= len(n) <= high and n not in seen]
+        if len(candidates) > MAX_CANDIDATES:
+            first = name[:1].lower()
+            candidates = [c for c in candidates if c[:1].lower() == first][:MAX_CANDIDATES]
+        return suggest(name, candidates)
 
     def oversized(self, v, span: Span, what: str) -> bool:
         """An int beyond 2^63 - 1 given as a size, count or setting: reported here, before it meets a float."""
@@ -378,7 +410,7 @@ class Elaborator:
         return LayerFn(s.name, callee.op, tuple(pos), tuple(kw), f"{frame.param_path}/{s.name}", s.span, s.name_span)
 
     def exec_Output(self, s: ast.Output, frame: Frame, conditional: bool) -> None:
-        if any(name == s.name for name, _, _ in frame.outputs):
+        if s.name in frame.output_names:
             self.r.error("E0106", f"duplicate output `{s.name}`", s.name_span, "declared again here")
             return
         if s.value is None:
@@ -393,6 +425,7 @@ class Elaborator:
                          s.value.span if s.value else s.name_span)
             value = POISON
         frame.outputs.append((s.name, value, s.span))
+        frame.output_names.add(s.name)
 
     def exec_For(self, s: ast.For, frame: Frame, conditional: bool) -> None:
         start, end = self.ev(s.start, frame), self.ev(s.end, frame)
@@ -603,9 +636,7 @@ class Elaborator:
             if frame.kind != "const":
                 frame.scope.bind(name, POISON, None)
             return POISON
-        visible = frame.scope.visible_names()
-        candidates = visible | set(public_names()) | set(COMPILE_TIME_FUNCTIONS) if as_callee else visible
-        close = suggest(name, candidates)
+        close = self.close_name(name, frame, as_callee)
         if as_callee:
             self.r.error("E0102", f"unknown function `{name}`", span, "not a built-in, block, model or layer",
                          hint=f"did you mean `{close}`?" if close else None)

@@ -120,6 +120,18 @@ class Loader:
             return None
         return self._load(target, shown(target), text)
 
+    def _check_params(self, block: ast.BlockDef) -> None:
+        """`block b(x, x)`: a parameter declared twice."""
+        first: dict[str, Span] = {}
+        for p in block.params:
+            at = Span(p.span.file, p.span.line, p.span.column, p.span.line, p.span.column + len(p.name))
+            if p.name in first:
+                self.r.error("E0106", f"block `{block.name}` declares the parameter `{p.name}` twice", at,
+                             "declared again here", labels=[Label(first[p.name], "first declared here")],
+                             hint="give each parameter its own name")
+            else:
+                first[p.name] = at
+
     def _define(self, module: Module) -> None:
         seen: dict[str, Span] = {}
 
@@ -142,6 +154,7 @@ class Loader:
                             module.globals.bind(name, binding.value, None)
         for item in module.program.items:
             if isinstance(item, ast.BlockDef):
+                self._check_params(item)
                 define(item.name, item.name_span, BlockFn(item, module))
             elif isinstance(item, ast.ModelDef):
                 define(item.name, item.name_span, ModelFn(item, module))
