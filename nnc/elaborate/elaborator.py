@@ -836,23 +836,38 @@ class Elaborator:
         self.r.error("E0102", f"{describe(callee)} cannot be called", callee_span, "not a function")
         return POISON
 
-    def spec_call(self, name, pos, kw, call_span, callee_span, table, cls):
-        attrs = table[name]
+    def bind_named(self, what: str, noun: str, names: list[str], pos, kw, at_most: bool = False,
+                   labels=(), fallback_hint: str | None = None) -> tuple[dict, dict] | None:
+        """Positional, then keyword arguments to named parameters; reports extra, unknown and repeated ones."""
         values: dict = {}
         spans: dict = {}
-        if len(pos) > len(attrs):
-            self.r.error("E0104", f"{name} takes at most {len(attrs)} arguments, found {len(pos)}", pos[len(attrs)][1])
+        if len(pos) > len(names):
+            self.r.error("E0104", f"{what} takes {'at most ' if at_most else ''}{len(names)} "
+                         f"argument{'s' if len(names) != 1 else ''}, found {len(pos)}", pos[len(names)][1],
+                         "one too many", labels=labels)
+            return None
+        for name, (v, s) in zip(names, pos):
+            values[name], spans[name] = v, s
+        for key, v, s, kspan in kw:
+            if key not in names:
+                close = suggest(key, names)
+                self.r.error("E0103", f"{what} has no {noun} `{key}`", kspan, "unknown keyword",
+                             hint=f"did you mean `{close}`?" if close else fallback_hint, labels=labels)
+                return None
+            if key in values:
+                self.r.error("E0104", f"{what} got `{key}` twice", kspan)
+                return None
+            values[key], spans[key] = v, s
+        return values, spans
+
+    def spec_call(self, name, pos, kw, call_span, callee_span, table, cls):
+        attrs = table[name]
+        names = [a.name for a in attrs]
+        bound = self.bind_named(name, "argument", names, pos, kw, at_most=True,
+                                fallback_hint=f"{name} takes " + ", ".join(names))
+        if bound is None:
             return POISON
-        for attr, (v, span) in zip(attrs, pos):
-            values[attr.name], spans[attr.name] = v, span
-        for key, v, span, kspan in kw:
-            if not any(a.name == key for a in attrs):
-                close = suggest(key, [a.name for a in attrs])
-                self.r.error("E0103", f"{name} has no argument `{key}`", kspan, "unknown keyword",
-                             hint=f"did you mean `{close}`?" if close else
-                             f"{name} takes " + ", ".join(a.name for a in attrs))
-                return POISON
-            values[key], spans[key] = v, span
+        values, spans = bound
         out = []
         for attr in attrs:
             if attr.name not in values:
@@ -1032,9 +1047,7 @@ class Elaborator:
             return POISON
         types = [t.type for t in all_inputs]
         try:
-            if op.resolve is not None:
-                attrs = op.resolve(types, attrs)
-            out_types = op.infer(types, attrs)
+            attrs, out_types = op.output_types(types, attrs)
         except ShapeError as err:
             self.shape_error(err, op, call_span, callee_span, spans, attr_spans, tensors, operand_labels)
             return POISON
@@ -1130,26 +1143,11 @@ class Elaborator:
         if self._recursion("block", fn, callee_span, frame):
             return POISON
         params = d.params
-        values: dict = {}
-        spans: dict = {}
-        if len(pos) > len(params):
-            self.r.error("E0104", f"block `{d.name}` takes {len(params)} argument{'s' if len(params) != 1 else ''}, "
-                         f"found {len(pos)}", pos[len(params)][1], "one too many",
-                         labels=[Label(d.name_span, "defined here")])
+        bound = self.bind_named(f"block `{d.name}`", "parameter", [p.name for p in params], pos, kw,
+                                labels=[Label(d.name_span, "defined here")])
+        if bound is None:
             return POISON
-        for p, (v, s) in zip(params, pos):
-            values[p.name], spans[p.name] = v, s
-        for key, v, s, kspan in kw:
-            if not any(p.name == key for p in params):
-                close = suggest(key, [p.name for p in params])
-                self.r.error("E0103", f"block `{d.name}` has no parameter `{key}`", kspan, "unknown keyword",
-                             hint=f"did you mean `{close}`?" if close else None,
-                             labels=[Label(d.name_span, "defined here")])
-                return POISON
-            if key in values:
-                self.r.error("E0104", f"block `{d.name}` got `{key}` twice", kspan)
-                return POISON
-            values[key], spans[key] = v, s
+        values, spans = bound
         scope = Scope(fn.module.globals, self.usage)
         for p in params:
             if p.name not in values:
