@@ -214,6 +214,7 @@ def plot_curves(history: History, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     names = list(history.epochs[0]["train"]) if history.epochs else []
     fig, axes = plt.subplots(1, max(len(names), 1), figsize=(4.5 * max(len(names), 1), 3.5), squeeze=False)
@@ -224,6 +225,7 @@ def plot_curves(history: History, path: Path) -> None:
             ax.plot(epochs, [r["val"].get(name, float("nan")) for r in history.epochs], marker="o", label="held out")
         ax.set_title(name)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
