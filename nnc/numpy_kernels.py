@@ -211,6 +211,20 @@ def _transpose_geometry(x: np.ndarray, w: np.ndarray, groups: int, name: str):
     return nsp, groups, n, c, og, tuple(w.shape[2:]), og * groups
 
 
+def _transpose_steps(stride, dilation, padding, output_padding, nsp: int):
+    """Check a transposed convolution's per-axis settings; output_padding must stay below stride or dilation."""
+    stride = _check_geometry("stride", stride, nsp, 1)
+    dilation = _check_geometry("dilation", dilation, nsp, 1)
+    pads = _check_geometry("padding", padding, nsp, 0)
+    opad = _check_geometry("output_padding", output_padding, nsp, 0)
+    for axis in range(nsp):
+        if opad[axis] >= max(stride[axis], dilation[axis]):
+            raise ValueError(
+                f"output_padding[{axis}] = {opad[axis]} must be smaller than stride ({stride[axis]}) "
+                f"or dilation ({dilation[axis]})")
+    return stride, dilation, pads, opad
+
+
 def conv_transpose_nd(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
                       stride: Sequence[int], padding: Sequence[int],
                       output_padding: Sequence[int], dilation: Sequence[int],
@@ -237,15 +251,7 @@ def conv_transpose_nd(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
     nsp, groups, n, c, og, kernel, o = _transpose_geometry(x, w, groups, "conv_transpose_nd")
     if b is not None and b.shape != (o,):
         raise ValueError(f"conv_transpose_nd: bias must have shape ({o},), got {b.shape}")
-    stride = _check_geometry("stride", stride, nsp, 1)
-    dilation = _check_geometry("dilation", dilation, nsp, 1)
-    pads = _check_geometry("padding", padding, nsp, 0)
-    opad = _check_geometry("output_padding", output_padding, nsp, 0)
-    for axis in range(nsp):
-        if opad[axis] >= max(stride[axis], dilation[axis]):
-            raise ValueError(
-                f"output_padding[{axis}] = {opad[axis]} must be smaller than stride ({stride[axis]}) "
-                f"or dilation ({dilation[axis]})")
+    stride, dilation, pads, opad = _transpose_steps(stride, dilation, padding, output_padding, nsp)
 
     in_sp = x.shape[2:]
     full = tuple((ni - 1) * s + d * (k - 1) + 1 + op
@@ -687,15 +693,7 @@ def conv_transpose_nd_backward(g: np.ndarray, x: np.ndarray, w: np.ndarray,
     x = np.asarray(x, dtype=dtype)
     w = np.asarray(w, dtype=dtype)
     nsp, groups, n, c, og, kernel, o = _transpose_geometry(x, w, groups, "conv_transpose_nd_backward")
-    stride = _check_geometry("stride", stride, nsp, 1)
-    dilation = _check_geometry("dilation", dilation, nsp, 1)
-    pads = _check_geometry("padding", padding, nsp, 0)
-    opad = _check_geometry("output_padding", output_padding, nsp, 0)
-    for axis in range(nsp):
-        if opad[axis] >= max(stride[axis], dilation[axis]):
-            raise ValueError(
-                f"output_padding[{axis}] = {opad[axis]} must be smaller than stride ({stride[axis]}) "
-                f"or dilation ({dilation[axis]})")
+    stride, dilation, pads, opad = _transpose_steps(stride, dilation, padding, output_padding, nsp)
     in_sp = tuple(x.shape[2:])
     full = tuple((ni - 1) * s + d * (k - 1) + 1 + op
                  for ni, s, d, k, op in zip(in_sp, stride, dilation, kernel, opad))
