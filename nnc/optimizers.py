@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .ops.base import Attr
 
-_BETAS = (Attr("beta1", "unit_float", 0.9), Attr("beta2", "unit_float", 0.999))
+_BETAS = (Attr("beta1", "prob", 0.9), Attr("beta2", "prob", 0.999))  # 1.0 would divide by zero in the bias correction
 
 OPTIMIZERS: dict[str, tuple[Attr, ...]] = {
     "sgd": (Attr("lr", "lr"), Attr("momentum", "nonneg_float", 0.0), Attr("nesterov", "bool", False),

@@ -344,3 +344,20 @@ def test_arithmetic_after_a_chain_explains_precedence():
     (d,) = errors(r)
     assert (d.code, d.span.line, d.span.column) == ("E0001", 3, 28)
     assert "parentheses" in d.hint
+
+
+def test_adam_beta_of_one_is_rejected_at_its_argument():
+    r = check("""
+model a {
+  input x: f32[N, 4]
+  output y = x -> dense(1)
+}
+train t {
+  input x: f32[N, 4]
+  loss = mse(a(x), 0.0)
+  minimize loss over a with adam(beta1=1.0)
+}
+""")
+    (d,) = errors(r)
+    assert (d.code, d.span.line, d.span.column) == ("E0207", 9, 34)
+    assert "[0, 1)" in d.message
