@@ -22,24 +22,15 @@ class RunError(Exception):
 
 @dataclass
 class Context:
-    """What a reference function may need besides its inputs."""
+    """What a reference function may need besides its inputs.
+
+    Training graphs have dropout and batchnorm rewritten already (nnc/passes/training.py); `training`
+    only switches the dropout masks on.
+    """
 
     training: bool = False
     mc_dropout: bool = False
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
-    state_updates: dict = field(default_factory=dict)
-    _node: object = None
-    _graph: Graph | None = None
-
-    def update_state(self, mean, var, count, momentum) -> None:
-        """Batchnorm in training: record new running statistics (unbiased variance, as PyTorch)."""
-        node, g = self._node, self._graph
-        params = g.param_by_value()
-        names = [params[i].name for i in node.inputs if i in params]
-        rm_name, rv_name = names[2], names[3]
-        self.state_updates[rm_name] = (mean, momentum)
-        unbiased = var * count / max(count - 1, 1)
-        self.state_updates[rv_name] = (unbiased, momentum)
 
 
 def check_feed(graph: Graph, feeds: dict[str, np.ndarray]) -> dict[int, np.ndarray]:
@@ -80,7 +71,6 @@ def check_feed(graph: Graph, feeds: dict[str, np.ndarray]) -> dict[int, np.ndarr
 def run_graph(graph: Graph, feeds: dict[str, np.ndarray], params: dict[str, np.ndarray],
               ctx: Context | None = None, outputs: list[str] | None = None) -> dict[str, np.ndarray]:
     ctx = ctx or Context()
-    ctx._graph = graph
     env = check_feed(graph, feeds)
     for p in graph.params:
         env[p.value.id] = params[p.name]
@@ -88,7 +78,6 @@ def run_graph(graph: Graph, feeds: dict[str, np.ndarray], params: dict[str, np.n
         op = get_op(node.op)
         if op.reference is None:
             raise RunError(f"{node.op} at line {node.span.line if node.span else '?'} has no numpy reference yet")
-        ctx._node = node
         results = op.reference([env[i] for i in node.inputs], node.attr_dict, ctx)
         for vid, value in zip(node.outputs, results):
             env[vid] = value

@@ -484,6 +484,25 @@ def log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
         return (shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))).astype(dtype, copy=False)
 
 
+def _check_attention(fn: str, q, k, v, wq, bq, wk, bk, wv, bv, wo, bo, heads: int) -> tuple[int, int, int]:
+    """Check attention's inputs and weights against each other; return (N, Tq, E)."""
+    if q.ndim != 3 or k.ndim != 3 or v.ndim != 3:
+        raise ValueError(f"{fn}: q, k, v must be 3-d, got {q.shape}, {k.shape}, {v.shape}")
+    n, tq, e = q.shape
+    if k.shape[0] != n or v.shape[0] != n or k.shape[1] != v.shape[1]:
+        raise ValueError(f"{fn}: k {k.shape} and v {v.shape} must be [N, Tk, *] with N = {n}")
+    if heads < 1 or e % heads:
+        raise ValueError(f"{fn}: heads={heads} must divide the embedding size {e}")
+    expected = {"wq": (wq, (e, e)), "wk": (wk, (e, k.shape[2])), "wv": (wv, (e, v.shape[2])), "wo": (wo, (e, e))}
+    for label, (arr, shape) in expected.items():
+        if arr.shape != shape:
+            raise ValueError(f"{fn}: {label} must have shape {shape}, got {arr.shape}")
+    for label, arr in (("bq", bq), ("bk", bk), ("bv", bv), ("bo", bo)):
+        if arr is not None and arr.shape != (e,):
+            raise ValueError(f"{fn}: {label} must have shape ({e},), got {arr.shape}")
+    return n, tq, e
+
+
 def multi_head_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray,
                          wq: np.ndarray, bq: np.ndarray | None,
                          wk: np.ndarray, bk: np.ndarray | None,
@@ -504,20 +523,7 @@ def multi_head_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray,
     q, k, v, wq, wk, wv, wo = (np.asarray(a, dtype=dtype) for a in (q, k, v, wq, wk, wv, wo))
     bq, bk, bv, bo = (_as(a, dtype) for a in (bq, bk, bv, bo))
     heads = int(heads)
-    if q.ndim != 3 or k.ndim != 3 or v.ndim != 3:
-        raise ValueError(f"multi_head_attention: q, k, v must be 3-d, got {q.shape}, {k.shape}, {v.shape}")
-    n, tq, e = q.shape
-    if k.shape[0] != n or v.shape[0] != n or k.shape[1] != v.shape[1]:
-        raise ValueError(f"multi_head_attention: k {k.shape} and v {v.shape} must be [N, Tk, *] with N = {n}")
-    if heads < 1 or e % heads:
-        raise ValueError(f"multi_head_attention: heads={heads} must divide the embedding size {e}")
-    expected = {"wq": (wq, (e, e)), "wk": (wk, (e, k.shape[2])), "wv": (wv, (e, v.shape[2])), "wo": (wo, (e, e))}
-    for name, (arr, shape) in expected.items():
-        if arr.shape != shape:
-            raise ValueError(f"multi_head_attention: {name} must have shape {shape}, got {arr.shape}")
-    for name, arr in (("bq", bq), ("bk", bk), ("bv", bv), ("bo", bo)):
-        if arr is not None and arr.shape != (e,):
-            raise ValueError(f"multi_head_attention: {name} must have shape ({e},), got {arr.shape}")
+    n, tq, e = _check_attention("multi_head_attention", q, k, v, wq, bq, wk, bk, wv, bv, wo, bo, heads)
 
     def linear(a: np.ndarray, wt: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
         out = a @ wt.T
@@ -1030,22 +1036,7 @@ def multi_head_attention_backward(q: np.ndarray, k: np.ndarray, v: np.ndarray,
     q, k, v, wq, wk, wv, wo = (np.asarray(a, dtype=dtype) for a in (q, k, v, wq, wk, wv, wo))
     bq, bk, bv, bo = (_as(a, dtype) for a in (bq, bk, bv, bo))
     heads = int(heads)
-    if q.ndim != 3 or k.ndim != 3 or v.ndim != 3:
-        raise ValueError(
-            f"multi_head_attention_backward: q, k, v must be 3-d, got {q.shape}, {k.shape}, {v.shape}")
-    n, tq, e = q.shape
-    if k.shape[0] != n or v.shape[0] != n or k.shape[1] != v.shape[1]:
-        raise ValueError(
-            f"multi_head_attention_backward: k {k.shape} and v {v.shape} must be [N, Tk, *] with N = {n}")
-    if heads < 1 or e % heads:
-        raise ValueError(f"multi_head_attention_backward: heads={heads} must divide the embedding size {e}")
-    expected = {"wq": (wq, (e, e)), "wk": (wk, (e, k.shape[2])), "wv": (wv, (e, v.shape[2])), "wo": (wo, (e, e))}
-    for name, (arr, shape) in expected.items():
-        if arr.shape != shape:
-            raise ValueError(f"multi_head_attention_backward: {name} must have shape {shape}, got {arr.shape}")
-    for name, arr in (("bq", bq), ("bk", bk), ("bv", bv), ("bo", bo)):
-        if arr is not None and arr.shape != (e,):
-            raise ValueError(f"multi_head_attention_backward: {name} must have shape ({e},), got {arr.shape}")
+    n, tq, e = _check_attention("multi_head_attention_backward", q, k, v, wq, bq, wk, bk, wv, bv, wo, bo, heads)
     g = _check_grad("multi_head_attention_backward", g, (n, tq, e), dtype)
 
     def linear(a: np.ndarray, wt: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
