@@ -1,4 +1,4 @@
-"""Tests for the backward (vector-Jacobian product) kernels of nnc.numpy_kernels.
+"""Tests for the backward (vector-Jacobian product) kernels in nnc/ops/_*_kernels.py.
 
 Every backward kernel is checked
 
@@ -18,28 +18,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nnc.numpy_kernels import (
-    avg_pool_nd,
-    avg_pool_nd_backward,
-    conv_nd,
-    conv_nd_backward,
-    conv_transpose_nd,
-    conv_transpose_nd_backward,
+from nnc.ops._attention_kernels import multi_head_attention, multi_head_attention_backward
+from nnc.ops._conv_kernels import conv_nd, conv_nd_backward, conv_transpose_nd, conv_transpose_nd_backward
+from nnc.ops._pool_kernels import avg_pool_nd, avg_pool_nd_backward, max_pool_nd, max_pool_nd_backward
+from nnc.ops._recurrent_kernels import (
     gru_backward,
     gru_forward,
-    log_softmax,
-    log_softmax_backward,
     lstm_backward,
     lstm_forward,
-    max_pool_nd,
-    max_pool_nd_backward,
-    multi_head_attention,
-    multi_head_attention_backward,
     rnn_backward,
     rnn_forward,
-    softmax,
-    softmax_backward,
 )
+from nnc.ops._softmax_kernels import log_softmax, log_softmax_backward, softmax, softmax_backward
 
 EPS = 1e-6
 RTOL = 1e-6

@@ -1,4 +1,4 @@
-"""Tests for nnc.numpy_kernels, the numpy oracle's layer kernels.
+"""Tests for the numpy oracle's layer kernels (nnc/ops/_*_kernels.py, beside their ops).
 
 Every kernel is checked twice:
 
@@ -16,18 +16,11 @@ import math
 import numpy as np
 import pytest
 
-from nnc.numpy_kernels import (
-    avg_pool_nd,
-    conv_nd,
-    conv_transpose_nd,
-    gru_forward,
-    log_softmax,
-    lstm_forward,
-    max_pool_nd,
-    multi_head_attention,
-    rnn_forward,
-    softmax,
-)
+from nnc.ops._attention_kernels import multi_head_attention
+from nnc.ops._conv_kernels import conv_nd, conv_transpose_nd
+from nnc.ops._pool_kernels import avg_pool_nd, max_pool_nd
+from nnc.ops._recurrent_kernels import gru_forward, lstm_forward, rnn_forward
+from nnc.ops._softmax_kernels import log_softmax, softmax
 
 RTOL = 1e-12
 ATOL = 1e-12

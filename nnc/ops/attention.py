@@ -35,7 +35,7 @@ def params(ins, a):
 
 
 def reference(arrays, a, ctx):
-    from ..numpy_kernels import multi_head_attention
+    from ._attention_kernels import multi_head_attention
     q, k, v, wq, bq, wk, bk, wv, bv, wo, bo = arrays
     return [multi_head_attention(q, k, v, wq, bq, wk, bk, wv, bv, wo, bo, a["heads"])]
 

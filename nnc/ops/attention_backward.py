@@ -5,7 +5,7 @@ ORDER = ("q", "k", "v", "wq", "bq", "wk", "bk", "wv", "bv", "wo", "bo")
 
 
 def reference(arrays, a, ctx):
-    from ..numpy_kernels import multi_head_attention_backward
+    from ._attention_kernels import multi_head_attention_backward
     d = multi_head_attention_backward(*arrays[:11], a["heads"], arrays[11])
     return [d[name] for name in ORDER]
 

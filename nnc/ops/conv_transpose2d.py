@@ -48,7 +48,7 @@ def params(ins, a):
 
 
 def reference(arrays, a, ctx):
-    from ..numpy_kernels import conv_transpose_nd
+    from ._conv_kernels import conv_transpose_nd
     b = arrays[2] if a["bias"] else None
     return [conv_transpose_nd(arrays[0], arrays[1], b, a["stride"], a["padding"], a["output_padding"],
                               a["dilation"], a["groups"])]

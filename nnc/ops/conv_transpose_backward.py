@@ -9,7 +9,7 @@ def infer(ins, a):
 
 
 def reference(arrays, a, ctx):
-    from ..numpy_kernels import conv_transpose_nd_backward
+    from ._conv_kernels import conv_transpose_nd_backward
     g, x, w = arrays
     dx, dw, db = conv_transpose_nd_backward(g, x, w, a["stride"], a["padding"], a["output_padding"], a["dilation"],
                                             a["groups"], a["bias"])

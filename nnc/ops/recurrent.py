@@ -39,7 +39,7 @@ def make_recurrent(name: str, doc: str) -> Op:
 
     def reference(arrays, a, ctx):
         import numpy as np
-        from .. import numpy_kernels as k
+        from . import _recurrent_kernels as k
         x = arrays[0]
         n_init = a["initial_states"]
         init = list(arrays[1:1 + n_init])

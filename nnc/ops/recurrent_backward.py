@@ -13,7 +13,7 @@ def infer(ins, a):
 
 
 def reference(arrays, a, ctx):
-    from .. import numpy_kernels as k
+    from . import _recurrent_kernels as k
     kind, n_init = a["kind"], a["initial_states"]
     x = arrays[0]
     init = list(arrays[1:1 + n_init]) + [None] * (STATES[kind] - n_init)
