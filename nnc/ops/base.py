@@ -79,6 +79,8 @@ class Op:
     params: Callable | None = None  # (ins, attrs) -> list[ParamSpec]; layers only
     macs: Callable | None = None  # (ins, outs, attrs) -> int, symbols evaluated at 1
     vjp: Callable | None = None  # (emit, ins, outs, grads, attrs) -> one gradient (or None) per input
+    # (emit, ins, out_types, attrs) -> one tensor per output, written in simpler ops (nnc/passes/decompose.py)
+    decompose: Callable | None = None
     category: str = "op"  # layer | activation | pool | shape | reduce | math | loss | metric | special
     variadic: bool = False  # the first input repeats (concat)
     optional_inputs: tuple[str, ...] = ()  # may be passed by keyword only (initial states)
