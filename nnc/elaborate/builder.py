@@ -33,6 +33,8 @@ class GraphBuilder:
         self.inputs: list[tuple[str, int]] = []
         self.outputs: list[tuple[str, int]] = []
         self.params: dict[str, Parameter] = {}
+        # (module, model) -> names of the parameters its calls reached, its inner models' and layers' included
+        self.model_params: dict[tuple[str, str], dict[str, None]] = {}
         self.producer: dict[int, Node] = {}
         self.node_spans: dict[int, Span] = {}  # value id -> span of the expression that made it
         self._names: dict[tuple[str, str], int] = {}

@@ -544,20 +544,33 @@ class Elaborator:
         value = self.lookup(target, span, frame)
         if isinstance(value, Poison):
             return None
-        if isinstance(value, ModelFn):
-            prefix = value.defn.name + "/"
-        elif isinstance(value, LayerFn):
-            prefix = value.param_path + "/"
-        else:
+        if not isinstance(value, (ModelFn, LayerFn)):
             self.r.error("E0108", f"`minimize` goes over models and layers; `{target}` is {describe(value)}", span,
                          "not a model or layer", hint="name the model whose parameters the step updates")
             return None
-        names = [p.name for p in frame.builder.params.values() if p.name.startswith(prefix) and p.trainable]
+        names = [p.name for p in self.owned_params(value, frame)]
         if not names:
             self.r.error("E0108", f"{describe(value)} is not used in this train block, so it has nothing to update",
                          span, "no parameters here", hint=f"call `{target}` in the train block first")
             return None
         return names
+
+    @staticmethod
+    def _record_model_param(frame: Frame, name: str) -> None:
+        """Note that every model being called (the whole call stack) uses parameter `name`."""
+        for kind, module, model in frame.stack:
+            if kind == "model":
+                frame.builder.model_params.setdefault((module, model), {})[name] = None
+
+    @staticmethod
+    def owned_params(value, frame: Frame) -> list:
+        """The trainable parameters of a model or layer in the graph being built, as PyTorch's
+        module.parameters(): a model's include those of every model and layer its calls reached."""
+        if isinstance(value, ModelFn):
+            used = frame.builder.model_params.get((value.module.name, value.defn.name), {})
+            return [p for p in frame.builder.params.values() if p.name in used and p.trainable]
+        prefix = value.param_path + "/"
+        return [p for p in frame.builder.params.values() if p.name.startswith(prefix) and p.trainable]
 
     def optimizer(self, e, frame: Frame) -> OptimizerSpec | None:
         value = self.ev(e, frame)
@@ -886,7 +899,7 @@ class Elaborator:
                 out.append((attr.name, v))
                 continue
             try:
-                out.append((attr.name, normalize("pos_float" if attr.kind == "lr" else attr.kind, v,
+                out.append((attr.name, normalize("nonneg_float" if attr.kind == "lr" else attr.kind, v,
                                                  f"`{attr.name}`")))
             except AttrError as err:
                 self.r.error(err.code, err.message, spans[attr.name], hint=err.hint)
@@ -919,16 +932,12 @@ class Elaborator:
                 return POISON
             return v.type.shape[1]
         # params, l1, l2: over a model's or layer's parameters in the graph being built
-        if isinstance(v, ModelFn):
-            prefix = v.defn.name + "/"
-        elif isinstance(v, LayerFn):
-            prefix = v.param_path + "/"
-        else:
+        if not isinstance(v, (ModelFn, LayerFn)):
             self.r.error("E0105", f"{name} needs a model or a layer, found {describe(v)}", span)
             return POISON
         if frame.builder is None:
             return POISON
-        found = [p for p in frame.builder.params.values() if p.name.startswith(prefix) and p.trainable]
+        found = self.owned_params(v, frame)
         if not found:
             self.r.error("E0108", f"{describe(v)} has no parameters here yet", span,
                          hint="call it before asking for its parameters")
@@ -1086,6 +1095,7 @@ class Elaborator:
                                  hint="every call of a shared layer must get inputs of the same size")
                     return POISON
                 param_values.append(v)
+                self._record_model_param(frame, f"{layer_path}/{spec.role}")
         outs = frame.builder.add_node(op.name, all_inputs + param_values, out_types, attrs, call_span, node_name,
                                       frame.node_path)
         return outs[0] if len(outs) == 1 else TupleValue(tuple(outs))
