@@ -28,7 +28,27 @@ def reference(arrays, a, ctx):
     return [(d * scale).astype(s.dtype)]
 
 
+def vjp(e, ins, outs, gs, a):
+    """Linear in g: the transpose is Σ h·(the gradient at g = 1). For cross_entropy the scores' Hessian
+    applied to h is p·(h − Σ p·h)·g/n with p = softmax(scores); n's share of g comes from the nll gradient
+    (−g/n at each label), so symbolic batch sizes need nothing special. nll is linear and hinge piecewise
+    linear in the scores: no second derivative there. Labels get none."""
+    g, scores, labels = ins
+    h = gs[0]
+    unit = e("class_loss_grad", e.const(1.0, scores.type.dtype), scores, labels, **a)
+    dg = e("sum", e("mul", h, unit))
+    if g.type.shape != ():
+        dg = e("unreduce", dg, g, axis=(), keepdims=True, mean=False)
+    if a["loss"] != "cross_entropy":
+        return [dg, None, None]
+    p = e("softmax", scores, axis=-1)
+    centred = e("sub", h, e("sum", e("mul", p, h), axis=-1, keepdims=True))
+    share = e("neg", e("sum", e("class_loss_grad", g, scores, labels, **dict(a, loss="nll")), axis=-1,
+                       keepdims=True))
+    return [dg, e("mul", e("mul", p, centred), share), None]
+
+
 OP = Op(name="class_loss_grad", doc="the gradient of a classification loss", inputs=("g", "scores", "labels"),
         attrs=(Attr("loss", "choice:cross_entropy|nll|hinge"), Attr("reduction", "choice:mean|sum", "mean"),
                Attr("margin", "nonneg_float", 1.0)),
-        infer=infer, reference=reference, category="gradient", internal=True)
+        infer=infer, reference=reference, category="gradient", internal=True, vjp=vjp)

@@ -174,3 +174,12 @@ def elementwise_loss_vjp(e, pred, target, g, derivative, reduction: str):
     spread = e("unreduce", g, derivative, axis=tuple(range(derivative.type.rank)), keepdims=False,
                mean=reduction == "mean")
     return e("mul", spread, derivative)
+
+
+def filled_like(e, t, value: float, dtype: str | None = None):
+    """A tensor of t's shape holding `value` (a constant broadcast by unreduce), in nnc ops.
+
+    Gradient rules of gradient ops (second derivatives) use it for ones and zeros of a run-time shape.
+    """
+    dtype = dtype or (t.type.dtype if t.type.is_float else "f32")
+    return e("unreduce", e.const(value, dtype), t, axis=(), keepdims=True, mean=False)

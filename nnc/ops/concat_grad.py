@@ -14,6 +14,27 @@ def reference(arrays, a, ctx):
     return list(np.split(g, cuts, axis=a["axis"]))
 
 
+def vjp(e, ins, outs, gs, a):
+    """Splitting is linear; its transpose joins the pieces' gradients again (zeros for a piece with none)."""
+    from .common import filled_like
+    parts = [h if h is not None else filled_like(e, piece, 0.0) for h, piece in zip(gs, outs)]
+    return [e("concat", *parts, axis=a["axis"])] + [None] * (len(ins) - 1)
+
+
+def decompose(e, ins, out_types, a):
+    """One slice of g per input, at the offsets the input sizes give (known when the graph is built)."""
+    from ._prims import cannot
+    g, axis = ins[0], a["axis"]
+    out, start = [], 0
+    for t in out_types:
+        size = t.shape[axis]
+        if not isinstance(start, int) or not isinstance(size, int):
+            cannot("concat_grad", "a piece of symbolic size along the concat axis")
+        out.append(e("slice", g, start=start, end=start + size, axis=axis))
+        start += size
+    return out
+
+
 OP = Op(name="concat_grad", doc="the gradient of concat, one piece per input", inputs=("g", "x"), variadic=False,
         attrs=(Attr("axis", "axis", 1), Attr("pieces", "pos_int", 2)), infer=infer, reference=reference,
-        outputs=lambda a: a["pieces"], category="gradient", internal=True)
+        outputs=lambda a: a["pieces"], category="gradient", internal=True, vjp=vjp, decompose=decompose)

@@ -16,8 +16,16 @@ def reference(arrays, a, ctx):
     return [dx, dw] + ([db] if a["bias"] else [])
 
 
+def vjp(e, ins, outs, gs, a):
+    """As conv_backward's rule (see there), with conv_transpose2d as the forward."""
+    from .conv_backward import second_order
+    return second_order(e, ins, gs, a, "conv_transpose_backward", "conv_transpose2d",
+                        ins[2].type.shape[1] * a["groups"],
+                        {k: a[k] for k in ("stride", "padding", "output_padding", "dilation")})
+
+
 OP = Op(name="conv_transpose_backward", doc="the gradients of a transposed convolution", inputs=("g", "x", "w"),
         attrs=(Attr("stride", "any"), Attr("padding", "any"), Attr("output_padding", "any"), Attr("dilation", "any"),
                Attr("groups", "pos_int"), Attr("bias", "bool")),
         infer=infer, reference=reference, outputs=lambda a: 3 if a["bias"] else 2, category="gradient",
-        internal=True)
+        internal=True, vjp=vjp)

@@ -17,5 +17,19 @@ def reference(arrays, a, ctx):
     return [(onehot * np.expand_dims(g, 2)).reshape(x.shape).astype(g.dtype)]
 
 
+def vjp(e, ins, outs, gs, a):
+    """Linear in g (a one-hot of each group's winner times g): the transpose sums h over that one-hot within
+    each group of `pieces` channels. The one-hot is constant where it is differentiable, so x gets none."""
+    from .common import filled_like
+    g, x = ins
+    k = a["pieces"]
+    rest = x.type.shape[1:]
+    if not all(isinstance(d, int) for d in rest):
+        raise NotImplementedError("the second derivative of maxout needs the non-batch axes' sizes known")
+    onehot = e("maxout_grad", filled_like(e, g, 1.0), x, pieces=k)
+    grouped = e("reshape", e("mul", gs[0], onehot), shape=(-1, rest[0] // k, k) + tuple(rest[1:]))
+    return [e("sum", grouped, axis=2), None]
+
+
 OP = Op(name="maxout_grad", doc="the gradient of maxout", inputs=("g", "x"), attrs=(Attr("pieces", "pos_int"),),
-        infer=infer, reference=reference, category="gradient", internal=True)
+        infer=infer, reference=reference, category="gradient", internal=True, vjp=vjp)

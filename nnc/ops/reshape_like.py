@@ -8,4 +8,5 @@ def infer(ins, a):
 
 
 OP = Op(name="reshape_like", doc="g reshaped to x's shape", inputs=("g", "x"), infer=infer,
-        reference=lambda arrays, a, ctx: [arrays[0].reshape(arrays[1].shape)], category="gradient", internal=True)
+        reference=lambda arrays, a, ctx: [arrays[0].reshape(arrays[1].shape)], category="gradient", internal=True,
+        vjp=lambda e, ins, outs, gs, a: [e("reshape_like", gs[0], ins[0]), None])  # linear: reshape back

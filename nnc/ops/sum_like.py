@@ -22,5 +22,18 @@ def reference(arrays, a, ctx):
     return [np.array(g.reshape(x.shape), order="C")]  # (ascontiguousarray would make 0-d arrays 1-d)
 
 
+def vjp(e, ins, outs, gs, a):
+    """Summing over broadcast axes is linear; its transpose broadcasts back (x gives only a shape)."""
+    g, x = ins
+    extra = tuple(range(g.type.rank - x.type.rank))
+    return [e("unreduce", gs[0], g, axis=extra, keepdims=False, mean=False), None]
+
+
+def decompose(e, ins, out_types, a):
+    """sum over the axes the types say broadcasting added or stretched (decided when the graph is built)."""
+    from ._prims import reduce_to
+    return [reduce_to(e, ins[0], out_types[0])]
+
+
 OP = Op(name="sum_like", doc="reduce a broadcast gradient back to the shape of x", inputs=("g", "x"), infer=infer,
-        reference=reference, category="gradient", internal=True)
+        reference=reference, category="gradient", internal=True, vjp=vjp, decompose=decompose)

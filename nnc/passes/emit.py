@@ -47,6 +47,14 @@ class Emitter:
         self.prefix = prefix
 
     def __call__(self, op_name: str, *inputs: Tensor, **attrs):
+        return self._emit(op_name, inputs, attrs, True)
+
+    def resolved(self, op_name: str, *inputs: Tensor, **attrs):
+        """As calling the emitter, but with attributes already in their resolved form (per-axis tuples,
+        (lo, hi) padding pairs), as a gradient rule copies them from a node; the op's resolve is skipped."""
+        return self._emit(op_name, inputs, attrs, False)
+
+    def _emit(self, op_name: str, inputs, attrs: dict, resolve: bool):
         op = get_op(op_name)
         if op is None:
             raise EmitError(f"unknown op {op_name}")
@@ -63,7 +71,7 @@ class Emitter:
         types = [t.type for t in inputs]
         from ..ops.base import ShapeError
         try:
-            full, out_types = op.output_types(types, full)
+            full, out_types = op.output_types(types, full) if resolve else (full, op.infer(types, full))
         except ShapeError as e:
             raise EmitError(f"{op_name} on {', '.join(str(t) for t in types)}: {e.message}") from None
         name = self.builder.unique_name(self.scope, f"{self.prefix}.{op_name}")
