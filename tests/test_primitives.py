@@ -13,7 +13,7 @@ import pytest
 from nnc.elaborate.builder import GraphBuilder
 from nnc.interp import Context, run_graph
 from nnc.ir.graph import Graph
-from nnc.ir.types import TensorType
+from nnc.ir.types import TensorType, sym
 from nnc.ir.verify import verify
 from nnc.ops import get as get_op
 from nnc.passes.autodiff import differentiate
@@ -21,15 +21,46 @@ from nnc.passes.emit import Emitter
 from nnc.source import Span
 
 SPAN = Span("t.nn", 1, 1, 1, 2)
+SIZES = {"N": 2, "T": 3}  # what symbolic sizes are when the tests run a graph
+
+
+def concrete(shape) -> tuple[int, ...]:
+    """A shape with the symbols of SIZES substituted."""
+    out = []
+    for d in shape:
+        if isinstance(d, int):
+            out.append(d)
+        else:
+            out.append(sum(c * int(np.prod([SIZES[s] for s in m])) for m, c in d.terms))
+    return tuple(out)
 
 
 def one_op_graph(op: str, in_types: list[TensorType], attrs: dict) -> Graph:
-    """A graph of inputs x0, x1, ... feeding one node of `op`; its outputs are y0, y1, ..."""
+    """A graph of inputs x0, x1, ... feeding one node of `op`; its outputs are y0, y1, ...
+
+    A layer's parameters become further inputs (in the data's dtype); a bool input is made from a float
+    input by a comparison with 0, because graphs are not fed bool arrays.
+    """
     b = GraphBuilder("t")
-    ins = [b.add_input(f"x{i}", t, SPAN) for i, t in enumerate(in_types)]
-    outs = Emitter(b, SPAN, "", "t")(op, *ins, **attrs)
-    outs = outs if isinstance(outs, tuple) else (outs,)
-    b.outputs = [(f"y{i}", o.id) for i, o in enumerate(outs)]
+    e = Emitter(b, SPAN, "", "t")
+    ins = []
+    for k, t in enumerate(in_types):
+        if t.dtype == "bool":
+            x = b.add_input(f"x{k}", TensorType("f64", t.shape), SPAN)
+            ins.append(e("compare", x, e.const(0.0, "f64"), kind="gt"))
+        else:
+            ins.append(b.add_input(f"x{k}", t, SPAN))
+    spec = get_op(op)
+    if spec.params is None:
+        outs = e(op, *ins, **attrs)
+    else:
+        full = {a.name: attrs.get(a.name, a.default) for a in spec.attrs}
+        full, out_types = spec.output_types(list(in_types), full)
+        params = [b.add_input(f"x{len(ins) + j}", TensorType(in_types[0].dtype, p.shape), SPAN)
+                  for j, p in enumerate(spec.params(list(in_types), full))]
+        outs = b.add_node(op, ins + params, out_types, full, SPAN, f"t.{op}", "")
+    outs = tuple(outs) if isinstance(outs, (tuple, list)) else (outs,)
+    b.outputs = [(f"y{k}", o.id) for k, o in enumerate(outs)]
     return b.build()
 
 
@@ -38,7 +69,7 @@ def feeds_for(graph: Graph, rng: np.random.Generator, make=None) -> dict[str, np
     out = {}
     for name, vid in graph.inputs:
         t = graph.type_of(vid)
-        shape = tuple(t.shape)
+        shape = concrete(t.shape)
         if make and name in make:
             out[name] = np.asarray(make[name](rng, shape))
         elif t.is_float:
@@ -149,3 +180,125 @@ def test_cast_rejects_an_unknown_dtype():
     from nnc.ops.attrs import AttrError, normalize
     with pytest.raises(AttrError, match="f16"):
         normalize(get_op("cast").attr("dtype").kind, "f16", "dtype")
+
+
+# --- every primitive: a case, a gradient rule, finite differences -------------------------------------------
+
+def positive(rng, shape):
+    return rng.uniform(0.5, 2.0, size=shape)
+
+
+def away_from_zero(rng, shape):
+    return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.3, 1.5, size=shape)
+
+
+def ids(n: int):
+    return lambda rng, shape: rng.integers(0, n, size=shape)
+
+
+def distinct(rng, shape):
+    """Values at least 0.1 apart, so that no finite-difference step changes which one is largest."""
+    n = int(np.prod(shape))
+    return rng.permutation(n).reshape(shape) * 0.1 + 0.05
+
+
+def i64(*shape) -> TensorType:
+    return TensorType("i64", tuple(shape))
+
+
+N_ = sym("N")
+# op -> cases of (input types, attributes, {input name: maker of its values})
+PRIM_CASES: dict[str, list[tuple]] = {
+    "constant": [([], {"value": 2.5, "dtype": "f64"}, {})],
+    "cast": [([f64(2, 3)], {"dtype": "f64"}, {}), ([f64(3)], {"dtype": "i32"}, {})],
+    "neg": [([f64(2, 3)], {}, {})],
+    "exp": [([f64(2, 3)], {}, {})],
+    "log": [([f64(2, 3)], {}, {"x0": positive})],
+    "sqrt": [([f64(2, 3)], {}, {"x0": positive})],
+    "tanh": [([f64(2, 3)], {}, {})],
+    "sigmoid": [([f64(2, 3)], {}, {})],
+    "abs": [([f64(2, 3)], {}, {"x0": away_from_zero})],
+    "sign": [([f64(2, 3)], {}, {"x0": away_from_zero})],
+    "add": [([f64(2, 3), f64(3)], {}, {})],
+    "sub": [([f64(2, 1), f64(2, 3)], {}, {})],
+    "mul": [([f64(2, 3), f64(2, 3)], {}, {})],
+    "div": [([f64(2, 3), f64(1, 3)], {}, {"x1": positive})],
+    "maximum": [([f64(2, 3), f64(3)], {}, {"x0": distinct, "x1": lambda r, s: distinct(r, s) + 0.02})],
+    "minimum": [([f64(2, 3), f64(2, 3)], {}, {"x0": distinct, "x1": lambda r, s: distinct(r, s)[::-1] + 0.02})],
+    "pow": [([f64(2, 3), f64(3)], {}, {"x0": positive})],
+    "compare": [([f64(2, 3), f64(3)], {"kind": k}, {}) for k in ("lt", "le", "gt", "ge", "eq", "ne")],
+    "where": [([TensorType("bool", (2, 3)), f64(2, 3), f64(3)], {}, {})],
+    "sum": [([f64(2, 3, 4)], {"axis": (0, 2)}, {}), ([f64(2, 3)], {"axis": 1, "keepdims": True}, {})],
+    "max": [([f64(2, 3, 4)], {"axis": (1,)}, {"x0": distinct}), ([f64(2, 3)], {}, {"x0": distinct})],
+    "argmax": [([f64(2, 3)], {"axis": 1}, {"x0": distinct})],
+    "matmul": [([f64(2, 3, 4), f64(4, 5)], {}, {}), ([f64(3), f64(3, 2)], {}, {})],
+    "reshape": [([f64(2, 3, 4)], {"shape": (-1, 4)}, {})],
+    "reshape_like": [([f64(6, 2), f64(3, 4)], {}, {})],
+    "broadcast_to": [([f64(3, 1), f64(2, 3, 4)], {}, {}), ([f64(3)], {"shape": (2, 3)}, {})],
+    "transpose": [([f64(2, 3, 4)], {"perm": (2, 0, 1)}, {})],
+    "slice": [([f64(2, 5)], {"start": 1, "end": 5, "step": 2}, {})],
+    "pad": [([f64(2, 4)], {"lo": (1, -1), "hi": (0, 2), "value": 0.5}, {})],
+    "reverse": [([f64(2, 3, 4)], {"axes": (0, 2)}, {})],
+    "concat": [([f64(2, 3), f64(2, 1)], {"axis": 1}, {})],
+    "iota": [([f64(2, 4)], {"axis": 1}, {})],
+    "gather": [([f64(4, 3), i64(2, 5)], {}, {"x1": ids(4)})],
+    "scatter_add": [([f64(4, 3), i64(5), f64(5, 3)], {}, {"x1": ids(4)})],
+    "size": [([f64(N_, 3)], {"axis": (0, 1)}, {})],
+    "random_uniform": [([f64(2, 3), i64(), i64()], {"stream": 3, "dtype": "f64"}, {})],
+    "rnn": [([f64(2, 3, 2)], {"units": 3}, {})],
+    "lstm": [([f64(2, 3, 2)], {"units": 2, "return_state": True}, {})],
+    "gru": [([f64(2, 3, 2), f64(2, 2)], {"units": 2, "initial_states": 1}, {})],
+    "recurrent_backward": [([f64(2, 3, 2), f64(3, 2), f64(3, 3), f64(3), f64(3), f64(2, 3, 3), f64(2, 3)],
+                            {"kind": "rnn"}, {})],
+}
+
+
+def test_every_primitive_is_an_op_with_a_case():
+    from nnc.ir.primitives import PRIMITIVES
+    from nnc.ops import registry
+    assert not sorted(PRIMITIVES - set(registry())), "primitives that are no op"
+    assert not sorted(PRIMITIVES - set(PRIM_CASES)), "primitives without a case in PRIM_CASES"
+    assert not sorted(set(PRIM_CASES) - PRIMITIVES), "cases of ops that are not primitives"
+
+
+def test_every_primitive_has_a_reference_and_a_gradient_rule():
+    from nnc.ir.primitives import NO_GRADIENT_YET, PRIMITIVES
+    assert not [n for n in PRIMITIVES if get_op(n).reference is None]
+    lacking = {n for n in PRIMITIVES if get_op(n).vjp is None}
+    assert lacking == NO_GRADIENT_YET, f"primitives without a gradient rule: {sorted(lacking)}"
+
+
+def _prim_params():
+    return [pytest.param(name, k, id=f"{name}-{k}") for name in sorted(PRIM_CASES)
+            for k in range(len(PRIM_CASES[name]))]
+
+
+@pytest.mark.parametrize("name,k", _prim_params())
+def test_primitive_gradient_passes_finite_differences(name, k):
+    from nnc.ir.primitives import NOT_DIFFERENTIABLE
+    types, attrs, makers = PRIM_CASES[name][k]
+    graph = one_op_graph(name, types, attrs)
+    verify(graph)
+    feeds = feeds_for(graph, np.random.default_rng(k), makers)
+    outs = run_graph(graph, feeds, {}, Context())
+    for (out, vid), value in zip(graph.outputs, outs.values()):
+        t = graph.type_of(vid)
+        assert value.shape == concrete(t.shape) and str(value.dtype) == NP_NAMES[t.dtype], (out, value.dtype)
+    floats_in = [n for n, v in graph.inputs if graph.type_of(v).is_float]
+    floats_out = [n for n, v in graph.outputs if graph.type_of(v).is_float]
+    if get_op(name).vjp is None:
+        pytest.skip(f"{name} has no gradient rule yet (nnc.ir.primitives.NO_GRADIENT_YET)")
+    if name in NOT_DIFFERENTIABLE or not floats_in or not floats_out:
+        b = GraphBuilder("t")
+        ins = [b.add_input(f"x{j}", t, SPAN) for j, t in enumerate(types)]
+        e = Emitter(b, SPAN, "", "t")
+        node = graph.nodes[0]
+        out_t = [_tensor(b, b.new_value(graph.type_of(o)).id) for o in node.outputs]
+        grads = get_op(name).vjp(e, ins, out_t, out_t, node.attr_dict)
+        if name in NOT_DIFFERENTIABLE or not floats_out:
+            assert all(g is None for g in grads), name
+        return
+    assert finite_difference_check(graph, feeds) == len(floats_in)
+
+
+NP_NAMES = {"f32": "float32", "f64": "float64", "i32": "int32", "i64": "int64", "bool": "bool"}

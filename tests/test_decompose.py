@@ -1,0 +1,119 @@
+"""Composite ops decompose into primitives that compute what the composite's numpy reference computes.
+
+Driven by the registry: every op with a `decompose` rule needs an entry in CASES (a test fails otherwise);
+its one-node graph, decomposed, must hold only primitives, verify, and match the reference in float64.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nnc.interp import Context, run_graph
+from nnc.ir.primitives import PRIMITIVES
+from nnc.ir.types import TensorType, sym
+from nnc.ir.verify import verify
+from nnc.ops import registry
+from nnc.passes.decompose import DecomposeError, decompose
+from test_primitives import SIZES, concrete, feeds_for, one_op_graph
+
+N, T = sym("N"), sym("T")
+
+
+def f(*shape) -> TensorType:
+    return TensorType("f64", tuple(shape))
+
+
+def i(*shape) -> TensorType:
+    return TensorType("i64", tuple(shape))
+
+
+def labels(classes: int):
+    return lambda rng, shape: rng.integers(0, classes, size=shape)
+
+
+def positive(rng, shape):
+    return rng.uniform(0.5, 2.0, size=shape)
+
+
+def ties(rng, shape):
+    """0s and 1s with a 1 in every row: maxima of 1, often tied (the y fed with them is `ones`)."""
+    x = rng.integers(0, 2, size=shape) * 1.0
+    x[..., 0] = 1.0
+    return x
+
+
+def ones(rng, shape):
+    return np.ones(shape)
+
+
+# op -> cases of (input types, attributes, {input name: maker of its values})
+CASES: dict[str, list[tuple]] = {
+    "sum_like": [([f(2, 3, 4), f(3, 1)], {}, {}), ([f(N, 4), f(4)], {}, {}), ([f(2, 3), f(2, 3)], {}, {})],
+    "unreduce": [([f(3), f(3, 4)], {"axis": (1,)}, {}),
+                 ([f(N, 1), f(N, 5)], {"axis": (1,), "keepdims": True, "mean": True}, {}),
+                 ([f(N, T), f(N, T, 4)], {"axis": (2,), "mean": True}, {}),
+                 ([f(), f(N, 3)], {"axis": (0, 1), "mean": True}, {})],
+    "max_grad": [([f(2), f(2, 5), f(2)], {"axis": (1,)}, {"x1": ties, "x2": ones}),
+                 ([f(1, 1), f(3, 4), f(1, 1)], {"axis": (0, 1), "keepdims": True}, {"x1": ties, "x2": ones}),
+                 ([f(N, 1), f(N, 4), f(N, 1)], {"axis": (1,), "keepdims": True}, {"x1": ties, "x2": ones})],
+    "embedding_grad": [([f(N, 3, 4), i(N, 3), f(5, 4)], {}, {"x1": labels(5)})],
+    "concat_grad": [([f(2, 7), f(2, 3), f(2, 4)], {"axis": 1, "pieces": 2}, {})],
+    "slice_grad": [([f(2, 2, 3), f(2, 5, 3)], {"axis": 1, "start": 1, "end": 3}, {}),
+                   ([f(2, 2, 3), f(2, 5, 3)], {"axis": 1, "start": 0, "end": 5, "step": 3}, {}),
+                   ([f(2, 2, 3), f(2, 5, 3)], {"axis": 1, "start": -4, "end": -1, "step": 2}, {}),
+                   ([f(N, 3), f(N, T, 3)], {"axis": 1, "drop_axis": True}, {}),
+                   ([f(N, 3), f(N, 4, 3)], {"axis": 1, "drop_axis": True}, {}),
+                   ([f(N, 2), f(N, T)], {"axis": 1, "start": 1, "end": 3}, {})],
+}
+
+
+def _with_rules() -> list[str]:
+    return [name for name, op in registry().items() if op.decompose is not None]
+
+
+def test_every_composite_with_a_rule_has_a_case():
+    missing = [name for name in _with_rules() if name not in CASES]
+    assert not missing, f"ops with a decompose rule but no case in CASES: {missing}"
+
+
+def test_no_primitive_has_a_rule():
+    assert not [n for n in _with_rules() if n in PRIMITIVES]
+
+
+def _params():
+    return [pytest.param(name, k, id=f"{name}-{k}") for name in sorted(CASES) for k in range(len(CASES[name]))]
+
+
+@pytest.mark.parametrize("name,k", _params())
+def test_decomposition_matches_the_reference(name, k):
+    types, attrs, makers = CASES[name][k]
+    graph = one_op_graph(name, types, attrs)
+    flat = decompose(graph, frozenset())
+    verify(flat)
+    left = sorted({n.op for n in flat.nodes if n.op not in PRIMITIVES})
+    assert not left, left
+    assert all(n.span == graph.nodes[0].span for n in flat.nodes)
+    assert [flat.type_of(v) for _, v in flat.outputs] == [graph.type_of(v) for _, v in graph.outputs]
+    for seed in range(2):
+        feeds = feeds_for(graph, np.random.default_rng(seed), makers)
+        want = run_graph(graph, feeds, {}, Context())
+        got = run_graph(flat, feeds, {}, Context())
+        for out in want:
+            assert got[out].dtype == want[out].dtype, out
+            assert np.isfinite(want[out]).all(), f"the case of {name} makes a non-finite reference"
+            np.testing.assert_allclose(got[out], want[out], rtol=1e-12, atol=1e-12, err_msg=f"{name} {out}")
+
+
+def test_a_supported_op_is_left_alone():
+    graph = one_op_graph("sum_like", [f(2, 3), f(3)], {})
+    assert [n.op for n in decompose(graph, frozenset({"sum_like"})).nodes] == ["sum_like"]
+
+
+def test_an_op_without_a_rule_is_named_with_its_line():
+    graph = one_op_graph("grad", [f(), f(3)], {})
+    with pytest.raises(DecomposeError, match=r"grad at line 1 .*no decomposition"):
+        decompose(graph, frozenset())
+
+
+def test_sizes_used_by_the_cases_are_bound():
+    assert concrete((N, T, 2)) == (SIZES["N"], SIZES["T"], 2)
