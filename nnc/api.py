@@ -9,9 +9,8 @@ from .compiler import CheckResult, check_file
 from .diagnostics import CompileError
 from .elaborate import UnreadableFile
 from .init import initialize
-from .interp import Context, RunError, run_graph
-
-BACKENDS = ("numpy", "llvm", "onnx")
+from .interp import RunError
+from .train.state_dict import StateDict
 
 
 class Program:
@@ -43,38 +42,38 @@ class Program:
         from .train.trainer import Trainer
         if name not in self._result.trains:
             raise KeyError(f"no train block {name!r}; train blocks: {', '.join(self._result.trains) or 'none'}")
-        _check_backend(backend, device)
-        return Trainer(self._result.trains[name], seed=seed, program_text=self._text)
+        return Trainer(self._result.trains[name], seed=seed, program_text=self._text, backend=backend,
+                       device=device)
 
     def model(self, name: str, backend: str = "numpy", seed: int = 0, device: str = "cpu") -> "Model":
         info = self._model_info(name)
-        _check_backend(backend, device)
-        return Model(info.graph, seed)
-
-
-def _check_backend(backend: str, device: str) -> None:
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
-    if backend != "numpy":
-        raise NotImplementedError(f"the {backend} backend is not built yet; use backend='numpy'")
-    if device != "cpu":
-        raise ValueError("the numpy backend runs on the cpu only")
+        return Model(info.graph, seed, backend=backend, device=device)
 
 
 class Model:
-    """A model on the numpy reference backend, in inference mode."""
+    """A model compiled by a backend, in inference mode; Monte-Carlo dropout on request.
 
-    def __init__(self, graph, seed: int):
+    `m(x=...)` runs the inference graph. `m(x=..., mc_dropout=True)` runs a second graph, built with every
+    dropout drawing its mask, whose call counter advances on each call: successive calls are independent
+    samples, and the same seed gives the same sequence of samples on every backend.
+    """
+
+    def __init__(self, graph, seed: int = 0, backend: str = "numpy", device: str = "cpu"):
+        from .backends import inference_signature, resolve
+        from .passes.pipeline import prepare
         if any(n.op == "grad" for n in graph.nodes):  # grad(...) inside a model: computed by autodiff
             from .passes.training import expand_grads
             graph = expand_grads(graph)
         self.graph = graph
-        values = initialize(graph.params, seed)
+        self.seed = seed
+        self.device = device
+        self.backend = resolve(backend, device)
+        self._exe = self.backend.compile(prepare(graph, self.backend), inference_signature(graph), device=device)
+        self._exe.load_state(initialize(graph.params, seed))
         self._trainable = [p.name for p in graph.params if p.trainable]
         self._state = [p.name for p in graph.params if not p.trainable]
-        self._values = values
-        self.params = _ParamDict(self._values, self._trainable, graph)
-        self.state = _ParamDict(self._values, self._state, graph)
+        self._mc = None  # the Monte-Carlo dropout executable, compiled on first use
+        self._mc_stale = True
 
     @property
     def inputs(self) -> list[str]:
@@ -84,28 +83,49 @@ class Model:
     def outputs(self) -> list[str]:
         return [n for n, _ in self.graph.outputs]
 
-    def __call__(self, mc_dropout: bool = False, rng: np.random.Generator | None = None, **feeds):
-        ctx = Context(training=False, mc_dropout=mc_dropout, rng=rng or np.random.default_rng(0))
-        out = run_graph(self.graph, feeds, self._values, ctx)
+    @property
+    def params(self) -> StateDict:
+        """name -> array of the trainable parameters; `m.params[name] = array` assigns (shape checked)."""
+        return StateDict(self._exe.state(), self._trainable, self._load)
+
+    @property
+    def state(self) -> StateDict:
+        return StateDict(self._exe.state(), self._state, self._load)
+
+    def _load(self, values: dict) -> dict:
+        self._exe.load_state(values)
+        self._mc_stale = True
+        return self._exe.state()
+
+    def __call__(self, mc_dropout: bool = False, **feeds):
+        exe = self._mc_executable() if mc_dropout else self._exe
+        out = exe(**feeds)
         return next(iter(out.values())) if len(out) == 1 else out
 
-
-class _ParamDict(dict):
-    """name -> ndarray; assignment checks the shape and keeps float32."""
-
-    def __init__(self, store: dict, names: list[str], graph):
-        super().__init__((n, store[n]) for n in names)
-        self._store = store
-        self._shapes = {p.name: tuple(p.value.type.shape) for p in graph.params}
-
-    def __setitem__(self, name: str, value) -> None:
-        if name not in self._shapes or name not in self:
-            raise KeyError(f"no parameter {name!r}")
-        a = np.asarray(value, dtype=np.float32)
-        if a.shape != self._shapes[name]:
-            raise ValueError(f"{name} must have shape {list(self._shapes[name])}, found {list(a.shape)}")
-        self._store[name] = a
-        super().__setitem__(name, a)
+    def _mc_executable(self):
+        from .backends import Port, Role, Signature
+        from .passes.pipeline import prepare
+        from .passes.training import KEY_INPUT, STEP_INPUT, counter_inputs, dropout_on
+        from .passes.emit import Emitter, builder_from
+        if self._mc is None:
+            graph = dropout_on(self.graph)
+            b = builder_from(graph)
+            key, counter = counter_inputs(b)
+            span = next((n.span for n in graph.nodes), None)
+            emit = Emitter(b, span, "", "mc")
+            b.outputs.append(("new/" + STEP_INPUT, emit("add", counter, emit.const(1, "i64")).id))
+            graph = b.build()
+            base = self._exe.signature
+            sig = Signature(base.inputs + (Port(KEY_INPUT, Role.KEY, key.type), Port(STEP_INPUT, Role.STEP,
+                                                                                       counter.type)),
+                            base.outputs + (Port("new/" + STEP_INPUT, Role.STEP, counter.type,
+                                                 replaces=STEP_INPUT),))
+            self._mc = self.backend.compile(prepare(graph, self.backend), sig, device=self.device)
+            self._mc.load_state({KEY_INPUT: np.asarray(self.seed, np.int64), STEP_INPUT: np.asarray(0, np.int64)})
+        if self._mc_stale:
+            self._mc.load_state({n: v for n, v in self._exe.state().items()})
+            self._mc_stale = False
+        return self._mc
 
 
 def load(path, warnings_as_errors: bool = False) -> Program:

@@ -34,8 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--batch", type=_positive, metavar="B")
     t.add_argument("--val", type=_fraction, default=0.1, metavar="F", help="held-out fraction (default 0.1)")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--backend", choices=("numpy", "llvm", "onnx"), default="numpy")
-    t.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    _backend_flags(t)
     t.add_argument("--checkpoint", metavar="DIR", help="write DIR/last.safetensors (and best) after each epoch")
     t.add_argument("--resume", action="store_true", help="continue from DIR/last.safetensors")
     t.add_argument("--patience", type=_positive, metavar="P", help="stop after P epochs without improvement")
@@ -50,10 +49,24 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--output", metavar="out.npz")
     r.add_argument("--mc-samples", type=_positive, metavar="K", help="K passes with dropout on: mean and std")
     r.add_argument("--seed", type=int, default=0)
+    _backend_flags(r)
 
     e = sub.add_parser("explain", help="the long explanation of a diagnostic code, e.g. nnc explain E0301")
     e.add_argument("code")
+
+    k = sub.add_parser("cache", help="nnc cache info: where nnc caches parser tables and compiled code; "
+                                     "nnc cache clear: empty it")
+    k.add_argument("action", choices=("info", "clear"))
+
+    sub.add_parser("lsp", help="the language server (LSP over stdin and stdout) for editors; see docs/editors.md")
     return p
+
+
+def _backend_flags(p: argparse.ArgumentParser) -> None:
+    """--backend (choices from the registry, which imports no backend) and --device."""
+    from .backends import names
+    p.add_argument("--backend", choices=names(), default="numpy", help="which backend compiles and runs it")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
 
 
 def _positive(text: str) -> int:
@@ -92,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args) -> int:
     try:
         return {"check": cmd_check, "stats": cmd_stats, "explain": cmd_explain, "train": cmd_train,
-                "run": cmd_run}[args.command](args)
+                "run": cmd_run, "cache": cmd_cache, "lsp": cmd_lsp}[args.command](args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -196,6 +209,11 @@ def cmd_run(args) -> int:
     return run_command(args)
 
 
+def cmd_lsp(args) -> int:
+    from .lsp import main as serve
+    return serve()
+
+
 def cmd_explain(args) -> int:
     from .codes import CODES, explain
     text = explain(args.code)
@@ -203,6 +221,22 @@ def cmd_explain(args) -> int:
         print(f"nnc: error: no diagnostic code `{args.code}` (codes: {', '.join(CODES)})", file=sys.stderr)
         return EXIT_USAGE
     print(text, end="")
+    return EXIT_OK
+
+
+def cmd_cache(args) -> int:
+    """`nnc cache info` describes the cache (docs/security.md says what nnc checks); `clear` empties it."""
+    from . import cache
+    if args.action == "info":
+        print(cache.describe(cache.info()), end="")
+        return EXIT_OK
+    path, _ = cache.location()
+    try:
+        files, size = cache.clear()
+    except cache.CacheError as e:
+        print(f"nnc: error: {e}", file=sys.stderr)
+        return EXIT_ERRORS
+    print(f"removed {files} file{'' if files == 1 else 's'} ({size} bytes) from {path}")
     return EXIT_OK
 
 

@@ -1,16 +1,23 @@
 """The numpy reference interpreter: the oracle every backend is checked against.
 
 It walks a graph's nodes in order and calls each op's numpy reference. It
-knows nothing about any op itself.
+knows nothing about any op itself. Everything a run depends on is in the
+graph and its inputs: training mode and dropout are decided when the graph is
+built, and random numbers come from the key and counter inputs.
+
+In strict mode (NNC_STRICT=1, on in the tests) every result is checked
+against the dtype and shape the IR states for it, so a reference that
+returns float64 where the IR says f32 is a bug found at once.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass
 
 import numpy as np
 
-from .ir.graph import Graph
-from .ir.types import eval_dim
+from .ir.graph import Graph, Node
+from .ir.types import TensorType, dim_str
 from .ops import get as get_op
 
 NP_DTYPES = {"f32": np.float32, "f64": np.float64, "i32": np.int32, "i64": np.int64, "bool": np.bool_}
@@ -20,17 +27,19 @@ class RunError(Exception):
     """Bad inputs at run time: a missing array, a wrong dtype or shape."""
 
 
+class StrictError(AssertionError):
+    """The oracle computed a result whose dtype or shape differs from the IR's: a bug in an op."""
+
+
 @dataclass
 class Context:
-    """What a reference function may need besides its inputs.
+    """What a reference function may need besides its inputs (nothing, today: the graph says it all)."""
 
-    Training graphs have dropout and batchnorm rewritten already (nnc/passes/training.py); `training`
-    only switches the dropout masks on.
-    """
+    strict: bool = False
 
-    training: bool = False
-    mc_dropout: bool = False
-    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+
+def strict_default() -> bool:
+    return os.environ.get("NNC_STRICT", "") not in ("", "0")
 
 
 def check_feed(graph: Graph, feeds: dict[str, np.ndarray]) -> dict[int, np.ndarray]:
@@ -69,11 +78,15 @@ def check_feed(graph: Graph, feeds: dict[str, np.ndarray]) -> dict[int, np.ndarr
 
 
 def run_graph(graph: Graph, feeds: dict[str, np.ndarray], params: dict[str, np.ndarray],
-              ctx: Context | None = None, outputs: list[str] | None = None) -> dict[str, np.ndarray]:
-    ctx = ctx or Context()
+              ctx: Context | None = None, outputs: list[str] | None = None,
+              strict: bool | None = None) -> dict[str, np.ndarray]:
+    ctx = ctx or Context(strict=strict_default() if strict is None else strict)
+    if strict is not None:
+        ctx.strict = strict
     env = check_feed(graph, feeds)
     for p in graph.params:
         env[p.value.id] = params[p.name]
+    bindings = _bindings(graph, env) if ctx.strict else {}
     for node in graph.nodes:
         op = get_op(node.op)
         if op.reference is None:
@@ -81,6 +94,49 @@ def run_graph(graph: Graph, feeds: dict[str, np.ndarray], params: dict[str, np.n
         results = op.reference([env[i] for i in node.inputs], node.attr_dict, ctx)
         for vid, value in zip(node.outputs, results):
             env[vid] = value
+            if ctx.strict:
+                _check_result(node, graph.type_of(vid), value, bindings)
     names = outputs or [n for n, _ in graph.outputs]
     out_ids = dict(graph.outputs)
     return {n: env[out_ids[n]] for n in names}
+
+
+def _bindings(graph: Graph, env: dict[int, np.ndarray]) -> dict[str, int]:
+    """Each plain symbol's size, read from the inputs that have it on an axis of their own."""
+    out: dict[str, int] = {}
+    for _, vid in graph.inputs:
+        for d, n in zip(graph.type_of(vid).shape, np.shape(env[vid])):
+            if not isinstance(d, int) and len(d.terms) == 1 and len(d.terms[0][0]) == 1 and d.terms[0][1] == 1:
+                out.setdefault(d.terms[0][0][0], n)
+    return out
+
+
+def _size(d, bindings: dict[str, int]) -> int | None:
+    """A dimension's size under the bindings; None when it holds a symbol that is not bound (or opaque)."""
+    if isinstance(d, int):
+        return d
+    total = 0
+    for monomial, coefficient in d.terms:
+        term = coefficient
+        for s in monomial:
+            if s not in bindings:
+                return None
+            term *= bindings[s]
+        total += term
+    return total
+
+
+def _check_result(node: Node, t: TensorType, value, bindings: dict[str, int]) -> None:
+    where = f"{node.op} at {node.path}" + (f" (line {node.span.line})" if node.span else "")
+    a = np.asarray(value)
+    if not isinstance(value, np.ndarray) and not isinstance(value, np.generic):
+        raise StrictError(f"{where} returned {type(value).__name__}, not an array")
+    if a.dtype != NP_DTYPES[t.dtype]:
+        raise StrictError(f"{where} returned {a.dtype} where the IR says {t}")
+    if a.ndim != t.rank:
+        raise StrictError(f"{where} returned shape {list(a.shape)} where the IR says {t}")
+    for axis, (d, n) in enumerate(zip(t.shape, a.shape)):
+        want = _size(d, bindings)
+        if want is not None and want != n:
+            raise StrictError(f"{where} returned shape {list(a.shape)} where the IR says {t} "
+                              f"(axis {axis}: {dim_str(d)} = {want})")

@@ -1,6 +1,6 @@
 """The signatures of optimisers and learning-rate schedules (their update rules live in nnc/train/).
 
-Kind "lr" accepts a positive number or a schedule.
+Kind "lr" accepts a number that is not negative (0 freezes a group, as in PyTorch and Keras) or a schedule.
 """
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ OPTIMIZERS: dict[str, tuple[Attr, ...]] = {
 }
 
 SCHEDULES: dict[str, tuple[Attr, ...]] = {
-    "cosine": (Attr("lr", "pos_float"), Attr("steps", "pos_int"), Attr("min_lr", "nonneg_float", 0.0)),
-    "step_decay": (Attr("lr", "pos_float"), Attr("every", "pos_int"), Attr("factor", "pos_float")),
-    "inverse_time": (Attr("lr", "pos_float"), Attr("decay", "nonneg_float")),
+    "cosine": (Attr("lr", "nonneg_float"), Attr("steps", "pos_int"), Attr("min_lr", "nonneg_float", 0.0)),
+    "step_decay": (Attr("lr", "nonneg_float"), Attr("every", "pos_int"), Attr("factor", "pos_float")),
+    "inverse_time": (Attr("lr", "nonneg_float"), Attr("decay", "nonneg_float")),
     "warmup": (Attr("steps", "pos_int"), Attr("schedule", "lr")),
 }

@@ -54,8 +54,20 @@ def test_dropout_is_the_identity_in_inference_and_random_with_mc_dropout():
     m = program("model m {\n  input x: f32[N, 100]\n  h = x -> dropout(0.5)\n  output y = h -> relu\n}\n").model("m")
     x = np.ones((2, 100), np.float32)
     np.testing.assert_array_equal(m(x=x), x)
-    y = m(x=x, mc_dropout=True, rng=np.random.default_rng(3))
+    y = m(x=x, mc_dropout=True)
     assert set(np.unique(y)) == {0.0, 2.0}
+
+
+def test_mc_dropout_calls_are_independent_samples_reproducible_from_the_seed():
+    src = "model m {\n  input x: f32[N, 100]\n  output y = x -> dropout(0.5)\n}\n"
+    a, b, c = (program(src).model("m", seed=s) for s in (7, 7, 8))
+    x = np.ones((2, 100), np.float32)
+    first, second = a(x=x, mc_dropout=True), a(x=x, mc_dropout=True)
+    assert not np.array_equal(first, second)  # each call draws new masks
+    np.testing.assert_array_equal(b(x=x, mc_dropout=True), first)  # the same seed: the same sequence
+    np.testing.assert_array_equal(b(x=x, mc_dropout=True), second)
+    assert not np.array_equal(c(x=x, mc_dropout=True), first)  # another seed: other masks
+    assert abs(float(np.mean(first == 0)) - 0.5) < 0.1
 
 
 def test_losses_against_their_formulas():

@@ -434,7 +434,7 @@ def test_schedule_attribute_is_plain_data():
     assert _plain(op("lr_schedule").resolve([STEP_T], {"schedule": spec})["schedule"])
 
 
-@pytest.mark.parametrize("bad", [("cosine", 0.1, 0, 0.0), ("cosine", 0.1, 10), ("linear", 0.1), -0.1, 0.0,
+@pytest.mark.parametrize("bad", [("cosine", 0.1, 0, 0.0), ("cosine", 0.1, 10), ("linear", 0.1), -0.1,
                                  ("step_decay", 0.1, 2.5, 0.5), ("warmup", 3, ("bogus",)), "cosine", None,
                                  ("inverse_time", 0.1, -1.0), ("inverse_time", True, 0.1)])
 def test_malformed_schedules_are_shape_errors(bad):

@@ -25,7 +25,7 @@ FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "inverse_time": (("lr", "float"), ("decay", "float")),
     "warmup": (("steps", "int"), ("schedule", "schedule")),
 }
-_POSITIVE = {"lr", "steps", "every", "factor"}  # min_lr and decay may be 0
+_POSITIVE = {"steps", "every", "factor"}  # lr, min_lr and decay may be 0 (lr 0: a frozen group)
 
 
 def _is_number(v) -> bool:
@@ -35,8 +35,8 @@ def _is_number(v) -> bool:
 def normalize_schedule(schedule):
     """The canonical tuple encoding (ints for counts, floats for rates), or ValueError saying what is wrong."""
     if _is_number(schedule):
-        if not schedule > 0 or not math.isfinite(schedule):
-            raise ValueError(f"a constant learning rate must be positive and finite, found {schedule!r}")
+        if not schedule >= 0 or not math.isfinite(schedule):
+            raise ValueError(f"a constant learning rate must be finite and not negative, found {schedule!r}")
         return float(schedule)
     if isinstance(schedule, list):
         schedule = tuple(schedule)

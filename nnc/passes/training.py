@@ -2,16 +2,54 @@
 
 expand_grads replaces each `grad(y, x)` node by the nodes that compute it
 (FGSM: x + eps·sign(grad(loss, x))). training_mode rewrites the ops whose
-meaning differs in training: dropout becomes x·mask with a fresh random
-mask, and batchnorm uses the batch's statistics and yields new running ones.
+meaning differs in training: dropout becomes x·mask with a random mask, and
+batchnorm uses the batch's statistics and yields new running ones.
+dropout_on rewrites dropout alone (Monte-Carlo dropout at inference).
+
+Random masks come from the counter-based generator: a graph that draws any
+gets two i64 scalar inputs, the random key (`nnc.key`, the seed) and the
+counter (`nnc.step`, the step or call number); each mask node has its own
+stream, fixed here from its path. Training mode and Monte-Carlo dropout are
+thus decided when a graph is built, never by flags read at run time.
 """
 from __future__ import annotations
 
 import dataclasses
 
+from ..elaborate.values import Tensor
 from ..ir.graph import Graph
+from ..ir.types import TensorType
+from ..ops._philox import stream_of
 from .autodiff import differentiate
 from .rewrite import rewrite
+
+KEY_INPUT = "nnc.key"  # the random key: the seed, an i64 scalar
+STEP_INPUT = "nnc.step"  # the step (training) or call (Monte-Carlo dropout) counter, an i64 scalar
+COUNTER_TYPE = TensorType("i64", ())
+
+
+def counter_inputs(builder) -> tuple[Tensor, Tensor]:
+    """The graph's random key and step counter inputs, added when it has none yet."""
+    found = dict(builder.inputs)
+    out = []
+    for name in (KEY_INPUT, STEP_INPUT):
+        vid = found.get(name)
+        out.append(Tensor(vid, builder.values[vid].type) if vid is not None
+                   else builder.add_input(name, COUNTER_TYPE, None))
+    return out[0], out[1]
+
+
+def _dropout(emit, node, ins):
+    p = node.attr("p")
+    if p == 0:
+        return [ins[0]]
+    key, step = counter_inputs(emit.builder)
+    return [emit("mul", ins[0], emit("dropout_mask", ins[0], key, step, p=p, stream=stream_of(node.path)))]
+
+
+def dropout_on(graph: Graph) -> Graph:
+    """Every dropout drawing its mask (Monte-Carlo dropout); batchnorm keeps its running statistics."""
+    return rewrite(graph, lambda emit, node, ins: _dropout(emit, node, ins) if node.op == "dropout" else None)[0]
 
 
 def expand_grads(graph: Graph) -> Graph:
@@ -47,10 +85,7 @@ def training_mode(graph: Graph) -> tuple[Graph, dict[str, int]]:
 
     def replace(emit, node, ins):
         if node.op == "dropout":
-            p = node.attr("p")
-            if p == 0:
-                return [ins[0]]
-            return [emit("mul", ins[0], emit("dropout_mask", ins[0], p=p))]
+            return _dropout(emit, node, ins)
         if node.op == "batchnorm":
             x, w, b, running_mean, running_var = ins
             rank = x.type.rank

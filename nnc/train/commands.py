@@ -47,11 +47,7 @@ def train_command(args, out=None, err=None) -> int:
     from .checkpoint import CheckpointError
     from .data import DataError
     from .loop import Settings, TrainingStopped, train
-    if args.backend != "numpy":
-        print(f"nnc: error: the {args.backend} backend is not built yet; use --backend numpy", file=err)
-        return EXIT_USAGE
-    if args.device != "cpu":
-        print("nnc: error: the numpy backend runs on the cpu only", file=err)
+    if not _backend_ok(args, err):
         return EXIT_USAGE
     result, status = _load(args.file, err)
     if result is None:
@@ -62,7 +58,8 @@ def train_command(args, out=None, err=None) -> int:
     settings = Settings(data=args.data, epochs=args.epochs, batch=args.batch, seed=args.seed,
                         val_fraction=args.val, checkpoint=Path(args.checkpoint) if args.checkpoint else None,
                         resume=args.resume, patience=args.patience, plot=Path(args.plot) if args.plot else None,
-                        json_lines=args.format == "json", base_dir=Path(args.file).resolve().parent)
+                        json_lines=args.format == "json", base_dir=Path(args.file).resolve().parent,
+                        backend=args.backend, device=args.device)
     text = Path(args.file).read_text(errors="replace")
     try:
         train(info, settings, out, err, program_text=text)
@@ -75,18 +72,31 @@ def train_command(args, out=None, err=None) -> int:
     return EXIT_OK
 
 
+def _backend_ok(args, err) -> bool:
+    """The chosen backend can run on the chosen device here; else one line saying why."""
+    from ..backends import BackendUnavailable, resolve
+    try:
+        resolve(args.backend, args.device)
+    except BackendUnavailable as e:
+        print(f"nnc: error: {e}", file=err)
+        return False
+    return True
+
+
 def run_command(args, out=None, err=None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     from ..api import Model
     from ..interp import RunError
     from .checkpoint import CheckpointError, load_checkpoint
+    if not _backend_ok(args, err):
+        return EXIT_USAGE
     result, status = _load(args.file, err)
     if result is None:
         return status
     info = _pick("model", args.model, result.models, args.file, err)
     if info is None:
         return EXIT_USAGE
-    model = Model(info.graph, seed=args.seed)
+    model = Model(info.graph, seed=args.seed, backend=args.backend, device=args.device)
     if args.weights:
         try:
             ckpt = load_checkpoint(Path(args.weights))
@@ -98,10 +108,12 @@ def run_command(args, out=None, err=None) -> int:
             print(f"nnc: error: {args.weights} has no values for {', '.join(missing[:5])}"
                   + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""), file=err)
             return EXIT_USAGE
-        for name in model.params:
-            model.params[name] = ckpt.params[name]
-        for name in model.state:
-            model.state[name] = ckpt.state[name]
+        try:
+            model.params.update({name: ckpt.params[name] for name in model.params})
+            model.state.update({name: ckpt.state[name] for name in model.state})
+        except ValueError as e:
+            print(f"nnc: error: {args.weights} does not fit {info.graph.name}: {e}", file=err)
+            return EXIT_USAGE
     feeds = {}
     for item in args.input or []:
         name, sep, file = item.partition("=")
@@ -115,8 +127,7 @@ def run_command(args, out=None, err=None) -> int:
             return EXIT_USAGE
     try:
         if args.mc_samples:
-            rng = np.random.default_rng(args.seed)
-            samples = [model(mc_dropout=True, rng=rng, **feeds) for _ in range(args.mc_samples)]
+            samples = [model(mc_dropout=True, **feeds) for _ in range(args.mc_samples)]
             names = model.outputs
             stacked = {n: np.stack([s if len(names) == 1 else s[n] for s in samples]) for n in names}
             results = {}

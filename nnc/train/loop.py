@@ -2,8 +2,9 @@
 atomic checkpoints, bit-for-bit resume, a progress bar and loss curves.
 
 Reproducibility: the batch order of epoch e comes from a generator seeded by
-(seed, e), dropout from the trainer's own generator (saved in every
-checkpoint), and the held-out split from the seed, so resuming from the
+(seed, e), dropout masks from the counter-based generator keyed by (seed,
+step, node) (the step is saved in every checkpoint), and the held-out split
+from the seed, so resuming from the
 checkpoint of epoch 3 continues exactly as an uninterrupted run would.
 """
 from __future__ import annotations
@@ -41,6 +42,8 @@ class Settings:
     patience: int | None = None
     plot: Path | None = None
     json_lines: bool = False
+    backend: str = "numpy"
+    device: str = "cpu"
     progress: bool | None = None  # None: only when standard error is a terminal
     base_dir: Path | None = None
 
@@ -99,7 +102,8 @@ def train(info: TrainInfo, settings: Settings, out: TextIO | None = None, err: T
     dataset = load_data(data, input_specs(info), seed=settings.seed, val_fraction=settings.val_fraction,
                         base_dir=settings.base_dir, num_classes=class_counts(info) or None)
     check_batch(batch, dataset)
-    trainer = Trainer(info, seed=settings.seed, program_text=program_text)
+    trainer = Trainer(info, seed=settings.seed, program_text=program_text, backend=settings.backend,
+                      device=settings.device)
     history = History()
     start_epoch = 0
     if settings.resume:

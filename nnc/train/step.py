@@ -5,27 +5,33 @@ training mode, then for each `minimize` line in the written order: the loss
 (recomputed where an earlier line already changed parameters it depends on,
 as a GAN's generator step sees the updated discriminator), its gradient
 with respect to that line's targets only, and the optimiser's update ops.
-It is an ordinary IR graph, so every backend can compile it.
+It is an ordinary IR graph, so every backend can compile it, and its typed
+`Signature` says what each input and output is: the batch (data), parameters,
+batchnorm state, optimiser slots, the step counter and the random key in;
+losses and metrics (reports) and each updated value, naming the input it
+replaces, out. The counter's successor is an output too, so an executable
+needs nothing but its signature to run step after step.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..backends.base import Port, Role, Signature, inference_signature
 from ..elaborate import TrainInfo
 from ..elaborate.values import Tensor
 from ..ir.graph import Graph
-from ..ir.types import TensorType
+from ..ops._philox import stream_of
 from ..ops.lr_schedule import schedule_from_spec
 from ..passes.autodiff import dependents, differentiate
 from ..passes.emit import Emitter, builder_from, tensor
-from ..passes.training import expand_grads, training_mode
+from ..passes.training import KEY_INPUT, STEP_INPUT, counter_inputs, expand_grads, training_mode
 
 SLOTS = {"sgd": ("velocity",), "adagrad": ("sum_sq",), "rmsprop": ("sq_avg", "momentum_buf"),
          "adam": ("m", "v"), "adamw": ("m", "v"), "lamb": ("m", "v")}
 UPDATE_OP = {"sgd": "sgd_update", "adagrad": "adagrad_update", "rmsprop": "rmsprop_update",
              "adam": "adam_update", "adamw": "adam_update", "lamb": "lamb_update"}
 USES_STEP = {"adam", "adamw", "lamb"}
-STEP_INPUT = "step"
+NEW = "new/"  # the output holding the next value of input X is named new/X
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,9 @@ class Slot:
 @dataclass(frozen=True)
 class StepGraph:
     graph: Graph  # the training step
+    signature: Signature
     forward: Graph  # losses and metrics in inference mode, for validation
+    forward_signature: Signature
     batch_inputs: tuple[str, ...]
     losses: tuple[str, ...]
     metrics: tuple[str, ...]
@@ -46,7 +54,7 @@ class StepGraph:
 
 
 def slot_input(slot: Slot) -> str:
-    return f"optim:{slot.name}"
+    return slot.name
 
 
 def build_step(info: TrainInfo) -> StepGraph:
@@ -54,7 +62,7 @@ def build_step(info: TrainInfo) -> StepGraph:
     graph, state_updates = training_mode(forward)
     outputs = dict(graph.outputs)
     b = builder_from(graph)
-    step = b.add_input(STEP_INPUT, TensorType("i64", ()), None)
+    _key, step = counter_inputs(b)
     by_name = {p.name: p for p in graph.params}
     current: dict[int, int] = {p.value.id: p.value.id for p in graph.params}  # parameter -> its latest value
     changed: set[int] = set()
@@ -91,13 +99,31 @@ def build_step(info: TrainInfo) -> StepGraph:
             for slot, value in zip(slots[-len(state):], new[1:]):
                 slot_values[slot.name] = value.id
     metrics = tuple(name for name, _ in info.metrics)
-    b.outputs = ([(name, vid) for name, vid in loss_values.items()]
-                 + [(name, outputs[name]) for name in metrics if name not in loss_values]
-                 + [(f"param:{name}", current[by_name[name].value.id]) for name in _trained(info)]
-                 + [(f"optim:{name}", vid) for name, vid in slot_values.items()]
-                 + [(f"state:{name}", vid) for name, vid in state_updates.items()])
+    span = info.steps[0].span if info.steps else info.span
+    next_step = Emitter(b, span, "", "step")("add", step, Emitter(b, span, "", "step").const(1, "i64"))
+    reports = ([(name, vid) for name, vid in loss_values.items()]
+               + [(name, outputs[name]) for name in metrics if name not in loss_values])
+    updates = ([(name, current[by_name[name].value.id]) for name in _trained(info)]
+               + list(slot_values.items()) + list(state_updates.items()) + [(STEP_INPUT, next_step.id)])
+    b.outputs = reports + [(NEW + name, vid) for name, vid in updates]
+    graph = b.build()
     batch_inputs = tuple(n for n, _ in info.graph.inputs)
-    return StepGraph(b.build(), forward, batch_inputs, tuple(loss_values), metrics, tuple(slots), _trained(info))
+    signature = _signature(graph, batch_inputs, [n for n, _ in reports], set(loss_values), dict(updates))
+    return StepGraph(graph, signature, forward, inference_signature(forward), batch_inputs, tuple(loss_values),
+                     metrics, tuple(slots), _trained(info))
+
+
+def _signature(graph: Graph, batch: tuple[str, ...], reports: list[str], losses: set[str],
+               updates: dict[str, int]) -> Signature:
+    """The roles of a step graph's inputs and outputs; every update names the input it replaces."""
+    roles = {name: Role.DATA for name in batch}
+    roles.update({KEY_INPUT: Role.KEY, STEP_INPUT: Role.STEP})
+    ins = [Port(n, roles.get(n, Role.SLOT), graph.type_of(v)) for n, v in graph.inputs]
+    ins += [Port(p.name, Role.PARAM if p.trainable else Role.STATE, p.value.type) for p in graph.params]
+    role_of = {p.name: p.role for p in ins}
+    outs = [Port(n, Role.REPORT, graph.output_type(n), loss=n in losses) for n in reports]
+    outs += [Port(NEW + n, role_of[n], graph.output_type(NEW + n), replaces=n) for n in updates]
+    return Signature(tuple(ins), tuple(outs))
 
 
 def _trained(info: TrainInfo) -> tuple[str, ...]:
@@ -125,7 +151,10 @@ def _recompute(b, graph: Graph, loss: int, current: dict[int, int], changed: set
             continue
         ins = [Tensor(remap.get(i, i), b.values[remap.get(i, i)].type) for i in node.inputs]
         name = b.unique_name(node.scope, node.name)
-        outs = b.add_node(node.op, ins, [graph.values[o].type for o in node.outputs], node.attr_dict, node.span,
+        attrs = node.attr_dict
+        if node.op == "dropout_mask":  # a second forward pass draws a new mask, as it would in PyTorch
+            attrs["stream"] = stream_of(f"{node.scope}/{name}")
+        outs = b.add_node(node.op, ins, [graph.values[o].type for o in node.outputs], attrs, node.span,
                           name, node.scope)
         for old, new in zip(node.outputs, outs):
             remap[old] = new.id

@@ -1,0 +1,76 @@
+"""The ordered pass list of each backend, and `prepare`, which runs it.
+
+Building a graph is semantic and the same for every backend: elaboration,
+then for a training step `expand_grads`, `training_mode` and autodiff
+(nnc/train/step.py), for Monte-Carlo dropout `dropout_on`. What follows is
+a backend's own preparation, one pure graph → graph function after another:
+
+    decompose      composites → the primitives the backend lowers (skipped by the oracle)
+    promote_dtypes binary ops on equal dtypes, with explicit casts
+    fold_constants compile-time arithmetic on constants
+    dead_code      nodes that reach no output
+
+With verification on (NNC_VERIFY_PASSES=1, set in the tests) the full
+verifier runs after every pass and names the pass that broke a graph.
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from ..ir.graph import Graph
+from .dce import eliminate_dead_code
+
+Pass = Callable[[Graph], Graph]
+
+
+def passes_for(backend) -> list[tuple[str, Pass]]:
+    """The ordered (name, pass) list that prepares a graph for `backend`."""
+    out: list[tuple[str, Pass]] = []
+    primitives = getattr(backend, "primitives", None)
+    if primitives is not None:
+        from .decompose import decompose
+        out.append(("decompose", lambda g: decompose(g, primitives)))
+    out += _common()
+    return out
+
+
+def _common() -> list[tuple[str, Pass]]:
+    out: list[tuple[str, Pass]] = []
+    try:
+        from .casts import promote_dtypes
+        out.append(("promote_dtypes", promote_dtypes))
+    except ImportError:  # pragma: no cover - while the pass is being written
+        pass
+    try:
+        from .fold import fold_constants
+        out.append(("fold_constants", fold_constants))
+    except ImportError:  # pragma: no cover
+        pass
+    out.append(("dead_code", eliminate_dead_code))
+    return out
+
+
+def verify_passes_default() -> bool:
+    return os.environ.get("NNC_VERIFY_PASSES", "") not in ("", "0")
+
+
+def prepare(graph: Graph, backend, verify_each: bool | None = None) -> Graph:
+    """`graph` after every pass of `backend`'s list, verified after each when asked (or in the tests)."""
+    if verify_each is None:
+        verify_each = verify_passes_default()
+    if verify_each:
+        _verify(graph, "building")
+    for name, run in passes_for(backend):
+        graph = run(graph)
+        if verify_each:
+            _verify(graph, name)
+    return graph
+
+
+def _verify(graph: Graph, after: str) -> None:
+    from ..ir.verify import InvalidGraph, verify
+    try:
+        verify(graph, full=True)
+    except InvalidGraph as e:
+        raise InvalidGraph(f"after {after}: {e}") from None
