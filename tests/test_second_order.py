@@ -81,3 +81,77 @@ def test_every_op_autodiff_emits_has_a_gradient_rule():
     emitted = {name for name, op in registry().items() if op.category == "gradient"}
     missing = {name for name in emitted if registry()[name].vjp is None}
     assert missing == FIRST_ORDER_ONLY
+
+
+WGAN_GP = """
+model d {
+  input x: f32[N, 1, 6, 6]
+  output score = x -> conv2d(2, 3, padding=1) -> tanh -> maxpool(2) -> flatten -> dense(1)
+}
+model g {
+  input z: f32[N, 4]
+  output x = z -> dense(36) -> tanh -> reshape([-1, 1, 6, 6])
+}
+train t {
+  input real: f32[N, 1, 6, 6]
+  input z: f32[N, 4]
+  input labels: i64[N]
+  fake = g(z)
+  grads = grad(sum(d(real)), real)
+  d_loss = mean(d(stop_gradient(fake))) - 0.5 * mean(d(real)) + 10.0 * mean(grads * grads)
+  minimize d_loss over d with sgd(lr=0.1)
+  penalty = grad(sum(d(fake)), fake)
+  g_loss = -mean(d(fake)) + mean(penalty * penalty)
+  minimize g_loss over g with sgd(lr=0.1)
+}
+"""
+
+
+def test_a_gradient_penalty_trains_every_parameter_of_both_models():
+    from helpers import check, errors
+    from nnc.api import Program
+    result = check(WGAN_GP)
+    assert not errors(result), [d.message for d in errors(result)]
+    trainer = Program(result).train("t")
+    rng = np.random.default_rng(0)
+    before = {k: v.copy() for k, v in trainer.params.items()}
+    report = trainer.step(real=rng.normal(size=(3, 1, 6, 6)).astype(np.float32),
+                          z=rng.normal(size=(3, 4)).astype(np.float32), labels=np.zeros(3, np.int64))
+    assert all(np.isfinite(v) for v in report.values())
+    assert len(before) == 6 and all(np.any(before[k] != trainer.params[k]) for k in before)
+
+
+LSTM_CRITIC = """model d {
+  input x: f32[N, T, 4]
+  output s = x -> lstm(8) -> last -> dense(1)
+}
+train t {
+  input x: f32[N, T, 4]
+  g = grad(sum(d(x)), x)
+  minimize mean(g * g) + mean(d(x)) over d with adam(lr=1e-3)
+}
+train fgsm {
+  input x: f32[N, T, 4]
+  x2 = x + 0.1 * sign(grad(sum(d(x)), x))
+  minimize mean(d(x2)) over d with adam(lr=1e-3)
+}
+"""
+
+
+def test_a_penalty_through_a_layer_without_second_derivative_is_e0119_at_the_layer():
+    from helpers import check, errors
+    [e] = errors(check(LSTM_CRITIC))
+    assert (e.code, e.span.line, e.span.column) == ("E0119", 3, 19)
+    assert "`lstm` cannot be differentiated again" in e.message and "first derivatives only" in e.hint
+    assert [lab.span.line for lab in e.labels] == [7, 8]
+
+
+def test_fgsm_through_an_lstm_differentiates_once_and_is_fine():
+    from helpers import check, errors
+    assert not errors(check(LSTM_CRITIC.split("train t {")[0] + "train fgsm {" + LSTM_CRITIC.split("train fgsm {")[1]))
+
+
+def test_a_gradient_of_a_gradient_through_attention_is_e0119():
+    from helpers import check, errors
+    src = model_src("input x: f32[N, T, 4]", "grad(sum(grad(sum(x -> attention(x, x, heads=2)), x) * x), x)")
+    assert [e.code for e in errors(check(src))] == ["E0119"]

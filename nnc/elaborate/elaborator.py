@@ -130,7 +130,9 @@ class Elaborator:
         if not self._run_top(frame, d.body, d.span):
             return None
         self._finish_outputs(frame, d, builder)
-        return ModelInfo(d.name, builder.build(), d.span)
+        graph = builder.build()
+        self._check_second_order(graph, [])
+        return ModelInfo(d.name, graph, d.span)
 
     def train(self, defn: ast.TrainDef, module: Module) -> TrainInfo | None:
         builder = GraphBuilder(defn.name)
@@ -147,8 +149,30 @@ class Elaborator:
             if name not in named:
                 named.add(name)
                 builder.outputs.append((name, vid))
-        return TrainInfo(defn.name, builder.build(), tuple(t.steps), tuple((n, v) for n, v, _ in t.metrics),
+        graph = builder.build()
+        self._check_second_order(graph, [(s.value, {builder.params[n].value.id for n in s.params}, s.span)
+                                         for s in t.steps])
+        return TrainInfo(defn.name, graph, tuple(t.steps), tuple((n, v) for n, v, _ in t.metrics),
                          dict(t.settings), defn.span)
+
+    def _check_second_order(self, graph: Graph, minimized: list) -> None:
+        """E0119 where a `minimize` line or a `grad` would differentiate a gradient through a layer whose
+        gradient has no gradient rule (see second_order.py); a cheap walk, done only when grad(...) is used."""
+        if not any(n.op == "grad" for n in graph.nodes):
+            return
+        from .second_order import twice_differentiated
+        jobs = list(minimized) + [(n.inputs[0], {n.inputs[1]}, n.span) for n in graph.nodes if n.op == "grad"]
+        for loss, wrt, where in jobs:
+            for grad_node, layer in twice_differentiated(graph, loss, wrt):
+                labels = [Label(s, text) for s, text in ((grad_node.span, "the gradient through it is taken here"),
+                                                         (where, "and differentiated again here"))
+                          if s is not None and layer.span is not None and s.file == layer.span.file]
+                self.r.error("E0119", f"the gradient of `{layer.op}` cannot be differentiated again: its "
+                             "second derivative is not implemented", layer.span, "differentiated twice",
+                             hint="gradient penalties (WGAN-GP, R1) work through dense, convolution, pooling, "
+                                  "normalisation, activations and classification losses; rnn, lstm, gru, "
+                                  "attention, contrastive and triplet have first derivatives only",
+                             labels=labels)
 
     def _run_top(self, frame: Frame, body, where: Span | None = None) -> bool:
         try:
