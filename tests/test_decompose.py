@@ -27,6 +27,10 @@ def i(*shape) -> TensorType:
     return TensorType("i64", tuple(shape))
 
 
+def f32(*shape) -> TensorType:
+    return TensorType("f32", tuple(shape))
+
+
 def labels(classes: int):
     return lambda rng, shape: rng.integers(0, classes, size=shape)
 
@@ -64,6 +68,25 @@ CASES: dict[str, list[tuple]] = {
                    ([f(N, 3), f(N, T, 3)], {"axis": 1, "drop_axis": True}, {}),
                    ([f(N, 3), f(N, 4, 3)], {"axis": 1, "drop_axis": True}, {}),
                    ([f(N, 2), f(N, T)], {"axis": 1, "start": 1, "end": 3}, {})],
+    "relu": [([f(2, 5)], {}, {})],
+    "leaky_relu": [([f(2, 5)], {"alpha": 0.2}, {})],
+    "elu": [([f(2, 5)], {"alpha": 0.7}, {})],
+    "softmax": [([f(N, 5)], {}, {}), ([f(2, 3, 4)], {"axis": 1}, {})],
+    "log_softmax": [([f(N, 5)], {}, {}), ([f(2, 3, 4)], {"axis": 0}, {})],
+    "mean": [([f(N, 3, 4)], {"axis": (0, 2)}, {}), ([f(2, 3)], {"axis": 1, "keepdims": True}, {})],
+    "stop_gradient": [([f(2, 3)], {}, {})],
+    "flatten": [([f(N, 2, 3, 4)], {}, {})],
+    "last": [([f(N, T, 3)], {}, {}), ([f(2, 4)], {}, {})],
+    "global_avgpool": [([f(N, 3, 4, 5)], {}, {})],
+    "sum_abs": [([f32(2, 3), f32(4)], {}, {})],
+    "sum_squares": [([f32(2, 3), f32(4), f32(1)], {}, {})],
+    "maxout": [([f(N, 6, 2)], {"pieces": 3}, {})],
+    "maxout_grad": [([f(N, 2, 2), f(N, 6, 2)], {"pieces": 3}, {"x1": ties})],
+    "embedding": [([i(N, 3)], {"vocab": 5, "dim": 4}, {"x0": labels(5)})],
+    "dense": [([f(N, 3, 4)], {"units": 2}, {}), ([f(2, 4)], {"units": 3, "bias": False}, {})],
+    "layernorm": [([f(N, 3, 4)], {"eps": 1e-3}, {})],
+    "dropout_mask": [([f(N, 40), i(), i()], {"p": 0.3, "stream": 2}, {})],
+    "batchnorm": [([f(N, 3, 2, 2)], {}, {"x4": positive}), ([f(2, 3)], {"eps": 0.1}, {"x4": positive})],
 }
 
 

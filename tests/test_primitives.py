@@ -56,7 +56,8 @@ def one_op_graph(op: str, in_types: list[TensorType], attrs: dict) -> Graph:
     else:
         full = {a.name: attrs.get(a.name, a.default) for a in spec.attrs}
         full, out_types = spec.output_types(list(in_types), full)
-        params = [b.add_input(f"x{len(ins) + j}", TensorType(in_types[0].dtype, p.shape), SPAN)
+        dtype = in_types[0].dtype if in_types[0].is_float else "f32"
+        params = [b.add_input(f"x{len(ins) + j}", TensorType(dtype, p.shape), SPAN)
                   for j, p in enumerate(spec.params(list(in_types), full))]
         outs = b.add_node(op, ins + params, out_types, full, SPAN, f"t.{op}", "")
     outs = tuple(outs) if isinstance(outs, (tuple, list)) else (outs,)

@@ -98,3 +98,13 @@ def one_hot(e, labels, like):
     classes = e("iota", like, axis=like.type.rank - 1)
     ids = expand(e, e("cast", labels, dtype="i64"), (labels.type.rank,), like)
     return e("cast", e("compare", ids, classes, kind="eq"), dtype=like.type.dtype)
+
+
+def static_reshape(e, x, t: TensorType):
+    """x reshaped to t's shape, which may hold one symbolic size (written -1)."""
+    symbolic = [d for d in t.shape if not isinstance(d, int)]
+    if len(symbolic) > 1:
+        cannot("a reshape", f"the shape {t} with more than one symbolic size")
+    if x.type.shape == t.shape:
+        return x
+    return e("reshape", x, shape=tuple(d if isinstance(d, int) else -1 for d in t.shape))

@@ -48,6 +48,17 @@ def vjp(e, ins, outs, gs, a):
     return [gx, gw, gb, None, None]
 
 
+def decompose(e, ins, out_types, a):
+    """Inference: (x − running mean) / sqrt(running var + eps)·w + b, per channel (axis 1)."""
+    from ._prims import const
+    x, w, b, mean, var = ins
+    rank = x.type.rank
+    view = lambda v: channel_view(e, v, rank)  # noqa: E731
+    y = e("div", e("sub", x, view(mean)), e("sqrt", e("add", view(var), const(e, a["eps"], x))))
+    return [e("add", e("mul", y, view(w)), view(b))]
+
+
 OP = Op(name="batchnorm", doc="per-channel normalisation with a learnt scale and shift", inputs=("x",),
         attrs=(Attr("momentum", "unit_float", 0.1), Attr("eps", "pos_float", 1e-5)),
-        infer=infer, params=params, reference=reference, category="layer", vjp=vjp, examples=("x -> batchnorm",))
+        infer=infer, params=params, reference=reference, category="layer", vjp=vjp, examples=("x -> batchnorm",),
+        decompose=decompose)

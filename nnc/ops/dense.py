@@ -51,7 +51,13 @@ def vjp(e, ins, outs, gs, a):
     return out
 
 
+def decompose(e, ins, out_types, a):
+    """x·Wᵀ (+ b)."""
+    y = e("matmul", ins[0], e("transpose", ins[1], perm=(1, 0)))
+    return [e("add", y, ins[2]) if a["bias"] else y]
+
+
 OP = Op(name="dense", doc="a fully connected layer on the last axis", inputs=("x",),
         attrs=(Attr("units", "pos_int"), Attr("bias", "bool", True), Attr("init", INITS, "xavier_uniform")),
         infer=infer, params=params, reference=reference, macs=macs, category="layer",
-        examples=("x -> dense(128)",), vjp=vjp)
+        examples=("x -> dense(128)",), vjp=vjp, decompose=decompose)

@@ -25,7 +25,14 @@ def reference(arrays, a, ctx):
 
 
 
+def decompose(e, ins, out_types, a):
+    """table[ids]: a gather."""
+    ids, table = ins
+    out = e("gather", table, ids)
+    return [out if out.type == out_types[0] else e("cast", out, dtype=out_types[0].dtype)]
+
+
 OP = Op(name="embedding", doc="a learnt vector for each integer id", inputs=("x",),
         attrs=(Attr("vocab", "pos_int"), Attr("dim", "pos_int")), infer=infer, params=params, reference=reference,
         category="layer", examples=("tokens -> embedding(1000, 64)",),
-        vjp=lambda e, ins, outs, gs, a: [None, e("embedding_grad", gs[0], ins[0], ins[1])])
+        vjp=lambda e, ins, outs, gs, a: [None, e("embedding_grad", gs[0], ins[0], ins[1])], decompose=decompose)

@@ -18,6 +18,12 @@ def reference(arrays, a, ctx):
 
 
 
+def decompose(e, ins, out_types, a):
+    """A reshape to [N, rest]."""
+    from ._prims import static_reshape
+    return [static_reshape(e, ins[0], out_types[0])]
+
+
 OP = Op(name="flatten", doc="keep axis 0 and flatten the others into one", inputs=("x",), infer=infer,
         reference=reference, category="shape", examples=("x -> flatten",),
-        vjp=lambda e, ins, outs, gs, a: [e("reshape_like", gs[0], ins[0])])
+        vjp=lambda e, ins, outs, gs, a: [e("reshape_like", gs[0], ins[0])], decompose=decompose)

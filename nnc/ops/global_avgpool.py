@@ -19,7 +19,14 @@ def reference(arrays, a, ctx):
 
 
 
+def decompose(e, ins, out_types, a):
+    """The mean over the spatial axes, kept as size 1."""
+    from ._prims import mean
+    x = ins[0]
+    return [mean(e, x, tuple(range(2, x.type.rank)), True)]
+
+
 OP = Op(name="global_avgpool", doc="the mean over all spatial axes, keeping them as size 1", inputs=("x",),
         infer=infer, reference=reference, category="pool", examples=("x -> global_avgpool -> flatten",),
         vjp=lambda e, ins, outs, gs, a: [e("unreduce", gs[0], ins[0], axis=tuple(range(2, ins[0].type.rank)),
-                                           keepdims=True, mean=True)])
+                                           keepdims=True, mean=True)], decompose=decompose)

@@ -43,5 +43,16 @@ def vjp(e, ins, outs, gs, a):
     return [gx, gw, gb]
 
 
+def decompose(e, ins, out_types, a):
+    """(x − mean) / sqrt(var + eps)·w + b over the last axis, var the mean squared deviation."""
+    from ._prims import const, mean
+    x, w, b = ins
+    d = e("sub", x, mean(e, x, (x.type.rank - 1,), True))
+    var = mean(e, e("mul", d, d), (x.type.rank - 1,), True)
+    y = e("div", d, e("sqrt", e("add", var, const(e, a["eps"], x))))
+    return [e("add", e("mul", y, w), b)]
+
+
 OP = Op(name="layernorm", doc="normalise the last axis", inputs=("x",), attrs=(Attr("eps", "pos_float", 1e-5),),
-        infer=infer, params=params, reference=reference, category="layer", vjp=vjp, examples=("x -> layernorm",))
+        infer=infer, params=params, reference=reference, category="layer", vjp=vjp, examples=("x -> layernorm",),
+        decompose=decompose)

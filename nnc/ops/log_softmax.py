@@ -20,6 +20,13 @@ def vjp(e, ins, outs, gs, a):
     return [e("sub", gs[0], e("mul", e("exp", outs[0]), total))]
 
 
+def decompose(e, ins, out_types, a):
+    """(x − max) − log Σ exp(x − max) along the axis."""
+    x, axis = ins[0], a["axis"]
+    z = e("sub", x, e("max", x, axis=axis, keepdims=True))
+    return [e("sub", z, e("log", e("sum", e("exp", z), axis=axis, keepdims=True)))]
+
+
 OP = Op(name="log_softmax", doc="x - log(sum(exp(x))) along `axis`", inputs=("x",),
         attrs=(Attr("axis", "axis", -1),), infer=infer, reference=reference, category="activation",
-        examples=("x -> log_softmax",), vjp=vjp)
+        examples=("x -> log_softmax",), vjp=vjp, decompose=decompose)

@@ -25,7 +25,16 @@ def reference(arrays, a, ctx):
 
 
 
+def decompose(e, ins, out_types, a):
+    """[N, C·k, ...] viewed as [N, C, k, ...], the maximum over the k axis."""
+    from ._prims import static_reshape
+    x, k = ins[0], a["pieces"]
+    t = out_types[0]
+    grouped = static_reshape(e, x, t.with_shape(t.shape[:2] + (k,) + t.shape[2:]))
+    return [e("max", grouped, axis=(2,))]
+
+
 OP = Op(name="maxout", doc="the maximum over each group of `pieces` channels", inputs=("x",),
         attrs=(Attr("pieces", "pos_int"),), infer=infer, reference=reference, category="activation",
         examples=("x -> dense(256) -> maxout(4)",),
-        vjp=lambda e, ins, outs, gs, a: [e("maxout_grad", gs[0], ins[0], pieces=a["pieces"])])
+        vjp=lambda e, ins, outs, gs, a: [e("maxout_grad", gs[0], ins[0], pieces=a["pieces"])], decompose=decompose)

@@ -31,5 +31,19 @@ def vjp(e, ins, outs, gs, a):
     return [e("sum", grouped, axis=2), None]
 
 
+def decompose(e, ins, out_types, a):
+    """g at the first maximum of each group (argmax against iota), zeros elsewhere."""
+    from ._prims import static_reshape
+    g, x = ins
+    k = a["pieces"]
+    t = g.type
+    grouped = static_reshape(e, x, x.type.with_shape(t.shape[:2] + (k,) + t.shape[2:]))
+    winner = e("argmax", grouped, axis=2, keepdims=True)
+    slots = e("reshape", e("iota", grouped, axis=2), shape=(1, 1, k) + (1,) * (t.rank - 2))
+    onehot = e("cast", e("compare", slots, winner, kind="eq"), dtype=out_types[0].dtype)
+    spread = e("mul", onehot, static_reshape(e, g, t.with_shape(t.shape[:2] + (1,) + t.shape[2:])))
+    return [e("reshape_like", spread, x)]
+
+
 OP = Op(name="maxout_grad", doc="the gradient of maxout", inputs=("g", "x"), attrs=(Attr("pieces", "pos_int"),),
-        infer=infer, reference=reference, category="gradient", internal=True, vjp=vjp)
+        infer=infer, reference=reference, category="gradient", internal=True, vjp=vjp, decompose=decompose)

@@ -21,6 +21,13 @@ def vjp(e, ins, outs, gs, a):
     return [e("mul", y, e("sub", g, dot))]
 
 
+def decompose(e, ins, out_types, a):
+    """exp(x − max) / Σ exp(x − max) along the axis."""
+    x, axis = ins[0], a["axis"]
+    z = e("exp", e("sub", x, e("max", x, axis=axis, keepdims=True)))
+    return [e("div", z, e("sum", z, axis=axis, keepdims=True))]
+
+
 OP = Op(name="softmax", doc="exp(x) / sum(exp(x)) along `axis`", inputs=("x",),
         attrs=(Attr("axis", "axis", -1),), infer=infer, reference=reference, category="activation",
-        examples=("x -> softmax",), vjp=vjp)
+        examples=("x -> softmax",), vjp=vjp, decompose=decompose)
