@@ -153,7 +153,7 @@ class Dataset:
 def load_data(source: str, inputs: Sequence[InputSpec], *, seed: int = 0, val_fraction: float = 0.1,
               base_dir: Path | str | None = None, synthetic_samples: int = 1024,
               num_classes: int | Mapping[str, int] | None = None,
-              dim_sizes: Mapping[str, int] | None = None) -> Dataset:
+              dim_sizes: Mapping[str, int] | None = None, vocab: Mapping | None = None) -> Dataset:
     """Load `source` for a train block whose inputs are `inputs`, in declaration order.
 
     seed: drives the validation split and the synthetic data; the same seed gives the same arrays.
@@ -165,6 +165,9 @@ def load_data(source: str, inputs: Sequence[InputSpec], *, seed: int = 0, val_fr
         one a built-in set fills with labels), or a mapping input name -> count. Labels at or
         above it are an error; synthetic integers are drawn from 0..count-1 (default 10).
     dim_sizes: sizes for non-batch symbolic axes of synthetic data (default 8 each).
+    vocab: input name -> Vocabulary (nnc/train/token_ids.py) for the integer inputs that feed an
+        embedding: an id outside its vocabulary is an error naming the array, the id and the vocabulary;
+        synthetic ids are drawn inside it.
 
     Raises DataError for anything wrong with the data; ValueError for a misuse of the API.
     """
@@ -174,14 +177,30 @@ def load_data(source: str, inputs: Sequence[InputSpec], *, seed: int = 0, val_fr
         raise DataError(f"data {source!r}: the train block declares no inputs, so there is nothing to fill")
     axes = _batch_axes(inputs, source)
     classes = _class_counts(inputs, num_classes)
+    vocab = dict(vocab or {})
+    dataset = _load_source(source, inputs, axes, classes, vocab, seed, val_fraction, base_dir, synthetic_samples,
+                           dim_sizes)
+    if vocab:
+        from .token_ids import token_id_problem
+        where = (lambda name: f"{dataset.source}: array '{name}'") if source not in BUILTIN_SETS else \
+            (lambda name: f"{source}: the array for input `{name}`")
+        for part in (dataset.train, dataset.val):
+            problem = token_id_problem(part, vocab, where)
+            if problem:
+                raise DataError(problem)
+    return dataset
 
+
+def _load_source(source: str, inputs: list[InputSpec], axes: dict, classes: dict, vocab: dict, seed: int,
+                 val_fraction: float, base_dir, synthetic_samples: int, dim_sizes) -> Dataset:
     if source == "digits":
         images, labels = _digits_arrays()
         arrays = _fill(images, labels, 16.0, inputs, axes, "digits")
         _check_int_ranges(arrays, inputs, classes, lambda name: f"digits: the label array for input {name}")
         return _split(arrays, axes, val_fraction, seed, "digits")
     if source == "synthetic":
-        arrays = _synthetic(inputs, axes, classes, synthetic_samples, seed, dict(dim_sizes or {}))
+        bounds = {name: min(v.size, classes.get(name, v.size)) for name, v in vocab.items()}
+        arrays = _synthetic(inputs, axes, {**classes, **bounds}, synthetic_samples, seed, dict(dim_sizes or {}))
         return _split(arrays, axes, val_fraction, seed, "synthetic")
 
     path = Path(source).expanduser()

@@ -21,6 +21,7 @@ import numpy as np
 from ..elaborate import TrainInfo
 from .checkpoint import LAST_NAME, latest_checkpoint, save_to_directory
 from .data import DataError, InputSpec, batches, check_batch, load_data
+from .token_ids import embedding_vocabularies
 from .trainer import NonFiniteLoss, Trainer
 
 CLASS_OPS = ("cross_entropy", "nll", "hinge", "accuracy")
@@ -100,7 +101,8 @@ def train(info: TrainInfo, settings: Settings, out: TextIO | None = None, err: T
     epochs = settings.epochs or info.settings.get("epochs", 10)
     batch = settings.batch or info.settings.get("batch", 32)
     dataset = load_data(data, input_specs(info), seed=settings.seed, val_fraction=settings.val_fraction,
-                        base_dir=settings.base_dir, num_classes=class_counts(info) or None)
+                        base_dir=settings.base_dir, num_classes=class_counts(info) or None,
+                        vocab=embedding_vocabularies(info.graph))
     check_batch(batch, dataset)
     trainer = Trainer(info, seed=settings.seed, program_text=program_text, backend=settings.backend,
                       device=settings.device)
