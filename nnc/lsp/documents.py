@@ -1,0 +1,135 @@
+"""Open documents, their last analysis, and the debounced re-checking of a file and the files importing it.
+
+Checking runs on one worker thread, one file at a time, so the event loop keeps answering requests
+(from the last analysis) while a large paste is checked. Changes that arrive while a check runs are
+collected and checked after it; a file is never checked twice at once, and a result for an older text
+is still published (it is the newest there is) and then replaced.
+"""
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Awaitable, Callable
+
+from ..elaborate.loader import resolved
+from .analysis import Analysis, analyze
+
+DEBOUNCE_S = 0.02  # wait this long after a keystroke before checking; typing resets it
+
+
+@dataclass
+class Document:
+    uri: str
+    path: Path  # resolved
+    text: str
+    version: int | None
+
+
+class Documents:
+    """Open documents by resolved path, and each one's newest analysis."""
+
+    def __init__(self) -> None:
+        self.docs: dict[Path, Document] = {}
+        self.analyses: dict[Path, Analysis] = {}
+
+    def open(self, uri: str, path: Path, text: str, version: int | None) -> Document:
+        doc = Document(uri, resolved(path), text, version)
+        self.docs[doc.path] = doc
+        return doc
+
+    def close(self, path: Path) -> Document | None:
+        self.analyses.pop(path, None)
+        return self.docs.pop(path, None)
+
+    def get(self, path: Path) -> Document | None:
+        return self.docs.get(path)
+
+    def by_uri(self, uri: str) -> Document | None:
+        for doc in self.docs.values():
+            if doc.uri == uri:
+                return doc
+        return None
+
+    def open_text(self, path: Path) -> str | None:
+        """The unsaved text of an open file, for the loader."""
+        doc = self.docs.get(path)
+        return doc.text if doc is not None else None
+
+    def dependents(self, path: Path) -> list[Path]:
+        """Open files whose last check read `path` (they import it, directly or not)."""
+        return [p for p, a in self.analyses.items() if p != path and path in a.files()]
+
+    def check(self, path: Path) -> Analysis | None:
+        """Analyse the open file at `path` as it is now (on the worker thread)."""
+        doc = self.docs.get(path)
+        if doc is None:
+            return None
+        return analyze(doc.path, doc.text, self.open_text)
+
+
+class Scheduler:
+    """Debounces change notifications and runs checks one at a time on a worker thread."""
+
+    def __init__(self, docs: Documents, publish: Callable[[Path, Analysis, int | None], Awaitable[None] | None],
+                 delay: float = DEBOUNCE_S):
+        self.docs = docs
+        self.publish = publish
+        self.delay = delay
+        self.pending: dict[Path, None] = {}  # ordered set: the edited file first, then its importers
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nnc-check")
+        self._timer: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task | None = None
+        self.checks = 0
+        self.failures: list[str] = []
+
+    def changed(self, path: Path, immediately: bool = False) -> None:
+        """`path` changed (or opened): check it and the open files that import it, after the debounce delay."""
+        for p in [path] + self.docs.dependents(path):
+            self.pending.pop(p, None)
+            self.pending[p] = None
+        loop = asyncio.get_running_loop()
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = loop.call_later(0 if immediately else self.delay, self._fire)
+
+    def forget(self, path: Path) -> None:
+        self.pending.pop(path, None)
+
+    def _fire(self) -> None:
+        self._timer = None
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._drain())
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self.pending:
+            path = next(iter(self.pending))
+            del self.pending[path]
+            doc = self.docs.get(path)
+            if doc is None:
+                continue
+            version = doc.version
+            try:
+                analysis = await loop.run_in_executor(self.pool, self.docs.check, path)
+            except Exception as e:  # a bug in the checker: reported once in the log, never fatal
+                self.failures.append(f"{type(e).__name__}: {e}")
+                continue
+            self.checks += 1
+            if analysis is None or self.docs.get(path) is None:
+                continue
+            self.docs.analyses[path] = analysis
+            result = self.publish(path, analysis, version)
+            if asyncio.iscoroutine(result):
+                await result
+
+    async def idle(self) -> None:
+        """Wait until every pending check has run (for tests and the benchmark)."""
+        while self._timer is not None or self.pending or (self._task is not None and not self._task.done()):
+            await asyncio.sleep(0.005)
+
+    def shutdown(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self.pool.shutdown(wait=False, cancel_futures=True)
