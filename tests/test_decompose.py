@@ -39,6 +39,14 @@ def positive(rng, shape):
     return rng.uniform(0.5, 2.0, size=shape)
 
 
+def unit(rng, shape):
+    return rng.integers(0, 2, size=shape) * 1.0
+
+
+def wide(rng, shape):
+    return rng.normal(scale=30.0, size=shape)
+
+
 def ties(rng, shape):
     """0s and 1s with a 1 in every row: maxima of 1, often tied (the y fed with them is `ones`)."""
     x = rng.integers(0, 2, size=shape) * 1.0
@@ -87,6 +95,26 @@ CASES: dict[str, list[tuple]] = {
     "layernorm": [([f(N, 3, 4)], {"eps": 1e-3}, {})],
     "dropout_mask": [([f(N, 40), i(), i()], {"p": 0.3, "stream": 2}, {})],
     "batchnorm": [([f(N, 3, 2, 2)], {}, {"x4": positive}), ([f(2, 3)], {"eps": 0.1}, {"x4": positive})],
+    "mse": [([f(N, 3), f(N, 3)], {}, {}), ([f(2, 3), f()], {"reduction": "sum"}, {})],
+    "l1_loss": [([f(N, 3), f(N, 3)], {}, {}), ([f(2, 3), f()], {"reduction": "sum"}, {})],
+    "bce": [([f(N, 3), f(N, 3)], {}, {"x0": wide, "x1": unit}), ([f(4), f()], {"reduction": "sum"}, {"x1": unit})],
+    "cross_entropy": [([f(N, 5), i(N)], {}, {"x1": labels(5)}),
+                      ([f(2, 3, 4), i(2, 3)], {"reduction": "sum"}, {"x0": wide, "x1": labels(4)})],
+    "nll": [([f(N, 5), i(N)], {}, {"x1": labels(5)}), ([f(N, T, 4), i(N, T)], {"reduction": "sum"}, {"x1": labels(4)})],
+    "hinge": [([f(N, 5), i(N)], {"margin": 0.5}, {"x1": labels(5)}),
+              ([f(2, 3, 4), i(2, 3)], {"reduction": "sum"}, {"x1": labels(4)})],
+    "accuracy": [([f32(N, 5), i(N)], {}, {"x1": labels(5)}), ([f32(7, 3), TensorType("i32", (7,))], {},
+                                                                {"x1": labels(3)})],
+    "class_loss_grad": [([f(), f(N, 5), i(N)], {"loss": loss, "reduction": r, "margin": 0.5}, {"x2": labels(5)})
+                        for loss in ("cross_entropy", "nll", "hinge") for r in ("mean", "sum")]
+                       + [([f(), f(N, T, 4), i(N, T)], {"loss": "cross_entropy"}, {"x2": labels(4)})],
+    "contrastive": [([f(N, 3), f(N, 3), f(N)], {"margin": 2.0}, {"x2": unit}),
+                    ([f(3, 2, 2), f(3, 2, 2), f(3)], {"reduction": "sum"}, {"x2": unit})],
+    "triplet": [([f(N, 3), f(N, 3), f(N, 3)], {"margin": 0.5}, {}), ([f(4, 2, 2)] * 3, {"reduction": "sum"}, {})],
+    "pair_loss_grad": [([f(), f(N, 3), f(N, 3), f(N)], {"loss": "contrastive", "margin": 2.0, "reduction": r},
+                        {"x3": unit}) for r in ("mean", "sum")]
+                      + [([f(), f(3, 2, 2), f(3, 2, 2), f(3, 2, 2)], {"loss": "triplet", "margin": m}, {})
+                         for m in (0.5, 3.0)],
 }
 
 

@@ -93,13 +93,6 @@ def expand(e, g, axes: tuple[int, ...], source):
     return e("reshape_like", g, like)
 
 
-def one_hot(e, labels, like):
-    """A [..., C] tensor of like's dtype: 1 at each label's class, 0 elsewhere (C = like's last axis)."""
-    classes = e("iota", like, axis=like.type.rank - 1)
-    ids = expand(e, e("cast", labels, dtype="i64"), (labels.type.rank,), like)
-    return e("cast", e("compare", ids, classes, kind="eq"), dtype=like.type.dtype)
-
-
 def static_reshape(e, x, t: TensorType):
     """x reshaped to t's shape, which may hold one symbolic size (written -1)."""
     symbolic = [d for d in t.shape if not isinstance(d, int)]
@@ -108,3 +101,31 @@ def static_reshape(e, x, t: TensorType):
     if x.type.shape == t.shape:
         return x
     return e("reshape", x, shape=tuple(d if isinstance(d, int) else -1 for d in t.shape))
+
+
+def reduce_loss(e, values, reduction: str, out: TensorType):
+    """The sum of per-sample losses over every axis, divided by their count for "mean", in out's dtype."""
+    axes = tuple(range(values.type.rank))
+    total = e("sum", values, axis=axes)
+    if reduction == "mean":
+        total = e("div", total, count(e, values, axes, total))
+    return total if total.type.dtype == out.dtype else e("cast", total, dtype=out.dtype)
+
+
+def label_mask(e, labels, scores):
+    """A bool [..., C] tensor, true at each row's label (C the last axis of scores)."""
+    classes = e("iota", scores, axis=scores.type.rank - 1)
+    ids = expand(e, e("cast", labels, dtype="i64"), (labels.type.rank,), scores)
+    return e("compare", ids, classes, kind="eq")
+
+
+def pick(e, scores, mask, keepdims: bool = False):
+    """scores at the label of each row (the only true entry of mask along the last axis)."""
+    chosen = e("where", mask, scores, zeros_like(e, scores))
+    return e("sum", chosen, axis=(scores.type.rank - 1,), keepdims=keepdims)
+
+
+def rows(e, x):
+    """x as [N, features]: every axis after the first flattened."""
+    from ..ir.types import dim_prod
+    return static_reshape(e, x, x.type.with_shape((x.type.shape[0], dim_prod(x.type.shape[1:]))))

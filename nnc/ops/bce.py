@@ -24,8 +24,17 @@ def vjp(e, ins, outs, gs, a):
     return [gz, e("sum_like", spread, t)]
 
 
+def decompose(e, ins, out_types, a):
+    """max(z, 0) − z·t + log(1 + exp(−|z|)), reduced: never overflows."""
+    from ._prims import const, reduce_loss
+    z, t = ins
+    soft = e("log", e("add", const(e, 1.0, z), e("exp", e("neg", e("abs", z)))))
+    per = e("add", e("sub", e("maximum", z, const(e, 0.0, z)), e("mul", z, t)), soft)
+    return [reduce_loss(e, per, a["reduction"], out_types[0])]
+
+
 OP = Op(name="bce", doc="binary cross entropy on logits (sigmoid inside)", inputs=("logits", "targets"),
         attrs=(LOSS_REDUCTION,), infer=infer, reference=reference, category="loss", vjp=vjp,
         lints=(InputLint("logits", "sigmoid", "W0002", "sigmoid fed to bce, which applies its own",
                          "pass the logits before sigmoid; bce applies the sigmoid itself"),),
-        examples=("bce(score, 1.0)",))
+        examples=("bce(score, 1.0)",), decompose=decompose)

@@ -48,7 +48,26 @@ def vjp(e, ins, outs, gs, a):
     return [dg, e("mul", e("mul", p, centred), share), None]
 
 
+def decompose(e, ins, out_types, a):
+    """softmax − one-hot (cross_entropy), −one-hot (nll), or the hinge's pushes, times g (÷ the label count)."""
+    from ._prims import const, count, label_mask, pick, zeros_like
+    g, s, y = ins
+    mask = label_mask(e, y, s)
+    onehot = e("cast", mask, dtype=s.type.dtype)
+    if a["loss"] == "cross_entropy":
+        d = e("sub", e("softmax", s, axis=-1), onehot)
+    elif a["loss"] == "nll":
+        d = e("neg", onehot)
+    else:
+        violated = e("compare", e("add", e("sub", s, pick(e, s, mask, keepdims=True)), const(e, a["margin"], s)),
+                     const(e, 0.0, s), kind="gt")
+        active = e("where", mask, zeros_like(e, s), e("cast", violated, dtype=s.type.dtype))
+        d = e("where", mask, e("neg", e("sum", active, axis=(s.type.rank - 1,), keepdims=True)), active)
+    scale = g if a["reduction"] == "sum" else e("div", g, count(e, y, tuple(range(y.type.rank)), g))
+    return [e("mul", d, scale)]
+
+
 OP = Op(name="class_loss_grad", doc="the gradient of a classification loss", inputs=("g", "scores", "labels"),
         attrs=(Attr("loss", "choice:cross_entropy|nll|hinge"), Attr("reduction", "choice:mean|sum", "mean"),
                Attr("margin", "nonneg_float", 1.0)),
-        infer=infer, reference=reference, category="gradient", internal=True, vjp=vjp)
+        infer=infer, reference=reference, category="gradient", internal=True, vjp=vjp, decompose=decompose)

@@ -28,6 +28,18 @@ def vjp(e, ins, outs, gs, a):
     return list(e("pair_loss_grad", gs[0], *ins, loss="contrastive", reduction=a["reduction"], margin=a["margin"]))
 
 
+def decompose(e, ins, out_types, a):
+    """½·[same·d² + (1 − same)·max(0, margin − d)²] per pair, reduced."""
+    from ._prims import const, reduce_loss
+    from .pair_loss_grad import distance
+    x, y, same = ins
+    _, d = distance(e, x, y)
+    one, half = const(e, 1.0, x), const(e, 0.5, x)
+    gap = e("maximum", e("sub", const(e, a["margin"], x), d), const(e, 0.0, x))
+    per = e("mul", half, e("add", e("mul", same, e("mul", d, d)), e("mul", e("sub", one, same), e("mul", gap, gap))))
+    return [reduce_loss(e, per, a["reduction"], out_types[0])]
+
+
 OP = Op(name="contrastive", doc="contrastive loss on pairs of embeddings", inputs=("a", "b", "same"),
         attrs=(Attr("margin", "nonneg_float", 1.0), LOSS_REDUCTION), infer=infer, reference=reference,
-        category="loss", vjp=vjp, examples=("contrastive(ea, eb, same)",))
+        category="loss", vjp=vjp, examples=("contrastive(ea, eb, same)",), decompose=decompose)

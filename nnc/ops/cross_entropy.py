@@ -24,8 +24,16 @@ def vjp(e, ins, outs, gs, a):
     return [grad, None]
 
 
+def decompose(e, ins, out_types, a):
+    """−log_softmax(logits) at each label, reduced."""
+    from ._prims import label_mask, pick, reduce_loss
+    logits, labels = ins
+    logp = e("log_softmax", logits, axis=-1)
+    return [reduce_loss(e, e("neg", pick(e, logp, label_mask(e, labels, logits))), a["reduction"], out_types[0])]
+
+
 OP = Op(name="cross_entropy", doc="softmax cross entropy with integer labels (softmax inside)",
         inputs=("logits", "labels"), attrs=(LOSS_REDUCTION,), infer=infer, reference=reference, category="loss",
         lints=(InputLint("logits", "softmax", "W0002", "softmax fed to cross_entropy, which applies its own",
                          "pass the logits before softmax; cross_entropy applies log-softmax itself"),),
-        vjp=vjp, examples=("cross_entropy(logits, y)",))
+        vjp=vjp, examples=("cross_entropy(logits, y)",), decompose=decompose)

@@ -24,6 +24,17 @@ def vjp(e, ins, outs, gs, a):
     return [grad, None]
 
 
+def decompose(e, ins, out_types, a):
+    """Σ over the other classes of max(0, s − s_label + margin), reduced."""
+    from ._prims import const, label_mask, pick, reduce_loss, zeros_like
+    s, y = ins
+    mask = label_mask(e, y, s)
+    margins = e("maximum", e("add", e("sub", s, pick(e, s, mask, keepdims=True)), const(e, a["margin"], s)),
+                const(e, 0.0, s))
+    per = e("sum", e("where", mask, zeros_like(e, s), margins), axis=(s.type.rank - 1,))
+    return [reduce_loss(e, per, a["reduction"], out_types[0])]
+
+
 OP = Op(name="hinge", doc="multi-class hinge loss", inputs=("scores", "labels"),
         attrs=(Attr("margin", "nonneg_float", 1.0), LOSS_REDUCTION), infer=infer, reference=reference,
-        category="loss", vjp=vjp, examples=("hinge(scores, y)",))
+        category="loss", vjp=vjp, examples=("hinge(scores, y)",), decompose=decompose)

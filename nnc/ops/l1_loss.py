@@ -21,5 +21,12 @@ def vjp(e, ins, outs, gs, a):
     return [gx, e("sum_like", e("neg", gx), y)]
 
 
+def decompose(e, ins, out_types, a):
+    """|a − b| reduced."""
+    from ._prims import reduce_loss
+    return [reduce_loss(e, e("abs", e("sub", ins[0], ins[1])), a["reduction"], out_types[0])]
+
+
 OP = Op(name="l1_loss", doc="mean absolute error over all elements", inputs=("a", "b"), attrs=(LOSS_REDUCTION,),
-        infer=infer, reference=reference, category="loss", vjp=vjp, examples=("l1_loss(prediction, target)",))
+        infer=infer, reference=reference, category="loss", vjp=vjp, examples=("l1_loss(prediction, target)",),
+        decompose=decompose)

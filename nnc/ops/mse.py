@@ -20,5 +20,13 @@ def vjp(e, ins, outs, gs, a):
     return [gx, e("sum_like", e("neg", gx), y)]
 
 
+def decompose(e, ins, out_types, a):
+    """(a − b)² reduced."""
+    from ._prims import reduce_loss
+    d = e("sub", ins[0], ins[1])
+    return [reduce_loss(e, e("mul", d, d), a["reduction"], out_types[0])]
+
+
 OP = Op(name="mse", doc="mean squared error over all elements", inputs=("a", "b"), attrs=(LOSS_REDUCTION,),
-        infer=infer, reference=reference, category="loss", vjp=vjp, examples=("mse(prediction, target)",))
+        infer=infer, reference=reference, category="loss", vjp=vjp, examples=("mse(prediction, target)",),
+        decompose=decompose)

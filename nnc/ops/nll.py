@@ -22,8 +22,15 @@ def vjp(e, ins, outs, gs, a):
     return [grad, None]
 
 
+def decompose(e, ins, out_types, a):
+    """−log_probs at each label, reduced."""
+    from ._prims import label_mask, pick, reduce_loss
+    logp, labels = ins
+    return [reduce_loss(e, e("neg", pick(e, logp, label_mask(e, labels, logp))), a["reduction"], out_types[0])]
+
+
 OP = Op(name="nll", doc="negative log likelihood of log-probabilities", inputs=("log_probs", "labels"),
         attrs=(LOSS_REDUCTION,), infer=infer, reference=reference, category="loss",
         lints=(InputLint("log_probs", "softmax", "W0002", "softmax fed to nll, which expects log-probabilities",
                          "use log_softmax before nll"),),
-        vjp=vjp, examples=("nll(x -> log_softmax, y)",))
+        vjp=vjp, examples=("nll(x -> log_softmax, y)",), decompose=decompose)

@@ -25,6 +25,17 @@ def vjp(e, ins, outs, gs, a):
     return list(e("pair_loss_grad", gs[0], *ins, loss="triplet", reduction=a["reduction"], margin=a["margin"]))
 
 
+def decompose(e, ins, out_types, a):
+    """max(0, ‖a − p‖ − ‖a − n‖ + margin) per triplet, reduced."""
+    from ._prims import const, reduce_loss
+    from .pair_loss_grad import distance
+    x, p, n = ins
+    _, dp = distance(e, x, p)
+    _, dn = distance(e, x, n)
+    per = e("maximum", e("add", e("sub", dp, dn), const(e, a["margin"], x)), const(e, 0.0, x))
+    return [reduce_loss(e, per, a["reduction"], out_types[0])]
+
+
 OP = Op(name="triplet", doc="triplet margin loss", inputs=("anchor", "positive", "negative"),
         attrs=(Attr("margin", "nonneg_float", 1.0), LOSS_REDUCTION), infer=infer, reference=reference,
-        category="loss", vjp=vjp, examples=("triplet(ea, ep, en)",))
+        category="loss", vjp=vjp, examples=("triplet(ea, ep, en)",), decompose=decompose)
