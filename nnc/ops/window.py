@@ -6,7 +6,7 @@ elements unread that the next window would have read (language.md).
 """
 from __future__ import annotations
 
-from ..ir.types import Dim, dim_add, dim_str, opaque, symbols_of
+from ..ir.types import Dim, dim_add, dim_str, window_count
 from .base import ShapeError
 
 AXIS_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
@@ -71,8 +71,7 @@ def window_size(n: Dim, k: int, s: int, d: int, lo: int, hi: int, axis: str, op:
     if not isinstance(n, int):
         if s == 1:
             return dim_add(n, lo + hi - extent + 1)
-        return opaque(f"({dim_str(n)} + {lo + hi - extent})//{s} + 1" if lo + hi - extent
-                      else f"({dim_str(n)})//{s} + 1")
+        return window_count(n, lo + hi - extent, s)
     if n + lo + hi < extent:
         what = f"kernel {k}" + (f" dilated by {d} spans {extent}" if d > 1 else "")
         raise ShapeError(f"{op}'s {what} is larger than its input", code="E0302",
