@@ -18,7 +18,10 @@ def params(ins, a):
 def reference(arrays, a, ctx):
     ids, table = arrays
     if ids.size and (ids.min() < 0 or ids.max() >= a["vocab"]):
-        raise ValueError(f"embedding ids must be in 0..{a['vocab'] - 1}, found {ids.min()}..{ids.max()}")
+        from ..interp import RunError  # bad input at run time, reported as such (not a bug in nnc)
+        bad = int(ids.min()) if ids.min() < 0 else int(ids.max())
+        raise RunError(f"token id {bad} is outside the vocabulary of {a['vocab']} of embedding({a['vocab']}, "
+                       f"{a['dim']}): ids must lie in 0..{a['vocab'] - 1}")
     return [table[ids]]
 
 

@@ -125,6 +125,11 @@ def run_command(args, out=None, err=None) -> int:
         except (OSError, ValueError) as e:
             print(f"nnc: error: cannot read {file}: {e}", file=err)
             return EXIT_USAGE
+    from .token_ids import embedding_vocabularies, token_id_problem
+    problem = token_id_problem(feeds, embedding_vocabularies(info.graph), lambda name: f"input {name}")
+    if problem:
+        print(f"nnc: error: {problem}", file=err)
+        return EXIT_USAGE
     try:
         if args.mc_samples:
             samples = [model(mc_dropout=True, **feeds) for _ in range(args.mc_samples)]
