@@ -11,7 +11,8 @@ primitive              what it is
 constant               a scalar known at compile time (attr `value`, `dtype`)
 cast                   the same values in another dtype (attr `dtype`)
 neg exp log sqrt       elementwise math of one float tensor
-tanh sigmoid abs sign
+tanh sigmoid abs sign  (cos: cosine learning-rate schedules)
+cos
 add sub mul div        elementwise, NumPy broadcasting (an explicit broadcast pass may make
 maximum minimum pow    the broadcasts `broadcast_to` nodes)
 compare                a < b (attr `kind`: lt le gt ge eq ne) → bool, broadcast
@@ -46,7 +47,7 @@ from __future__ import annotations
 
 PRIMITIVES: frozenset[str] = frozenset({
     "constant", "cast",
-    "neg", "exp", "log", "sqrt", "tanh", "sigmoid", "abs", "sign",
+    "neg", "exp", "log", "sqrt", "tanh", "sigmoid", "abs", "sign", "cos",
     "add", "sub", "mul", "div", "maximum", "minimum", "pow", "compare", "where",
     "sum", "max", "argmax", "matmul",
     "reshape", "reshape_like", "broadcast_to", "transpose", "slice", "pad", "reverse", "concat", "iota",

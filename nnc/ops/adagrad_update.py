@@ -19,7 +19,19 @@ def reference(arrays, a, ctx):
     return [out(p, dtype), out(s, dtype)]
 
 
+def decompose(e, ins, out_types, a):
+    """s + g², then p − lr·g/(√s + eps), in the parameter's dtype."""
+    from ._prims import const
+    p, g, s, lr = ins
+    lr = e("cast", lr, dtype=p.type.dtype)
+    if a["weight_decay"] > 0:
+        g = e("add", g, e("mul", const(e, a["weight_decay"], p), p))
+    s = e("add", s, e("mul", g, g))
+    step = e("div", e("mul", lr, g), e("add", e("sqrt", s), const(e, a["eps"], p)))
+    return [e("sub", p, step), s]
+
+
 OP = Op(name="adagrad_update", doc="one Adagrad step: the new parameter and sum of squared gradients",
         inputs=NAMES, attrs=(Attr("eps", "pos_float", 1e-10), Attr("weight_decay", "nonneg_float", 0.0)),
         infer=update_infer("adagrad_update", NAMES), reference=reference, category="special",
-        outputs=lambda a: 2, internal=True)
+        outputs=lambda a: 2, internal=True, decompose=decompose)

@@ -147,6 +147,33 @@ def reference(arrays, a, ctx):
     return [np.asarray(schedule_value(a["schedule"], int(arrays[0])), dtype=np.float32)]
 
 
+def decompose(e, ins, out_types, a):
+    """The schedule's formula on t = step in f64 (as the reference computes it), rounded once to f32."""
+    t = e("cast", ins[0], dtype="f64")
+    return [e("cast", _schedule(e, a["schedule"], t), dtype=out_types[0].dtype)]
+
+
+def _schedule(e, schedule, t):
+    c = lambda v: e.const(v, "f64")  # noqa: E731
+    if _is_number(schedule):
+        return e("broadcast_to", c(schedule), t)
+    name = schedule[0]
+    if name == "cosine":
+        _, lr, steps, min_lr = schedule
+        angle = e("div", e("mul", c(math.pi), e("minimum", t, c(steps))), c(steps))
+        return e("add", c(min_lr), e("div", e("mul", c(lr - min_lr), e("add", c(1.0), e("cos", angle))), c(2.0)))
+    if name == "step_decay":
+        _, lr, every, factor = schedule
+        times = e("cast", e("cast", e("div", t, c(every)), dtype="i64"), dtype="f64")  # ⌊t/every⌋, t ≥ 0
+        return e("mul", c(lr), e("pow", c(factor), times))
+    if name == "inverse_time":
+        _, lr, decay = schedule
+        return e("div", c(lr), e("add", c(1.0), e("mul", c(decay), t)))
+    _, steps, inner = schedule  # warmup
+    ramp = e("minimum", c(1.0), e("div", e("add", t, c(1.0)), c(steps)))
+    return e("mul", _schedule(e, inner, t), ramp)
+
+
 OP = Op(name="lr_schedule", doc="the learning rate of an update step", inputs=("step",),
         attrs=(Attr("schedule", "any", doc="a number, or a tuple (name, ...) as in nnc/ops/lr_schedule.py"),),
-        infer=infer, resolve=resolve, reference=reference, category="special", internal=True)
+        infer=infer, resolve=resolve, reference=reference, category="special", internal=True, decompose=decompose)

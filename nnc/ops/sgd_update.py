@@ -91,7 +91,21 @@ def reference(arrays, a, ctx):
     return [out(p, dtype), out(v, dtype)]
 
 
+def decompose(e, ins, out_types, a):
+    """The reference's steps in the parameter's dtype (constants rounded to it once)."""
+    from ._prims import const
+    p, g, v, lr = ins
+    lr = e("cast", lr, dtype=p.type.dtype)
+    if a["weight_decay"] > 0:
+        g = e("add", g, e("mul", const(e, a["weight_decay"], p), p))
+    if a["momentum"] > 0:
+        mu = const(e, a["momentum"], p)
+        v = e("add", e("mul", mu, v), g)
+        g = e("add", g, e("mul", mu, v)) if a["nesterov"] else v
+    return [e("sub", p, e("mul", lr, g)), v]
+
+
 OP = Op(name="sgd_update", doc="one SGD step: the new parameter and momentum velocity", inputs=NAMES,
         attrs=(Attr("momentum", "nonneg_float", 0.0), Attr("nesterov", "bool", False),
                Attr("weight_decay", "nonneg_float", 0.0)),
-        infer=infer, reference=reference, category="special", outputs=lambda a: 2, internal=True)
+        infer=infer, reference=reference, category="special", outputs=lambda a: 2, internal=True, decompose=decompose)
