@@ -60,6 +60,13 @@ def update_types(tensors: int, dtype: str = "f64", step: bool = False) -> list:
     return [TensorType(dtype, (2, 3))] * tensors + ([i()] if step else []) + [TensorType("f32", ())]
 
 
+def attention_types(q, k, v) -> list:
+    """attention_backward's inputs: q, k, v, the four projections with biases, and g (the query's type)."""
+    e = q.shape[2]
+    w = lambda fan_in: [f(e, fan_in), f(e)]  # noqa: E731
+    return [q, k, v] + w(e) + w(k.shape[2]) + w(v.shape[2]) + w(e) + [q]
+
+
 def ties(rng, shape):
     """0s and 1s with a 1 in every row: maxima of 1, often tied (the y fed with them is `ones`)."""
     x = rng.integers(0, 2, size=shape) * 1.0
@@ -146,6 +153,9 @@ CASES: dict[str, list[tuple]] = {
     "lr_schedule": [([i()], {"schedule": s}, {"x0": steps}) for s in
                     (0.1, ("cosine", 0.1, 7, 0.001), ("step_decay", 0.5, 3, 0.1), ("inverse_time", 0.2, 0.05),
                      ("warmup", 5, ("cosine", 0.1, 20, 0.0)), ("warmup", 4, 0.3))],
+    "attention": [([f(N, T, 4), f(N, 5, 3), f(N, 5, 2)], {"heads": 2}, {}), ([f(2, 3, 4)] * 3, {}, {})],
+    "attention_backward": [(attention_types(f(N, T, 4), f(N, 5, 3), f(N, 5, 2)), {"heads": 2}, {}),
+                           (attention_types(f(2, 3, 6), f(2, 3, 6), f(2, 3, 6)), {"heads": 3}, {})],
 }
 
 

@@ -51,7 +51,38 @@ def vjp(e, ins, outs, gs, a):
     return list(e("attention_backward", *ins, gs[0], heads=a["heads"]))
 
 
+def heads_forward(e, ins, heads: int):
+    """The projections Q, K, V [N, T, E] and, per head h (features h·D..(h+1)·D), its slices of Q, K, V and its
+    attention weights softmax(Q_h K_hᵀ / √D) [N, Tq, Tk]. Heads are slices, not a reshape to [N, H, T, D], so
+    symbolic N and T need no shape attribute."""
+    import math
+    from ._prims import const
+    q, k, v, wq, bq, wk, bk, wv, bv = ins[:9]
+
+    def linear(x, w, b):
+        return e("add", e("matmul", x, e("transpose", w, perm=(1, 0))), b)
+
+    qp, kp, vp = linear(q, wq, bq), linear(k, wk, bk), linear(v, wv, bv)
+    d = q.type.shape[2] // heads
+    scale = const(e, 1.0 / math.sqrt(d), q)
+    per_head = []
+    for h in range(heads):
+        part = [e("slice", t, start=h * d, end=(h + 1) * d, axis=2) for t in (qp, kp, vp)]
+        scores = e("mul", e("matmul", part[0], e("transpose", part[1], perm=(0, 2, 1))), scale)
+        per_head.append((*part, e("softmax", scores, axis=-1)))
+    return (qp, kp, vp), per_head, scale
+
+
+def decompose(e, ins, out_types, a):
+    """Per head softmax(Q_h K_hᵀ/√D)·V_h, the heads concatenated and projected by wo."""
+    _, per_head, _ = heads_forward(e, ins, a["heads"])
+    parts = [e("matmul", attn, vh) for _, _, vh, attn in per_head]
+    ctx = parts[0] if len(parts) == 1 else e("concat", *parts, axis=2)
+    wo, bo = ins[9], ins[10]
+    return [e("add", e("matmul", ctx, e("transpose", wo, perm=(1, 0))), bo)]
+
+
 OP = Op(name="attention", doc="multi-head attention; the tensor through -> is the query",
         inputs=("query", "keys", "values"), attrs=(Attr("heads", "pos_int", 1),), infer=infer, params=params,
         reference=reference, macs=macs, category="layer", vjp=vjp,
-        examples=("x -> attention(memory, memory, heads=4)",))
+        examples=("x -> attention(memory, memory, heads=4)",), decompose=decompose)
