@@ -4,13 +4,12 @@ from __future__ import annotations
 import difflib
 import functools
 import operator
-import os
 import re
-import tempfile
 import threading
 from pathlib import Path
 
 from lark import Lark, Token
+from lark import __version__ as _LARK_VERSION
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from ..diagnostics import Diagnostic, Label
@@ -28,20 +27,31 @@ def _parser() -> Lark:
 
     No parse tree is built and nothing recurses, so a 5 MB program or a chain of
     20,000 `->` parses in time linear in its length and at any stack depth.
+
+    The tables come from nnc's private cache (nnc/cache.py) as JSON, never as a pickle
+    (nnc/syntax/tables.py); on a miss, or an entry that cannot be loaded, they are built
+    from the grammar and stored. Without a usable cache directory they are built every time.
     """
+    from .. import cache
+    from . import tables
     text = GRAMMAR_PATH.read_text()
-    cache_dir = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nnc"
+    build = dict(parser="lalr", lexer="basic", maybe_placeholders=True)
+    runtime = dict(postlex=Layout(), transformer=_TO_AST.callbacks())
+    key = cache.make_key("lark-tables", str(tables.FORMAT), _LARK_VERSION, repr(sorted(build.items())), text)
+    blob = cache.get("parser", key)
+    if blob is not None:
+        try:
+            return tables.load(blob, **runtime)
+        except Exception as e:  # a verified entry that still does not load (a Lark change): rebuild it
+            cache.warn(f"the cached parser tables do not load ({type(e).__name__}); rebuilding them")
+    parser = Lark(text, **build, **runtime)
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        cache: str | bool = str(cache_dir / "grammar.lark-cache")
-    except OSError:
-        cache = str(Path(tempfile.gettempdir()) / "nnc-grammar.lark-cache")
-    options = dict(parser="lalr", lexer="basic", postlex=Layout(), maybe_placeholders=True,
-                   transformer=_TO_AST.callbacks())
-    try:
-        return Lark(text, cache=cache, **options)
-    except Exception:  # an unreadable or stale cache file: build the tables afresh
-        return Lark(text, **options)
+        blob = tables.dump(parser)
+        tables.load(blob, **runtime)  # only tables that load again are stored (10 ms, on a miss only)
+    except Exception:  # a Lark whose tables JSON cannot hold or that loads them differently: run uncached
+        return parser
+    cache.put("parser", key, blob)
+    return parser
 
 
 @functools.lru_cache(maxsize=1)
