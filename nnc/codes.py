@@ -40,7 +40,9 @@ CODES: dict[str, Code] = {c.code: c for c in [
          "A call names something that is neither a built-in, a block, a model nor a layer, or calls a value "
          "that is not callable.", "y = x -> relux   # did you mean `relu`?"),
     Code("E0103", "unknown keyword argument",
-         "A keyword argument is not a parameter of the function called. The hint suggests the closest name.",
+         "A keyword argument is not a parameter of the function called. The hint suggests the closest name "
+         "when the keyword looks misspelt; when it is a keyword of other built-ins (`init` of dense and the "
+         "convolutions, given to lstm) it says whose, rather than offer a keyword of another meaning.",
          "y = x -> conv2d(16, 3, strides=2)   # the parameter is `stride`"),
     Code("E0104", "wrong number of arguments",
          "A call passes too many positional arguments, omits a required one, or passes one twice.",
@@ -56,7 +58,10 @@ CODES: dict[str, Code] = {c.code: c for c in [
          "`minimize` line.", "model m {\n  input x: f32[N, 4]\n  h = x -> relu\n}   # no output"),
     Code("E0108", "not something to optimise",
          "`minimize ... over T` needs T to be a model or a `layer` whose parameters appear in the train block; "
-         "`params`, `l1` and `l2` likewise need a model or layer that has been called.",
+         "`params`, `l1` and `l2` likewise need a model or layer that has been called. A model's parameters "
+         "include those of the models and layers it calls. A layer or value bound inside a model is not a name "
+         "of the train block: minimize over the model, or move the part to train alone into a model of its own "
+         "that the first one calls, and name that model.",
          "minimize loss over x with sgd(lr=0.1)   # x is a tensor"),
     Code("E0109", "import not found", "An imported file cannot be read; paths are relative to the importing file.",
          'import "layers/missing.nn"'),
@@ -115,7 +120,10 @@ CODES: dict[str, Code] = {c.code: c for c in [
          "y = x -> conv2d(16, 3, stride=0)"),
     Code("E0208", "needs a known size",
          "Layers that create parameters (dense, conv, batchnorm, recurrent) need the axis they read to have a "
-         "fixed size, not a symbol.", "input x: f32[N, F]\ny = x -> dense(10)   # F is unknown"),
+         "fixed size, not a symbol. Convolutions read channels first ([N, C, L], [N, C, H, W]); on data whose "
+         "last axis is the fixed one ([N, T, 4], channels last) the hint is a transpose, since fixing axis 1 "
+         "instead would check and then convolve over the wrong axis.",
+         "input x: f32[N, F]\ny = x -> dense(10)   # F is unknown"),
     Code("E0209", "concat inputs disagree", "Every axis except the concat axis must have the same size.",
          "y = concat(a, b, axis=1)   # [N, 4, 8] and [N, 4, 9]"),
     Code("E0210", "cannot reshape", "reshape must keep the number of elements; -1 may stand for one axis.",

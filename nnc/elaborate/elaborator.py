@@ -565,6 +565,9 @@ class Elaborator:
         t.steps.append(MinimizeStep(name, value.id, tuple(n for n, _ in s.targets), tuple(params), optimizer, s.span))
 
     def target_params(self, target: str, span: Span, frame: Frame) -> list[str] | None:
+        if frame.scope.lookup(target) is None and builtin_value(target) is None and self._inside_model(target, span,
+                                                                                                        frame):
+            return None
         value = self.lookup(target, span, frame)
         if isinstance(value, Poison):
             return None
@@ -578,6 +581,28 @@ class Elaborator:
                          span, "no parameters here", hint=f"call `{target}` in the train block first")
             return None
         return names
+
+    def _inside_model(self, target: str, span: Span, frame: Frame) -> bool:
+        """E0108 for a `minimize` target that names a layer or value inside a model this block calls, saying
+        how to name it instead of "unbound name"; False when no called model binds the name."""
+        from .hints import binding_site
+        for module_name, model in frame.builder.model_params:
+            b = frame.module.globals.lookup(model)
+            fn = b.value if b is not None else None
+            if not isinstance(fn, ModelFn) or fn.module.name != module_name:
+                continue
+            site = binding_site(fn.defn.body, target)
+            if site is None:
+                continue
+            where, kind = site
+            what = "a layer" if kind == "layer" else "a value"
+            self.r.error("E0108", f"`{target}` is {what} inside model `{model}`, not a name in this train block",
+                         span, "not a model or layer of this block",
+                         labels=[Label(where, f"bound inside `{model}`")] if where.file == span.file else [],
+                         hint=f"`over {model}` trains all of `{model}`'s parameters; to train only `{target}`, "
+                              f"move it into a model of its own that `{model}` calls, and name that model here")
+            return True
+        return False
 
     @staticmethod
     def _record_model_param(frame: Frame, name: str) -> None:
@@ -1042,10 +1067,16 @@ class Elaborator:
                 self.r.error("E0104", f"{name} got `{key}` twice", kspan, "given again by keyword")
                 return POISON
             if op.attr(key) is None or key == "initial_states":
+                from .hints import keyword_hint
                 known = [a.name for a in public_attrs] + list(op.optional_inputs)
-                close = suggest(key, known)
-                self.r.error("E0103", f"{name} has no argument `{key}`", kspan, "unknown keyword",
-                             hint=f"did you mean `{close}`?" if close else self.signature_hint(op))
+                close, others = keyword_hint(name, key, known)
+                if others:  # a keyword of other built-ins: say so rather than offer one of another meaning
+                    whose = (", ".join(others[:4]) + " and others" if len(others) > 4 else
+                             ", ".join(others[:-1]) + " and " + others[-1] if len(others) > 1 else others[0])
+                    hint = f"`{key}` is an argument of {whose}, not of {name}; {self.signature_hint(op)}"
+                else:
+                    hint = f"did you mean `{close}`?" if close else self.signature_hint(op)
+                self.r.error("E0103", f"{name} has no argument `{key}`", kspan, "unknown keyword", hint=hint)
                 return POISON
             attr_values[key] = (v, s)
         attrs: dict = {}

@@ -23,6 +23,14 @@ def make_conv(name: str, spatial: int) -> Op:
     def infer(ins, a):
         x = ins[0]
         require_float(x, "x", name)
+        if not isinstance(x.shape[1], int) and isinstance(x.shape[-1], int):
+            # [N, T, 4]: channels last, as sequence data usually comes. A fixed size for axis 1 would check
+            # and then convolve over the wrong axis, so the hint is the transpose.
+            perm = [0, x.rank - 1] + list(range(1, x.rank - 1))
+            raise ShapeError(f"{name} needs a known size for the channel axis (axis 1, channels first), found "
+                             f"{dim_str(x.shape[1])}", code="E0208", label=f"the channel axis is {dim_str(x.shape[1])}",
+                             hint=f"{x} looks channels-last; {name} takes {_LAYOUT[spatial]}: write "
+                                  f"`x -> transpose({perm}) -> {name}(...)`")
         c = known(x.shape[1], "the channel axis", name)
         g = a["groups"]
         if c % g or a["filters"] % g:

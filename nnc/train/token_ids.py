@@ -70,7 +70,8 @@ def token_id_problem(arrays: Mapping[str, object], vocab: Mapping[str, Vocabular
         bad = int(a[outside].flat[0])
         count = int(np.count_nonzero(outside))
         at = f" (line {v.line})" if v.line is not None else ""
+        outside_count = f"{count:,} {'id does' if count == 1 else 'ids do'} not"
         return (f"{where(name)} holds token id {bad}, outside the vocabulary of {v.size} of the embedding it "
-                f"feeds{at}: ids must lie in 0..{v.size - 1} ({count:,} {'id does' if count == 1 else 'ids do'} not); enlarge the embedding's "
+                f"feeds{at}: ids must lie in 0..{v.size - 1} ({outside_count}); enlarge the embedding's "
                 "vocabulary or map unknown tokens to an id below it")
     return None
