@@ -67,6 +67,16 @@ def attention_types(q, k, v) -> list:
     return [q, k, v] + w(e) + w(k.shape[2]) + w(v.shape[2]) + w(e) + [q]
 
 
+def conv_geometry(stride, dilation, groups: int, bias: bool, padding=None) -> dict:
+    """conv_backward's resolved attributes; padding defaults to (1, 1) on every axis."""
+    padding = padding if padding is not None else ((1, 1),) * len(stride)
+    return {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups, "bias": bias}
+
+
+def pool_window(kind: str, k: int, s: int, p: int, spatial: int = 2) -> dict:
+    return {"kind": kind, "kernel": (k,) * spatial, "stride": (s,) * spatial, "padding": ((p, p),) * spatial}
+
+
 def ties(rng, shape):
     """0s and 1s with a 1 in every row: maxima of 1, often tied (the y fed with them is `ones`)."""
     x = rng.integers(0, 2, size=shape) * 1.0
@@ -156,6 +166,27 @@ CASES: dict[str, list[tuple]] = {
     "attention": [([f(N, T, 4), f(N, 5, 3), f(N, 5, 2)], {"heads": 2}, {}), ([f(2, 3, 4)] * 3, {}, {})],
     "attention_backward": [(attention_types(f(N, T, 4), f(N, 5, 3), f(N, 5, 2)), {"heads": 2}, {}),
                            (attention_types(f(2, 3, 6), f(2, 3, 6), f(2, 3, 6)), {"heads": 3}, {})],
+    "conv2d": [([f(N, 4, 5, 6)], {"filters": 6, "kernel": 3, "stride": 2, "padding": 1, "groups": 2}, {}),
+               ([f(2, 3, 7, 7)], {"filters": 2, "kernel": (3, 2), "dilation": (2, 1), "padding": "same",
+                                  "bias": False}, {})],
+    "conv1d": [([f(N, 2, 9)], {"filters": 3, "kernel": 4, "stride": 3, "padding": 2}, {})],
+    "conv_backward": [([f(N, 6, 3, 3), f(N, 4, 5, 6), f(6, 2, 3, 3)], conv_geometry((2, 2), (1, 1), 2, True), {}),
+                      ([f(2, 2, 7, 7), f(2, 3, 7, 7), f(2, 3, 3, 2)],
+                       conv_geometry((1, 1), (2, 1), 1, False, ((2, 2), (0, 1))), {}),
+                      ([f(N, 3, 4), f(N, 2, 9), f(3, 2, 4)], conv_geometry((3,), (1,), 1, True, ((2, 2),)), {})],
+    "conv_transpose2d": [([f(N, 4, 3, 3)], {"filters": 6, "kernel": 3, "stride": 2, "padding": 1,
+                                            "output_padding": 1, "groups": 2}, {}),
+                         ([f(2, 3, 4, 3)], {"filters": 2, "kernel": (2, 3), "dilation": (2, 1), "bias": False}, {})],
+    "conv_transpose_backward": [([f(N, 6, 6, 6), f(N, 4, 3, 3), f(4, 3, 3, 3)],
+                                 dict(conv_geometry((2, 2), (1, 1), 2, True, (1, 1)), output_padding=(1, 1)), {}),
+                                ([f(2, 2, 5, 5), f(2, 3, 4, 3), f(3, 2, 2, 3)],
+                                 dict(conv_geometry((1, 1), (1, 1), 1, False, (0, 0)), output_padding=(0, 0)), {})],
+    "maxpool": [([f(N, 2, 5, 5)], {"kernel": 3, "stride": 2, "padding": 1}, {"x0": ties}),
+                ([f(2, 3, 6)], {"kernel": 2}, {})],
+    "avgpool": [([f(N, 2, 5, 5)], {"kernel": 3, "stride": 2, "padding": 1}, {}), ([f(2, 3, 6)], {"kernel": 2}, {})],
+    "pool_backward": [([f(N, 2, 3, 3), f(N, 2, 5, 5)], pool_window("maxpool", 3, 2, 1), {"x1": ties}),
+                      ([f(N, 2, 3, 3), f(N, 2, 5, 5)], pool_window("avgpool", 3, 2, 1), {}),
+                      ([f(2, 3, 3), f(2, 3, 6)], pool_window("avgpool", 2, 2, 0, spatial=1), {})],
 }
 
 

@@ -203,6 +203,10 @@ def distinct(rng, shape):
     return rng.permutation(n).reshape(shape) * 0.1 + 0.05
 
 
+def conv_attrs(sp: int, stride, padding, lhs, rhs, groups: int = 1) -> dict:
+    return {"stride": stride, "padding": padding, "lhs_dilation": lhs, "rhs_dilation": rhs, "groups": groups}
+
+
 def i64(*shape) -> TensorType:
     return TensorType("i64", tuple(shape))
 
@@ -245,6 +249,17 @@ PRIM_CASES: dict[str, list[tuple]] = {
     "iota": [([f64(2, 4)], {"axis": 1}, {})],
     "gather": [([f64(4, 3), i64(2, 5)], {}, {"x1": ids(4)})],
     "scatter_add": [([f64(4, 3), i64(5), f64(5, 3)], {}, {"x1": ids(4)})],
+    "conv": [([f64(2, 4, 5), f64(4, 2, 2)], conv_attrs(1, (2,), ((1, 0),), (1,), (2,), 2), {}),
+             ([f64(1, 2, 4, 3), f64(2, 2, 2, 2)], conv_attrs(2, (1, 2), ((0, 1), (-1, 1)), (2, 1), (1, 1)), {}),
+             ([f64(2, 2, 3, 3), f64(4, 1, 3, 2)], conv_attrs(2, (2, 1), ((1, 1), (0, 0)), (1, 1), (1, 2), 2), {})],
+    "reduce_window": [([f64(2, 2, 5)], {"kind": "max", "kernel": (2,), "stride": (2,), "padding": ((1, 0),)},
+                       {"x0": distinct}),
+                      ([f64(1, 2, 4, 5)], {"kind": "sum", "kernel": (2, 3), "stride": (1, 2),
+                                           "padding": ((1, 1), (0, 0))}, {})],
+    "select_and_scatter_add": [([f64(2, 2, 3), f64(2, 2, 5)], {"kernel": (2,), "stride": (2,),
+                                                                "padding": ((1, 0),)}, {"x1": distinct})],
+    "pool_select": [([f64(2, 2, 5), f64(2, 2, 5)], {"kernel": (3,), "stride": (2,), "padding": ((1, 1),)},
+                     {"x1": distinct})],
     "size": [([f64(N_, 3)], {"axis": (0, 1)}, {})],
     "random_uniform": [([f64(2, 3), i64(), i64()], {"stream": 3, "dtype": "f64"}, {})],
     "rnn": [([f64(2, 3, 2)], {"units": 3}, {})],

@@ -36,7 +36,7 @@ conv                   general convolution: N, C, spatial...; stride, padding (l
                        are convolutions with roles swapped, as in JAX
 reduce_window          max or sum over sliding windows of the spatial axes (pooling)
 select_and_scatter_add each window's gradient added at the window's maximum (max pooling's
-                       gradient); select_and_gather_add is its transpose (its gradient)
+                       gradient); pool_select (XLA's select-and-gather) is its transpose
 size                   the element count along axes, at run time (batch statistics, means)
 random_uniform         counter-based (Philox) uniforms in [0, 1): every random number in a graph
 rnn lstm gru           recurrent layers and their backward (recurrent_backward), as kernel
@@ -52,6 +52,7 @@ PRIMITIVES: frozenset[str] = frozenset({
     "sum", "max", "argmax", "matmul",
     "reshape", "reshape_like", "broadcast_to", "transpose", "slice", "pad", "reverse", "concat", "iota",
     "gather", "scatter_add",
+    "conv", "reduce_window", "select_and_scatter_add", "pool_select",
     "size", "random_uniform",
     "rnn", "lstm", "gru", "recurrent_backward",
 })

@@ -70,7 +70,17 @@ def make_conv(name: str, spatial: int) -> Op:
                      Attr("padding", "padding", 0), Attr("dilation", "window", 1), Attr("groups", "pos_int", 1),
                      Attr("bias", "bool", True), Attr("init", INITS, "xavier_uniform")),
               resolve=resolve, infer=infer, params=params, reference=reference, macs=macs, category="layer",
-              examples=(f"x -> {name}(16, 3, padding=1)",))
+              examples=(f"x -> {name}(16, 3, padding=1)",), decompose=decompose)
+
+
+def decompose(e, ins, out_types, a):
+    """The general convolution (kernel dilation as its rhs_dilation), plus the bias per channel."""
+    from .conv_backward import forward_geometry
+    x, w = ins[0], ins[1]
+    y = e("conv", x, w, **forward_geometry(a, x.type.rank - 2))
+    if a["bias"]:
+        y = e("add", y, e("reshape", ins[2], shape=(1, -1) + (1,) * (x.type.rank - 2)))
+    return [y]
 
 
 OP = make_conv("conv2d", 2)

@@ -50,8 +50,26 @@ def vjp(e, ins, outs, gs, a):
                         {k: a[k] for k in ("stride", "padding", "dilation")})
 
 
+def forward_geometry(a: dict, spatial: int) -> dict:
+    """The attributes of the general `conv` that conv1d/conv2d (or the conv a transposed one transposes) is."""
+    pads = tuple((p, p) if isinstance(p, int) else tuple(p) for p in a["padding"])  # transposed: one int per axis
+    return {"stride": tuple(a["stride"]), "padding": pads,
+            "lhs_dilation": (1,) * spatial, "rhs_dilation": tuple(a["dilation"]), "groups": a["groups"]}
+
+
+def decompose(e, ins, out_types, a):
+    """dx and dw as convolutions (see nnc/ops/conv.py), db the sum of g over batch and space."""
+    from .conv import input_grad, weight_grad
+    g, x, w = ins
+    geometry = forward_geometry(a, x.type.rank - 2)
+    out = [input_grad(e, g, w, x.type.shape[2:], geometry), weight_grad(e, x, g, w.type.shape[2:], geometry)]
+    if a["bias"]:
+        out.append(e("sum", g, axis=(0,) + tuple(range(2, g.type.rank))))
+    return out
+
+
 OP = Op(name="conv_backward", doc="the gradients of a convolution", inputs=("g", "x", "w"),
         attrs=(Attr("stride", "any"), Attr("padding", "any"), Attr("dilation", "any"), Attr("groups", "pos_int"),
                Attr("bias", "bool")),
         infer=infer, reference=reference, outputs=lambda a: 3 if a["bias"] else 2, category="gradient",
-        internal=True, vjp=vjp)
+        internal=True, vjp=vjp, decompose=decompose)

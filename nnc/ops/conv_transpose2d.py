@@ -64,10 +64,21 @@ def vjp(e, ins, outs, gs, a):
                   output_padding=a["output_padding"], dilation=a["dilation"], groups=a["groups"], bias=a["bias"]))
 
 
+def decompose(e, ins, out_types, a):
+    """The input gradient of the convolution it transposes (output_padding fixes the size), plus the bias."""
+    from .conv import input_grad
+    from .conv_backward import forward_geometry
+    x, w = ins[0], ins[1]
+    y = input_grad(e, x, w, out_types[0].shape[2:], forward_geometry(a, x.type.rank - 2))
+    if a["bias"]:
+        y = e("add", y, e("reshape", ins[2], shape=(1, -1) + (1,) * (x.type.rank - 2)))
+    return [y]
+
+
 OP = Op(name="conv_transpose2d", doc="transposed 2-d convolution (upsampling), [N, C, H, W]", inputs=("x",),
         attrs=(Attr("filters", "pos_int"), Attr("kernel", "window"), Attr("stride", "window", 1),
                Attr("padding", "nonneg_window", 0), Attr("output_padding", "nonneg_window", 0),
                Attr("dilation", "window", 1), Attr("groups", "pos_int", 1), Attr("bias", "bool", True),
                Attr("init", INITS, "xavier_uniform")),
         resolve=resolve, infer=infer, params=params, reference=reference, macs=macs, category="layer", vjp=vjp,
-        examples=("x -> conv_transpose2d(16, 4, stride=2, padding=1)",))
+        examples=("x -> conv_transpose2d(16, 4, stride=2, padding=1)",), decompose=decompose)

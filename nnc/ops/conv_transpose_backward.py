@@ -24,8 +24,21 @@ def vjp(e, ins, outs, gs, a):
                         {k: a[k] for k in ("stride", "padding", "output_padding", "dilation")})
 
 
+def decompose(e, ins, out_types, a):
+    """A transposed convolution is the input gradient of a convolution: its dx is that convolution of g, its
+    dw the convolution's weight gradient with g as the input and x as the output's gradient."""
+    from .conv import weight_grad
+    from .conv_backward import forward_geometry
+    g, x, w = ins
+    geometry = forward_geometry(a, x.type.rank - 2)
+    out = [e("conv", g, w, **geometry), weight_grad(e, g, x, w.type.shape[2:], geometry)]
+    if a["bias"]:
+        out.append(e("sum", g, axis=(0,) + tuple(range(2, g.type.rank))))
+    return out
+
+
 OP = Op(name="conv_transpose_backward", doc="the gradients of a transposed convolution", inputs=("g", "x", "w"),
         attrs=(Attr("stride", "any"), Attr("padding", "any"), Attr("output_padding", "any"), Attr("dilation", "any"),
                Attr("groups", "pos_int"), Attr("bias", "bool")),
         infer=infer, reference=reference, outputs=lambda a: 3 if a["bias"] else 2, category="gradient",
-        internal=True, vjp=vjp)
+        internal=True, vjp=vjp, decompose=decompose)

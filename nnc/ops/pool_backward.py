@@ -19,7 +19,22 @@ def vjp(e, ins, outs, gs, a):
     return [e.resolved("pool_select", gs[0], ins[1], **window), None]
 
 
+def decompose(e, ins, out_types, a):
+    """maxpool: g at each window's first maximum; avgpool: g / window size spread over each window."""
+    from ._prims import const
+    from .reduce_window import sum_window_transpose
+    g, x = ins
+    window = {k: a[k] for k in ("kernel", "stride", "padding")}
+    if a["kind"] == "maxpool":
+        return [e("select_and_scatter_add", g, x, **window)]
+    size = 1
+    for k in a["kernel"]:
+        size *= k
+    return [sum_window_transpose(e, e("div", g, const(e, size, g)), x.type, window)]
+
+
 OP = Op(name="pool_backward", doc="the gradient of a pooling op", inputs=("g", "x"),
         attrs=(Attr("kind", "choice:maxpool|avgpool"), Attr("kernel", "any"), Attr("stride", "any"),
                Attr("padding", "any")),
-        infer=lambda ins, a: [ins[1]], reference=reference, category="gradient", internal=True, vjp=vjp)
+        infer=lambda ins, a: [ins[1]], reference=reference, category="gradient", internal=True, vjp=vjp,
+        decompose=decompose)

@@ -38,7 +38,18 @@ def make_pool(name: str, doc: str) -> Op:
         return [e("pool_backward", gs[0], ins[0], kind=name, kernel=a["kernel"], stride=a["stride"],
                   padding=a["padding"])]
 
+    def decompose(e, ins, out_types, a):
+        """maxpool: the window maximum; avgpool: the window sum over the window size (padding counted)."""
+        from ._prims import const
+        window = {k: a[k] for k in ("kernel", "stride", "padding")}
+        if name == "maxpool":
+            return [e("reduce_window", ins[0], kind="max", **window)]
+        size = 1
+        for k in a["kernel"]:
+            size *= k
+        return [e("div", e("reduce_window", ins[0], kind="sum", **window), const(e, size, ins[0]))]
+
     return Op(name=name, doc=doc, inputs=("x",), vjp=vjp,
               attrs=(Attr("kernel", "window"), Attr("stride", "window", None), Attr("padding", "padding", 0)),
               resolve=resolve, infer=infer, reference=reference, category="pool",
-              examples=(f"x -> {name}(2)",))
+              examples=(f"x -> {name}(2)",), decompose=decompose)
