@@ -140,7 +140,7 @@ def _open_root(create: bool, quiet: bool = False) -> int | None:
     return fd
 
 
-def _open_namespace(root: int, namespace: str, create: bool) -> int | None:
+def _open_namespace(root: int, namespace: str, create: bool, quiet: bool = False) -> int | None:
     """A descriptor of the namespace's subdirectory, held to the same rules as the cache directory."""
     if create:
         try:
@@ -154,13 +154,15 @@ def _open_namespace(root: int, namespace: str, create: bool) -> int | None:
     except FileNotFoundError:
         return None
     except OSError as e:
-        warn(f"not using the {namespace!r} cache: {e.strerror or e} (is it a symbolic link?); "
-             f"`nnc cache clear` removes it")
+        if not quiet:
+            warn(f"not using the {namespace!r} cache: {e.strerror or e} (is it a symbolic link?); "
+                 f"`nnc cache clear` removes it")
         return None
     problem = why_unsafe(os.fstat(fd))
     if problem:
         os.close(fd)
-        warn(f"not using the {namespace!r} cache: {problem}; `nnc cache clear` removes it")
+        if not quiet:
+            warn(f"not using the {namespace!r} cache: {problem}; `nnc cache clear` removes it")
         return None
     return fd
 
@@ -356,8 +358,8 @@ def info() -> CacheInfo:
 
 def _count(root: int, namespace: str) -> Namespace:
     out = Namespace()
-    ns = _open_namespace(root, namespace, create=False)
-    if ns is None:
+    ns = _open_namespace(root, namespace, create=False, quiet=True)
+    if ns is None:  # a namespace others could write: not counted, and `nnc cache clear` removes it
         return out
     try:
         for item in os.scandir(ns):
