@@ -123,6 +123,7 @@ CASES: dict[str, list[tuple]] = {
     "embedding": [([i(N, 3)], {"vocab": 5, "dim": 4}, {"x0": labels(5)})],
     "dense": [([f(N, 3, 4)], {"units": 2}, {}), ([f(2, 4)], {"units": 3, "bias": False}, {})],
     "layernorm": [([f(N, 3, 4)], {"eps": 1e-3}, {})],
+    "dropout": [([f(N, 4)], {"p": 0.3}, {})],
     "dropout_mask": [([f(N, 40), i(), i()], {"p": 0.3, "stream": 2}, {})],
     "batchnorm": [([f(N, 3, 2, 2)], {}, {"x4": positive}), ([f(2, 3)], {"eps": 0.1}, {"x4": positive})],
     "mse": [([f(N, 3), f(N, 3)], {}, {}), ([f(2, 3), f()], {"reduction": "sum"}, {})],
@@ -241,3 +242,52 @@ def test_an_op_without_a_rule_is_named_with_its_line():
 
 def test_sizes_used_by_the_cases_are_bound():
     assert concrete((N, T, 2)) == (SIZES["N"], SIZES["T"], 2)
+
+
+# --- whole programs: every example's inference graphs and training steps ------------------------------------
+
+from helpers import ROOT, check  # noqa: E402
+
+EXAMPLES = sorted((ROOT / "examples").glob("*.nn"))
+SMALL = {"digits_mlp", "digits_cnn", "lenet5", "lstm_classifier", "gan", "fgsm"}  # cheap enough to run
+
+
+def _graphs(path):
+    """(label, graph) for each model and each training step of an example."""
+    from nnc.train.step import build_step
+    result = check(path.read_text(), name=str(path))
+    assert not result.errors, [d.message for d in result.errors]
+    out = [(f"model {name}", info.graph) for name, info in result.models.items()]
+    out += [(f"train {name}", build_step(info).graph) for name, info in result.trains.items()]
+    return out
+
+
+def _feeds(graph, rng):
+    """Every input: floats non-negative (optimiser slots such as Adam's v must be), ints 0 or 1 (valid labels,
+    token ids and step counts); every symbolic size 2."""
+    feeds = {}
+    for name, vid in graph.inputs:
+        t = graph.type_of(vid)
+        shape = tuple(d if isinstance(d, int) else 2 for d in t.shape)
+        feeds[name] = np.abs(rng.normal(size=shape)) if t.is_float else rng.integers(0, 2, size=shape)
+    return feeds
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_example_programs_decompose_to_primitives(path):
+    from nnc.init import initialize
+    for label, graph in _graphs(path):
+        flat = decompose(graph, frozenset())
+        verify(flat)
+        left = sorted({n.op for n in flat.nodes if n.op not in PRIMITIVES})
+        assert not left, f"{path.stem} {label}: {left}"
+        assert [flat.type_of(v) for _, v in flat.outputs] == [graph.type_of(v) for _, v in graph.outputs]
+        if path.stem not in SMALL:
+            continue
+        rng = np.random.default_rng(0)
+        feeds, params = _feeds(graph, rng), initialize(graph.params, 0)
+        want = run_graph(graph, feeds, params, Context())
+        got = run_graph(flat, feeds, params, Context())
+        for out in want:
+            assert got[out].dtype == want[out].dtype, (label, out)
+            np.testing.assert_allclose(got[out], want[out], rtol=2e-4, atol=2e-5, err_msg=f"{path.stem} {label} {out}")
