@@ -10,7 +10,7 @@ import pytest
 
 from nnc.interp import Context, run_graph
 from nnc.ir.primitives import PRIMITIVES
-from nnc.ir.types import TensorType, sym
+from nnc.ir.types import TensorType, dim_add, sym
 from nnc.ir.verify import verify
 from nnc.ops import registry
 from nnc.passes.decompose import DecomposeError, decompose
@@ -237,6 +237,12 @@ def test_a_supported_op_is_left_alone():
 def test_an_op_without_a_rule_is_named_with_its_line():
     graph = one_op_graph("grad", [f(), f(3)], {})
     with pytest.raises(DecomposeError, match=r"grad at line 1 .*no decomposition"):
+        decompose(graph, frozenset())
+
+
+def test_a_rule_that_cannot_express_an_instance_says_why_with_the_line():
+    graph = one_op_graph("concat_grad", [f(dim_add(N, T), 3), f(N, 3), f(T, 3)], {"axis": 0, "pieces": 2})
+    with pytest.raises(DecomposeError, match=r"concat_grad at line 1 .*symbolic size"):
         decompose(graph, frozenset())
 
 
