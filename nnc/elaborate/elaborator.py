@@ -359,7 +359,7 @@ class Elaborator:
         site = None if isinstance(value, Poison) else s.name_span
         frame.scope.bind(s.name, value, site, "value", conditional)
 
-    def check_ascription(self, s: ast.Bind, value: Tensor, frame: Frame):
+    def check_ascription(self, s: ast.Bind | ast.Output, value: Tensor, frame: Frame):
         want = []
         for d in s.ascription:
             dim = self.dim_value(d, frame)
@@ -443,6 +443,8 @@ class Elaborator:
             frame.binding = s.name
             value = self.ev(s.value, frame)
             frame.binding = None
+            if s.ascription is not None and isinstance(value, Tensor):
+                value = self.check_ascription(s, value, frame)
             frame.scope.bind(s.name, value, None, "value", conditional)
         if not isinstance(value, (Tensor, Poison)):
             self.r.error("E0105", f"an output must be a tensor, found {describe(value)}",

@@ -163,6 +163,8 @@ class Output:
     name: str
     name_span: Span
     value: Expr | None
+    ascription: tuple[Expr, ...] | None = None  # `output y: [N, 64] = ...`, checked as Bind's
+    ascription_span: Span | None = None  # the `[`
 
 
 @dataclass(frozen=True)

@@ -777,6 +777,9 @@ class ToAst:
     def output_stmt(self, kw, name, value):
         return ast.Output(self.sp(kw, value if value is not None else name), str(name), self.sp(name), value)
 
+    def output_ascribe_stmt(self, kw, name, lsqb, dims, rsqb, value):
+        return ast.Output(self.sp(kw, value), str(name), self.sp(name), value, dims, self.sp(lsqb))
+
     def for_stmt(self, kw, var, in_kw, start, dotdot, end, body):
         stmts, close = body
         return ast.For(self.sp(kw, close), str(var), self.sp(var), start, end, stmts)
