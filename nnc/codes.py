@@ -94,9 +94,9 @@ CODES: dict[str, Code] = {c.code: c for c in [
     Code("E0119", "no second derivative",
          "A `minimize` line (or another `grad`) differentiates a value computed by `grad(...)`, so the gradient's "
          "own nodes are differentiated: a second derivative, as a WGAN-GP or R1 penalty needs. Dense layers, "
-         "convolutions, pooling, normalisation, activations, reductions, embeddings and the classification "
-         "losses have one; the recurrent layers (rnn, lstm, gru), attention and the contrastive and triplet "
-         "losses have first derivatives only. The error points at such a layer on the gradient's path.",
+         "convolutions, pooling, attention, normalisation, activations, reductions, embeddings and the losses "
+         "have one; the recurrent layers (rnn, lstm, gru) have first derivatives only. The error points at such "
+         "a layer on the gradient's path.",
          "model d {\n  input x: f32[N, T, 4]\n  output s = x -> lstm(8) -> last -> dense(1)\n}\n"
          "train t {\n  input x: f32[N, T, 4]\n  g = grad(sum(d(x)), x)\n"
          "  minimize mean(g * g) over d with adam(lr=1e-3)   # E0119 at lstm\n}"),

@@ -73,13 +73,30 @@ def test_third_derivatives(inputs, expr, shape):
     gradcheck(src, {"x": R.normal(size=shape)}, transform=expand_grads, rtol=1e-5, atol=1e-6)
 
 
-# Backward ops whose own gradient is not written; a program that would need one gets E0119 from `nnc check`.
-FIRST_ORDER_ONLY = {"recurrent_backward", "attention_backward", "pair_loss_grad"}
+def test_attention_second_derivative_through_its_decomposition():
+    """attention_backward has no rule of its own: autodiff differentiates its decomposition (derived_vjp.py)."""
+    src = model_src("input x: f64[N, T, 4]", "grad(sum(x -> attention(x, x, heads=2) -> tanh), x)")
+    gradcheck(src, {"x": R.normal(size=(2, 3, 4))}, transform=expand_grads, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("loss", [
+    "contrastive(x -> dense(3) -> tanh, y -> dense(3) -> tanh, s)",
+    "triplet(x -> dense(3) -> tanh, y -> dense(3), (y * 0.5 - x) -> dense(3)) + 0.0 * sum(s)",
+], ids=["contrastive", "triplet"])
+def test_pair_loss_second_derivatives_through_their_decomposition(loss):
+    src = model_src("input x: f64[N, 4]; input y: f64[N, 4]; input s: f64[N]", f"grad({loss}, x)")
+    gradcheck(src, {"x": R.normal(size=(3, 4)), "y": R.normal(size=(3, 4)), "s": np.array([1.0, 0.0, 1.0])},
+              transform=expand_grads, rtol=1e-5, atol=1e-6, skip=("s",))
+
+
+# Backward ops with neither a gradient rule nor a decomposition; a program that would differentiate one gets
+# E0119 from `nnc check`.
+FIRST_ORDER_ONLY = {"recurrent_backward"}
 
 
 def test_every_op_autodiff_emits_has_a_gradient_rule():
     emitted = {name for name, op in registry().items() if op.category == "gradient"}
-    missing = {name for name in emitted if registry()[name].vjp is None}
+    missing = {name for name in emitted if registry()[name].vjp is None and registry()[name].decompose is None}
     assert missing == FIRST_ORDER_ONLY
 
 
@@ -151,7 +168,9 @@ def test_fgsm_through_an_lstm_differentiates_once_and_is_fine():
     assert not errors(check(LSTM_CRITIC.split("train t {")[0] + "train fgsm {" + LSTM_CRITIC.split("train fgsm {")[1]))
 
 
-def test_a_gradient_of_a_gradient_through_attention_is_e0119():
+def test_a_gradient_of_a_gradient_through_a_gru_is_e0119_and_through_attention_is_fine():
     from helpers import check, errors
-    src = model_src("input x: f32[N, T, 4]", "grad(sum(grad(sum(x -> attention(x, x, heads=2)), x) * x), x)")
+    src = model_src("input x: f32[N, T, 4]", "grad(sum(grad(sum(x -> gru(4)), x) * x), x)")
     assert [e.code for e in errors(check(src))] == ["E0119"]
+    src = model_src("input x: f32[N, T, 4]", "grad(sum(grad(sum(x -> attention(x, x, heads=2)), x) * x), x)")
+    assert not errors(check(src))

@@ -170,8 +170,8 @@ class Elaborator:
                 self.r.error("E0119", f"the gradient of `{layer.op}` cannot be differentiated again: its "
                              "second derivative is not implemented", layer.span, "differentiated twice",
                              hint="gradient penalties (WGAN-GP, R1) work through dense, convolution, pooling, "
-                                  "normalisation, activations and classification losses; rnn, lstm, gru, "
-                                  "attention, contrastive and triplet have first derivatives only",
+                                  "attention, normalisation, activations and losses; the recurrent layers (rnn, "
+                                  "lstm, gru) have first derivatives only",
                              labels=labels)
 
     def _run_top(self, frame: Frame, body, where: Span | None = None) -> bool:

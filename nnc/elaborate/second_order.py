@@ -3,10 +3,11 @@
 `grad(...)` is expanded into the nodes of a gradient, and a `minimize` line (or
 another `grad`) over a value computed from it differentiates those nodes again:
 a WGAN-GP or R1 penalty on a discriminator. Every gradient op has a gradient
-rule of its own except the few in FIRST_ORDER_ONLY; `nnc check` reports a
-program that would need one (E0119) at the layer, instead of training failing
-inside autodiff. The table names the backward op, so writing its gradient rule
-(an `Op.vjp`) removes the diagnostic by itself.
+rule of its own or a decomposition that autodiff differentiates instead
+(nnc/passes/derived_vjp.py), except recurrent_backward; `nnc check` reports a
+program that would need that one (E0119) at the layer, instead of training
+failing inside autodiff. The table names the backward op, so giving it an
+`Op.vjp` or a `decompose` rule removes the diagnostic by itself.
 """
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ BACKWARD_OP = {"rnn": "recurrent_backward", "lstm": "recurrent_backward", "gru":
 
 
 def _first_order_only(op: str) -> bool:
-    backward = BACKWARD_OP.get(op)
-    return backward is not None and get_op(backward) is not None and get_op(backward).vjp is None
+    """The op's gradient is an op with neither a gradient rule nor a decomposition to differentiate."""
+    backward = get_op(BACKWARD_OP.get(op, ""))
+    return backward is not None and backward.vjp is None and backward.decompose is None
 
 
 def _ancestors(graph: Graph, producer: dict[int, Node], value: int, stop_at_no_gradient: bool) -> set[int]:

@@ -56,12 +56,16 @@ def differentiate(graph: Graph, loss: int, wrt: list[int], tag: str = "grad") ->
         if all(g is None for g in grads):
             continue
         op = get_op(node.op)
-        if op.vjp is None:
+        if op.vjp is None and op.decompose is None:
             raise NotDifferentiable(node)
         emit = Emitter(b, node.span, node.scope, f"{node.name}.{tag}")
         ins = [tensor(b, i) for i in node.inputs]
         outs = [tensor(b, o) for o in node.outputs]
-        input_grads = op.vjp(emit, ins, outs, grads, node.attr_dict)
+        if op.vjp is not None:
+            input_grads = op.vjp(emit, ins, outs, grads, node.attr_dict)
+        else:  # a kernel without a rule of its own (attention_backward): differentiate its decomposition
+            from .derived_vjp import vjp_from_decomposition
+            input_grads = vjp_from_decomposition(emit, op, ins, outs, grads, node.attr_dict)
         if len(input_grads) != len(node.inputs):
             raise AssertionError(f"{node.op}'s gradient rule gave {len(input_grads)} gradients "
                                  f"for {len(node.inputs)} inputs")
