@@ -1,6 +1,7 @@
 """Deterministic parameter initialisation from a seed.
 
-Each parameter draws from its own generator seeded by (seed, crc32 of its
+Values are drawn in float64 and rounded to the parameter's declared dtype
+(f32, or f64 for an f64 model). Each parameter draws from its own generator seeded by (seed, crc32 of its
 name), so a parameter's initial value depends only on the seed and its
 stable name: adding a layer elsewhere changes nothing else, and every
 backend starts from the same numbers.
@@ -46,7 +47,7 @@ def initial_value(p: Parameter, seed: int) -> np.ndarray:
         out = rng.uniform(-bound, bound, shape)
     else:
         raise ValueError(f"unknown initialiser {kind!r} for {p.name}")
-    return out.astype(np.float32)
+    return out.astype(np.float64 if p.value.type.dtype == "f64" else np.float32)
 
 
 def initialize(params, seed: int) -> dict[str, np.ndarray]:

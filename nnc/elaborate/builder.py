@@ -72,13 +72,15 @@ class GraphBuilder:
                 self.node_spans[o.id] = span
         return outs
 
-    def param(self, layer_path: str, spec: ParamSpec) -> tuple[Tensor, Parameter | None]:
-        """The parameter named layer_path/role, created on first use; the existing one (shared) after."""
+    def param(self, layer_path: str, spec: ParamSpec, dtype: str = "f32") -> tuple[Tensor, Parameter | None]:
+        """The parameter named layer_path/role, created on first use; the existing one (shared) after.
+
+        `dtype` is the layer's input's float dtype: an f64 model has f64 parameters and trains in f64."""
         name = f"{layer_path}/{spec.role}"
         existing = self.params.get(name)
         if existing is not None:
             return Tensor(existing.value.id, existing.value.type), existing
-        v = self.new_value(TensorType("f32", tuple(spec.shape)))
+        v = self.new_value(TensorType(dtype, tuple(spec.shape)))
         self.params[name] = Parameter(name, self.values[v.id], spec.init, spec.trainable, layer_path, spec.fan_in,
                                       spec.fan_out, spec.decay)
         return v, None

@@ -76,6 +76,7 @@ def _check_contract(graph: Graph, node, op) -> None:
     from ..ops.base import ShapeError
 
     n = len(node.inputs)
+    params = 0
     if op.variadic:
         if n < 1:
             raise InvalidGraph(f"{node.path}: {node.op} needs at least one input")
@@ -92,9 +93,9 @@ def _check_contract(graph: Graph, node, op) -> None:
     missing = [a.name for a in op.attrs if a.required and a.name not in attrs]
     if missing:
         raise InvalidGraph(f"{node.path}: {node.op} lacks its attribute {missing[0]!r}")
-    ins = _types(graph, node.inputs)
+    ins = _types(graph, node.inputs[:n - params])  # a layer's shape rule sees its data, not its parameters
     try:
-        _, outs = op.output_types(ins, attrs)
+        outs = op.infer(ins, attrs)  # attributes are stored resolved: the shape rule alone, no resolve
     except ShapeError as e:
         raise InvalidGraph(f"{node.path}: {node.op} rejects its inputs "
                            f"({', '.join(str(t) for t in ins)}): {e.message}") from None

@@ -12,7 +12,7 @@ def infer(ins, a):
 
 def reference(arrays, a, ctx):
     logits, labels = arrays
-    return [np.asarray((logits.argmax(axis=-1) == labels).mean(), dtype=np.float32)]
+    return [np.asarray((logits.argmax(axis=-1) == labels).mean(), dtype=logits.dtype)]
 
 
 def decompose(e, ins, out_types, a):

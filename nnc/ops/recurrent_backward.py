@@ -32,4 +32,4 @@ def reference(arrays, a, ctx):
 OP = Op(name="recurrent_backward", doc="the gradients of rnn, lstm or gru", inputs=("x",),
         attrs=(Attr("kind", "choice:rnn|lstm|gru"), Attr("initial_states", "nonneg_int", 0)),
         infer=infer, reference=reference, outputs=lambda a: 5 + a["initial_states"], category="gradient",
-        internal=True)
+        internal=True, variadic=True)  # its input count depends on the kind and the initial states given

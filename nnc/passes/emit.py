@@ -79,7 +79,8 @@ class Emitter:
         return outs[0] if len(outs) == 1 else tuple(outs)
 
     def const(self, value: float, dtype: str = "f32") -> Tensor:
-        return self("constant", value=float(value), dtype=dtype)
+        """A scalar constant; an integer dtype keeps an integer value (no round trip through float)."""
+        return self("constant", value=int(value) if dtype in ("i32", "i64") else float(value), dtype=dtype)
 
     def type_of(self, t: Tensor) -> TensorType:
         return t.type

@@ -19,7 +19,9 @@ import os
 from typing import Callable
 
 from ..ir.graph import Graph
+from .casts import promote_dtypes
 from .dce import eliminate_dead_code
+from .fold import fold_constants
 
 Pass = Callable[[Graph], Graph]
 
@@ -36,19 +38,8 @@ def passes_for(backend) -> list[tuple[str, Pass]]:
 
 
 def _common() -> list[tuple[str, Pass]]:
-    out: list[tuple[str, Pass]] = []
-    try:
-        from .casts import promote_dtypes
-        out.append(("promote_dtypes", promote_dtypes))
-    except ImportError:  # pragma: no cover - while the pass is being written
-        pass
-    try:
-        from .fold import fold_constants
-        out.append(("fold_constants", fold_constants))
-    except ImportError:  # pragma: no cover
-        pass
-    out.append(("dead_code", eliminate_dead_code))
-    return out
+    return [("promote_dtypes", promote_dtypes), ("fold_constants", fold_constants),
+            ("dead_code", eliminate_dead_code)]
 
 
 def verify_passes_default() -> bool:
