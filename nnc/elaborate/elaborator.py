@@ -64,6 +64,7 @@ class Frame:
     param_path: str
     stack: tuple = ()  # ("block"|"model", module name, name) being elaborated, for recursion
     given_inputs: dict | None = None  # an inlined model call: input name -> Tensor
+    symbols: dict | None = None  # an inlined model call: the model's size symbols -> the caller's sizes
     outputs: list = field(default_factory=list)  # (name, value, span)
     output_names: set = field(default_factory=set)
     returned: object = None
@@ -333,6 +334,8 @@ class Elaborator:
     def dim_value(self, e, frame: Frame):
         """A dimension: an int, a const, or a symbol (a bare name that is not bound)."""
         if isinstance(e, ast.Name) and frame.scope.lookup(e.id) is None:
+            if frame.symbols and e.id in frame.symbols:  # a called model's B is its caller's N
+                return frame.symbols[e.id]
             return sym(e.id)
         v = self.ev(e, frame)
         if isinstance(v, Poison):
@@ -1142,7 +1145,7 @@ class Elaborator:
         param_values: list[Tensor] = []
         if op.params is not None:
             for spec in op.params(types, attrs):
-                v, existing = frame.builder.param(layer_path, spec)
+                v, existing = frame.builder.param(layer_path, spec, types[0].dtype if types[0].is_float else "f32")
                 if existing is not None and tuple(existing.value.type.shape) != tuple(spec.shape):
                     self.r.error("E0203", f"this call of {describe(layer) if layer else name} needs {spec.role} "
                                  f"{shape_str(spec.shape)}, but its shared parameter is "
@@ -1323,7 +1326,7 @@ class Elaborator:
         node_name = frame.builder.unique_name(frame.node_path, base)
         inner = Frame("model", d.name, fn.module, Scope(fn.module.globals, self.usage), frame.builder,
                       _join(frame.node_path, node_name), d.name, frame.stack + (("model", fn.module.name, d.name),),
-                      given_inputs=bound)
+                      given_inputs=bound, symbols=mapping)
         self.exec_body(d.body, inner)
         outs = [v for _, v, _ in inner.outputs]
         if not outs:
