@@ -5,6 +5,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -225,11 +226,22 @@ def test_a_5mb_paste_is_checked_without_blocking_requests(client, tmp_path):
     uri = (tmp_path / "big.nn").as_uri()
     client.open(uri, GOOD, version=1)
     client.diagnostics(uri, version=1)
-    big = GOOD + "".join(f"const c{i} = {i} * 2 + 1\n" for i in range(200_000))
+    # a good program, then 5 MB pasted from somewhere else (a log, a binary): checked on the worker thread
+    big = GOOD + "model pasted {\n" + "  x = y @@ $$ 0x1f \"\n" * 250_000 + "}\n"
     assert len(big) > 5_000_000
     client.change(uri, big, version=2)
-    assert client.request("textDocument/hover", {**doc(uri), "position": pos(8, 2)}, timeout=10) is not None
-    assert isinstance(client.diagnostics(uri, version=2, timeout=120), list)
+    started = time.monotonic()
+    hover = client.request("textDocument/hover", {**doc(uri), "position": pos(8, 2)}, timeout=10)
+    assert hover is None or "f32[N, 6, 14, 14]" in hover["contents"]["value"]  # from the previous check
+    items = client.request("textDocument/completion", {**doc(uri), "position": pos(250_010, 6)}, timeout=10)
+    assert items and time.monotonic() - started < 10
+    diags = client.diagnostics(uri, version=2, timeout=120)
+    assert diags and diags[0]["code"].startswith("E000") and diags[0]["range"]["start"]["line"] == 13
+    # once checked, requests on the 5 MB text are still answered
+    client.request("textDocument/hover", {**doc(uri), "position": pos(200_000, 5)}, timeout=10)
+    client.request("textDocument/documentSymbol", doc(uri), timeout=10)
+    client.change(uri, GOOD, version=3)
+    assert client.diagnostics(uri, version=3, timeout=60) == []
 
 
 def test_navigation_and_outline(client, tmp_path):
@@ -358,3 +370,40 @@ def test_vscode_grammar_and_configuration_match_the_language():
     assert config["comments"]["lineComment"] == "#"
     assert package["contributes"]["languages"][0]["extensions"] == [".nn"]
     assert package["contributes"]["grammars"][0]["scopeName"] == grammar["scopeName"]
+
+
+def test_positions_in_utf16_and_back():
+    from lsprotocol.types import Position
+
+    from nnc.lsp.convert import Lines
+    from nnc.source import Span
+    text = "# 😀 é\nx = 1\n"
+    lines = Lines(text, "utf-16")
+    # the character after the emoji: column 4 in code points, 4 UTF-16 units after "# " + surrogate pair
+    assert lines.to_position(1, 4) == Position(line=0, character=4)
+    assert lines.to_column(Position(line=0, character=5)) == (1, 5)
+    assert Lines(text, "utf-32").to_position(1, 4) == Position(line=0, character=3)
+    assert Lines(text, "utf-8").to_position(1, 5) == Position(line=0, character=7)
+    r = lines.to_range(Span("f", 2, 1, 2, 2))
+    assert (r.start.line, r.start.character, r.end.character) == (1, 0, 1)
+    assert lines.to_position(99, 99) == Position(line=98, character=0)  # past the end: clamped, never raises
+
+
+def test_setting_edits_keep_the_rest_of_the_call():
+    from nnc.lsp.fixes import setting_edit
+    assert setting_edit("conv2d(4, 3, stride=3)", "padding", "1") == "conv2d(4, 3, stride=3, padding=1)"
+    assert setting_edit("conv2d(4, 3, stride=3)", "stride", "2") == "conv2d(4, 3, stride=2)"
+    assert setting_edit("maxpool(2, padding = 0, init=\"a,b\")", "padding", "1") == \
+        "maxpool(2, padding = 1, init=\"a,b\")"
+    assert setting_edit("pool()", "stride", "2") == "pool(stride=2)"
+    assert setting_edit("x", "stride", "2") is None
+
+
+def test_call_context_skips_strings_comments_and_closed_calls():
+    from nnc.lsp.complete import context
+    text = 'y = x -> conv2d(4, f(2), # (not a call\n  init="a(", str'
+    call, after_arrow = context(text, len(text))
+    assert (call.name, call.piped, call.index, call.keyword) == ("conv2d", True, 3, None)
+    assert call.used == ("init",)
+    call, after_arrow = context("y = x -> con", len("y = x -> con"))
+    assert call is None and after_arrow

@@ -19,6 +19,7 @@ from ..optimizers import OPTIMIZERS, SCHEDULES
 from ..syntax import ast
 from ..syntax.parser import _KEYWORDS
 from .analysis import Analysis
+from .index import index
 from .symbols import occurrences
 
 LOOKBACK = 4000  # characters before the cursor searched for the enclosing call
@@ -76,16 +77,17 @@ def _block_signature(item: ast.BlockDef, piped: bool) -> Signature:
 
 def _globals(analysis: Analysis | None) -> dict:
     """Blocks, models and consts of the checked file and its imports, by name."""
-    out: dict = {}
     if analysis is None:
+        return {}
+
+    def make() -> dict:
+        out: dict = {}
+        for module in analysis.modules.values():
+            for item in module.program.items if module is not None else ():
+                if isinstance(item, (ast.BlockDef, ast.ModelDef, ast.Const, ast.TrainDef)):
+                    out.setdefault(item.name, item)
         return out
-    for module in analysis.modules.values():
-        if module is None:
-            continue
-        for item in module.program.items:
-            if isinstance(item, (ast.BlockDef, ast.ModelDef, ast.Const, ast.TrainDef)):
-                out.setdefault(item.name, item)
-    return out
+    return index(analysis).memo("completion-globals", make)
 
 
 def signature_of(name: str, piped: bool, analysis: Analysis | None) -> Signature | None:
@@ -176,15 +178,12 @@ def _doc(text: str) -> lsp.MarkupContent:
 def _locals(analysis: Analysis | None, line: int) -> dict[str, str]:
     """Names bound in the model, block or train block around `line`, with what they are."""
     out: dict[str, str] = {}
-    if analysis is None or analysis.module is None:
+    item = index(analysis).item_at(line) if analysis is not None else None
+    if getattr(item, "body_end", None) is None:
         return out
-    for item in analysis.module.program.items:
-        end = getattr(item, "body_end", None)
-        if end is None or not item.span.line <= line <= end.line:
-            continue
-        for o in occurrences(item):
-            if o.is_def and o.name != item.name:
-                out.setdefault(o.name, "value")
+    for o in occurrences(item):
+        if o.is_def and o.name != item.name:
+            out.setdefault(o.name, "value")
     return out
 
 

@@ -15,6 +15,7 @@ from typing import Awaitable, Callable
 
 from ..elaborate.loader import resolved
 from .analysis import Analysis, analyze
+from .index import index
 
 DEBOUNCE_S = 0.02  # wait this long after a keystroke before checking; typing resets it
 
@@ -32,25 +33,29 @@ class Documents:
 
     def __init__(self) -> None:
         self.docs: dict[Path, Document] = {}
+        self.uris: dict[str, Path] = {}
         self.analyses: dict[Path, Analysis] = {}
 
     def open(self, uri: str, path: Path, text: str, version: int | None) -> Document:
         doc = Document(uri, resolved(path), text, version)
         self.docs[doc.path] = doc
+        self.uris[uri] = doc.path
         return doc
 
     def close(self, path: Path) -> Document | None:
         self.analyses.pop(path, None)
-        return self.docs.pop(path, None)
+        doc = self.docs.pop(path, None)
+        if doc is not None:
+            self.uris.pop(doc.uri, None)
+        return doc
 
     def get(self, path: Path) -> Document | None:
         return self.docs.get(path)
 
     def by_uri(self, uri: str) -> Document | None:
-        for doc in self.docs.values():
-            if doc.uri == uri:
-                return doc
-        return None
+        """The open document with this URI (one dictionary lookup: request threads call this too)."""
+        path = self.uris.get(uri)
+        return self.docs.get(path) if path is not None else None
 
     def open_text(self, path: Path) -> str | None:
         """The unsaved text of an open file, for the loader."""
@@ -59,7 +64,7 @@ class Documents:
 
     def dependents(self, path: Path) -> list[Path]:
         """Open files whose last check read `path` (they import it, directly or not)."""
-        return [p for p, a in self.analyses.items() if p != path and path in a.files()]
+        return [p for p, a in list(self.analyses.items()) if p != path and path in a.modules]
 
     def check(self, path: Path) -> Analysis | None:
         """Analyse the open file at `path` as it is now (on the worker thread)."""
@@ -67,6 +72,17 @@ class Documents:
         if doc is None:
             return None
         return analyze(doc.path, doc.text, self.open_text)
+
+
+def warm(analysis: Analysis) -> None:
+    """Build the per-line tables hover and inlay hints use (on the worker thread, after publishing)."""
+    try:
+        idx = index(analysis)
+        idx.type_spans(0)
+        idx.call_spans(0)
+        idx.items()
+    except Exception:  # warming is an optimisation; the request builds the table itself if this failed
+        pass
 
 
 class Scheduler:
@@ -83,6 +99,7 @@ class Scheduler:
         self._task: asyncio.Task | None = None
         self.checks = 0
         self.failures: list[str] = []
+        self.on_failure: Callable[[str, BaseException], None] | None = None
 
     def changed(self, path: Path, immediately: bool = False) -> None:
         """`path` changed (or opened): check it and the open files that import it, after the debounce delay."""
@@ -113,16 +130,25 @@ class Scheduler:
             version = doc.version
             try:
                 analysis = await loop.run_in_executor(self.pool, self.docs.check, path)
-            except Exception as e:  # a bug in the checker: reported once in the log, never fatal
+            except Exception as e:  # a bug in the checker: reported in the log, never fatal
                 self.failures.append(f"{type(e).__name__}: {e}")
+                if self.on_failure is not None:
+                    self.on_failure("checking", e)
                 continue
             self.checks += 1
             if analysis is None or self.docs.get(path) is None:
                 continue
             self.docs.analyses[path] = analysis
-            result = self.publish(path, analysis, version)
-            if asyncio.iscoroutine(result):
-                await result
+            try:
+                result = self.publish(path, analysis, version)
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception as e:  # a bug in publishing: reported, and the next check still runs
+                self.failures.append(f"{type(e).__name__}: {e}")
+                if self.on_failure is not None:
+                    self.on_failure("publishing diagnostics", e)
+                continue
+            self.pool.submit(warm, analysis)  # build the request tables now, before the first request
 
     async def idle(self) -> None:
         """Wait until every pending check has run (for tests and the benchmark)."""

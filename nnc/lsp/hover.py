@@ -12,6 +12,7 @@ from ..source import Span
 from ..syntax import ast
 from .analysis import Analysis, CallRecord
 from .convert import contains
+from .index import index
 from .symbols import walk
 
 MAX_SHOWN = 4  # distinct shapes listed for one place
@@ -114,10 +115,7 @@ def value_text(name: str, types: list) -> str:
 
 def _arrow_target(analysis: Analysis, line: int, col: int) -> int:
     """A cursor on `->` hovers the stage after it."""
-    lines = analysis.text.split("\n")
-    if not 1 <= line <= len(lines):
-        return col
-    text = lines[line - 1]
+    text = index(analysis).line_text(line)
     i = col - 1
     if 0 <= i < len(text) and text[i] in "->" and ("->" in text[max(i - 1, 0):i + 2]):
         j = i + 1 if text[i] == "-" else i
@@ -129,31 +127,31 @@ def _arrow_target(analysis: Analysis, line: int, col: int) -> int:
 
 
 def _name_at(analysis: Analysis, span: Span) -> str:
-    lines = analysis.text.split("\n")
-    if span.line == span.end_line and 1 <= span.line <= len(lines):
-        return lines[span.line - 1][span.column - 1:span.end_column - 1]
+    if span.line == span.end_line:
+        return index(analysis).line_text(span.line)[span.column - 1:span.end_column - 1] or "value"
     return "value"
 
 
 def _block_signature(analysis: Analysis, name: str) -> str | None:
-    for module in analysis.modules.values():
-        if module is None:
-            continue
-        for item in module.program.items:
-            if isinstance(item, ast.BlockDef) and item.name == name:
-                params = ", ".join(p.name + (f": {p.type}" if p.type else "") for p in item.params)
-                return f"block {name}({params})"
-            if isinstance(item, ast.ModelDef) and item.name == name:
-                return f"model {name}"
-    return None
+    def make() -> dict:
+        out: dict = {}
+        for module in analysis.modules.values():
+            for item in module.program.items if module is not None else ():
+                if isinstance(item, ast.BlockDef):
+                    params = ", ".join(p.name + (f": {p.type}" if p.type else "") for p in item.params)
+                    out.setdefault(item.name, f"block {item.name}({params})")
+                elif isinstance(item, ast.ModelDef):
+                    out.setdefault(item.name, f"model {item.name}")
+        return out
+    return index(analysis).memo("signatures", make).get(name)
 
 
 def hover(analysis: Analysis, line: int, col: int) -> tuple[str, Span] | None:
     """Markdown for the value, call or `->` stage at the 1-based (line, column), and the span it covers."""
     col = _arrow_target(analysis, line, col)
-    mine = analysis.name
-    call_span = _smallest((s for s in analysis.calls if s.file == mine), line, col)
-    type_span = _smallest((s for s in analysis.types if s.file == mine), line, col)
+    idx = index(analysis)
+    call_span = _smallest(idx.call_spans(line), line, col)
+    type_span = _smallest(idx.type_spans(line), line, col)
     if call_span is not None and (type_span is None or not _inside(type_span, call_span)):
         return call_text(analysis.calls[call_span]), call_span
     if type_span is not None:
@@ -175,14 +173,16 @@ def _inside(inner: Span, outer: Span) -> bool:
 
 def _callee(analysis: Analysis, span: Span) -> str | None:
     """The block or model name when `span` is a call or stage of one (not a plain name)."""
-    module = analysis.module
-    if module is None:
+    item = index(analysis).item_at(span.line)
+    if item is None:
         return None
-    for n in walk(module.program.items):
-        if isinstance(n, ast.Stage) and n.span == span:
-            return n.name
-        if isinstance(n, ast.Call) and n.span == span and isinstance(n.func, ast.Name):
-            return n.func.id
-    return None
 
-
+    def make() -> dict:
+        out = {}
+        for n in walk(item):
+            if isinstance(n, ast.Stage):
+                out[n.span] = n.name
+            elif isinstance(n, ast.Call) and isinstance(n.func, ast.Name):
+                out[n.span] = n.func.id
+        return out
+    return index(analysis).memo(("callees", id(item)), make).get(span)

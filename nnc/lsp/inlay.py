@@ -12,6 +12,7 @@ from ..ir.types import TensorType
 from ..syntax import ast
 from .analysis import Analysis
 from .hover import type_text
+from .index import index
 from .symbols import walk
 
 MAX_LABEL = 60
@@ -55,7 +56,7 @@ def hints(analysis: Analysis, first_line: int, last_line: int, stages: bool = Tr
             text, tip = _label(types)
             out.append(Hint(span.end_line, span.end_column, ": " + text, tip))
 
-    for n in walk(module.program.items):
+    for n in walk(index(analysis).items_between(first_line, last_line)):
         if bindings and isinstance(n, (ast.Bind, ast.Output)) and getattr(n, "ascription", None) is None:
             add(n.name_span, analysis.types.get(n.name_span))
         elif bindings and isinstance(n, ast.Unpack):

@@ -3,7 +3,8 @@
 Every handler is wrapped by `_safe`: whatever goes wrong inside a feature, the request is answered
 (with an empty result) and the problem is logged to the client, so a half-typed program can never take
 the server down. Checking happens on a worker thread (documents.Scheduler); requests are answered from
-the newest analysis of each file.
+the newest analysis of each file, on pygls's request threads, so a slow one never holds up the others
+or the notifications that start checks.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class NncServer(LanguageServer):
         super().__init__("nnc", __version__, text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental)
         self.docs = Documents()
         self.scheduler = Scheduler(self.docs, self._publish)
+        self.scheduler.on_failure = self.report
         self.settings = {"inlayHints": {"stages": True, "bindings": True}}
         self.found: dict[Path, dict[Path, list]] = {}  # checked file -> file -> LSP diagnostics found there
         self.failures: list[str] = []
@@ -208,6 +210,7 @@ def shutdown(ls: NncServer, params) -> None:
 
 # ---- features ------------------------------------------------------------------------------------------------
 @server.feature(lsp.TEXT_DOCUMENT_HOVER)
+@server.thread()
 @_safe()
 def on_hover(ls: NncServer, params: lsp.HoverParams) -> lsp.Hover | None:
     at = _position(ls, params.text_document.uri, params.position)
@@ -223,6 +226,7 @@ def on_hover(ls: NncServer, params: lsp.HoverParams) -> lsp.Hover | None:
 
 
 @server.feature(lsp.TEXT_DOCUMENT_INLAY_HINT, lsp.InlayHintOptions(resolve_provider=False))
+@server.thread()
 @_safe(list)
 def on_inlay_hint(ls: NncServer, params: lsp.InlayHintParams) -> list[lsp.InlayHint]:
     analysis = ls.analysis(params.text_document.uri)
@@ -238,6 +242,7 @@ def on_inlay_hint(ls: NncServer, params: lsp.InlayHintParams) -> list[lsp.InlayH
 
 
 @server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+@server.thread()
 @_safe(list)
 def on_document_symbol(ls: NncServer, params: lsp.DocumentSymbolParams) -> list[lsp.DocumentSymbol]:
     analysis = ls.analysis(params.text_document.uri)
@@ -267,6 +272,7 @@ def _locations(ls: NncServer, analysis: Analysis, spans) -> list[lsp.Location]:
 
 
 @server.feature(lsp.TEXT_DOCUMENT_DEFINITION)
+@server.thread()
 @_safe(list)
 def on_definition(ls: NncServer, params: lsp.DefinitionParams) -> list[lsp.Location]:
     at = _position(ls, params.text_document.uri, params.position)
@@ -277,6 +283,7 @@ def on_definition(ls: NncServer, params: lsp.DefinitionParams) -> list[lsp.Locat
 
 
 @server.feature(lsp.TEXT_DOCUMENT_REFERENCES)
+@server.thread()
 @_safe(list)
 def on_references(ls: NncServer, params: lsp.ReferenceParams) -> list[lsp.Location]:
     at = _position(ls, params.text_document.uri, params.position)
@@ -288,6 +295,7 @@ def on_references(ls: NncServer, params: lsp.ReferenceParams) -> list[lsp.Locati
 
 
 @server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=[">", "(", ",", " "]))
+@server.thread()
 @_safe(list)
 def on_completion(ls: NncServer, params: lsp.CompletionParams) -> list[lsp.CompletionItem]:
     text = ls.text(params.text_document.uri)
@@ -299,6 +307,7 @@ def on_completion(ls: NncServer, params: lsp.CompletionParams) -> list[lsp.Compl
 
 
 @server.feature(lsp.TEXT_DOCUMENT_SIGNATURE_HELP, lsp.SignatureHelpOptions(trigger_characters=["(", ","]))
+@server.thread()
 @_safe()
 def on_signature_help(ls: NncServer, params: lsp.SignatureHelpParams) -> lsp.SignatureHelp | None:
     text = ls.text(params.text_document.uri)
@@ -311,6 +320,7 @@ def on_signature_help(ls: NncServer, params: lsp.SignatureHelpParams) -> lsp.Sig
 
 @server.feature(lsp.TEXT_DOCUMENT_CODE_ACTION,
                 lsp.CodeActionOptions(code_action_kinds=[lsp.CodeActionKind.QuickFix]))
+@server.thread()
 @_safe(list)
 def on_code_action(ls: NncServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
     text = ls.text(params.text_document.uri)

@@ -14,7 +14,9 @@ from pathlib import Path
 from ..source import Span
 from ..syntax import ast
 from .analysis import Analysis
+from ..elaborate.loader import resolved
 from .convert import contains
+from .index import index
 
 MAX_REFERENCES = 10_000
 
@@ -39,6 +41,16 @@ class Occurrence:
     item: object  # the top-level item it is inside (None for an import)
 
 
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _fields(cls) -> tuple[str, ...]:
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
 def walk(node):
     """Every AST node under `node` (itself included), depth first, without recursion."""
     stack = [node]
@@ -47,12 +59,12 @@ def walk(node):
         if isinstance(n, (tuple, list)):
             stack.extend(reversed(n))
             continue
-        if not dataclasses.is_dataclass(n) or isinstance(n, Span):
+        if isinstance(n, Span) or not hasattr(n, "__dataclass_fields__"):
             continue
         yield n
-        for f in reversed(dataclasses.fields(n)):
-            v = getattr(n, f.name)
-            if isinstance(v, (tuple, list)) or (dataclasses.is_dataclass(v) and not isinstance(v, Span)):
+        for name in reversed(_fields(type(n))):
+            v = getattr(n, name)
+            if isinstance(v, (tuple, list)) or (hasattr(v, "__dataclass_fields__") and not isinstance(v, Span)):
                 stack.append(v)
 
 
@@ -97,9 +109,18 @@ def _program(analysis: Analysis, path: Path | None = None):
     return module.program if module is not None else None
 
 
-def _globals(program) -> dict[str, Span]:
-    return {item.name: item.name_span for item in program.items
-            if isinstance(item, (ast.ModelDef, ast.BlockDef, ast.TrainDef, ast.Const))}
+def _item_occurrences(analysis: Analysis, item) -> list[Occurrence]:
+    return index(analysis).memo(("occ", id(item)), lambda: occurrences(item))
+
+
+def _globals(analysis: Analysis, path: Path) -> dict[str, Span]:
+    def make() -> dict[str, Span]:
+        program = _program(analysis, path)
+        if program is None:
+            return {}
+        return {item.name: item.name_span for item in program.items
+                if isinstance(item, (ast.ModelDef, ast.BlockDef, ast.TrainDef, ast.Const))}
+    return index(analysis).memo(("globals", path), make)
 
 
 def _imported(analysis: Analysis, path: Path, name: str, seen: set[Path]) -> Span | None:
@@ -110,82 +131,79 @@ def _imported(analysis: Analysis, path: Path, name: str, seen: set[Path]) -> Spa
     seen.add(path)
     for item in module.program.items:
         if isinstance(item, ast.Import):
-            target = _import_target(analysis, module, item)
-            other = analysis.modules.get(target) if target else None
-            if other is None:
+            target = _import_target(module, item)
+            if analysis.modules.get(target) is None:
                 continue
-            found = _globals(other.program).get(name) or _imported(analysis, target, name, seen)
+            found = _globals(analysis, target).get(name) or _imported(analysis, target, name, seen)
             if found is not None:
                 return found
     return None
 
 
-def _import_target(analysis: Analysis, module, item: ast.Import) -> Path | None:
-    from ..elaborate.loader import resolved
+def _import_target(module, item: ast.Import) -> Path:
     base = module.path.parent if module.path is not None else Path.cwd()
     return resolved(base / item.path)
 
 
-def _resolve(analysis: Analysis, path: Path, occ: Occurrence, local: list[Occurrence]) -> Span | None:
+def _resolve(analysis: Analysis, path: Path, occ: Occurrence) -> Span | None:
     """The definition span a name occurrence refers to, or None (a built-in, or unbound)."""
     if occ.is_def:
         return occ.span
-    before = [o for o in local if o.is_def and o.name == occ.name and o.item is occ.item
-              and (o.span.line, o.span.column) < (occ.span.line, occ.span.column)
-              and not isinstance(o.item, ast.Const)]
-    if before:
-        return before[-1].span
-    program = _program(analysis, path)
-    found = _globals(program).get(occ.name) if program is not None else None
-    return found or _imported(analysis, path, occ.name, set())
+    if not isinstance(occ.item, ast.Const):
+        before = None
+        for o in _item_occurrences(analysis, occ.item):
+            if (o.span.line, o.span.column) >= (occ.span.line, occ.span.column):
+                break
+            if o.is_def and o.name == occ.name:
+                before = o
+        if before is not None:
+            return before.span
+    return _globals(analysis, path).get(occ.name) or _imported(analysis, path, occ.name, set())
 
 
-def _all_occurrences(analysis: Analysis, path: Path) -> list[Occurrence]:
-    program = _program(analysis, path)
-    if program is None:
-        return []
-    return [o for item in program.items if not isinstance(item, ast.Import) for o in occurrences(item)]
-
-
-def _at(analysis: Analysis, line: int, col: int) -> tuple[Occurrence | None, list[Occurrence]]:
-    occs = _all_occurrences(analysis, analysis.path)
-    for o in occs:
+def _at(analysis: Analysis, line: int, col: int) -> Occurrence | None:
+    item = index(analysis).item_at(line)
+    if item is None or isinstance(item, ast.Import):
+        return None
+    for o in _item_occurrences(analysis, item):
         if o.span.file == analysis.name and contains(o.span, line, col):
-            return o, occs
-    return None, occs
+            return o
+    return None
 
 
 def definition(analysis: Analysis, line: int, col: int) -> list:
     """Where the name (or import path) under the cursor is defined: spans, or a Path for an imported file."""
-    program = _program(analysis)
-    if program is None:
-        return []
-    for item in program.items:
-        if isinstance(item, ast.Import) and contains(item.path_span, line, col):
-            target = _import_target(analysis, analysis.module, item)
-            return [target] if target is not None and target.exists() else []
-    occ, occs = _at(analysis, line, col)
+    item = index(analysis).item_at(line)
+    if isinstance(item, ast.Import) and contains(item.path_span, line, col):
+        target = _import_target(analysis.module, item)
+        return [target] if target.exists() else []
+    occ = _at(analysis, line, col)
     if occ is None:
         return []
-    found = _resolve(analysis, analysis.path, occ, occs)
+    found = _resolve(analysis, analysis.path, occ)
     return [found] if found is not None else []
 
 
 def references(analysis: Analysis, line: int, col: int, include_declaration: bool = True) -> list[Span]:
     """Every place in the checked files that names the same definition as the name under the cursor."""
-    occ, occs = _at(analysis, line, col)
+    occ = _at(analysis, line, col)
     if occ is None:
         return []
-    target = _resolve(analysis, analysis.path, occ, occs)
+    target = _resolve(analysis, analysis.path, occ)
     if target is None:
         return []
+    is_global = target == _globals(analysis, analysis.path).get(occ.name) or target.file != analysis.name
+    if is_global:
+        places = [(path, item) for path, module in analysis.modules.items() if module is not None
+                  for item in module.program.items if not isinstance(item, ast.Import)]
+    else:  # a binding or parameter: only its own model, block or train block can name it
+        places = [(analysis.path, occ.item)]
     out: list[Span] = []
-    for path in analysis.modules:
-        here = occs if path == analysis.path else _all_occurrences(analysis, path)
-        for o in here:
+    for path, item in places:
+        for o in _item_occurrences(analysis, item):
             if o.name != occ.name or (o.is_def and not include_declaration):
                 continue
-            if _resolve(analysis, path, o, here) == target:
+            if _resolve(analysis, path, o) == target:
                 out.append(o.span)
                 if len(out) >= MAX_REFERENCES:
                     return out
@@ -206,6 +224,10 @@ def _children(body) -> list[Symbol]:
 
 def document_symbols(analysis: Analysis) -> list[Symbol]:
     """The outline: models, blocks, train blocks and consts, with inputs, outputs, layers and metrics inside."""
+    return index(analysis).memo("outline", lambda: _outline(analysis))
+
+
+def _outline(analysis: Analysis) -> list[Symbol]:
     program = _program(analysis)
     if program is None:
         return []
