@@ -52,7 +52,7 @@ def check_feed(graph: Graph, feeds: dict[str, np.ndarray]) -> dict[int, np.ndarr
     if extra:
         raise RunError(f"unknown input{'s' if len(extra) > 1 else ''}: " + ", ".join(extra)
                        + f" (inputs are: {', '.join(n for n, _ in graph.inputs)})")
-    bindings: dict[str, int] = {}
+    shapes = []
     for name, vid in graph.inputs:
         t = graph.type_of(vid)
         a = np.asarray(feeds[name])
@@ -63,17 +63,13 @@ def check_feed(graph: Graph, feeds: dict[str, np.ndarray]) -> dict[int, np.ndarr
             a = a.astype(want, copy=False)
         else:
             raise RunError(f"input {name} must be {t.dtype}, found an array of {a.dtype}")
-        if a.ndim != t.rank:
-            raise RunError(f"input {name} must be {t} (rank {t.rank}), found shape {list(a.shape)}")
-        for axis, (d, n) in enumerate(zip(t.shape, a.shape)):
-            if isinstance(d, int):
-                if d != n:
-                    raise RunError(f"input {name} must be {t}, found shape {list(a.shape)} (axis {axis})")
-            elif len(d.terms) == 1 and len(d.terms[0][0]) == 1 and d.terms[0][1] == 1:
-                sym = d.terms[0][0][0]
-                if bindings.setdefault(sym, n) != n:
-                    raise RunError(f"input {name}: {sym} is {bindings[sym]} elsewhere, {n} here")
+        shapes.append((name, t, a.shape))
         env[vid] = a
+    from .ir.bind import BindError, bind_symbols
+    try:
+        bind_symbols(shapes)
+    except BindError as e:
+        raise RunError(str(e)) from None
     return env
 
 
@@ -102,28 +98,21 @@ def run_graph(graph: Graph, feeds: dict[str, np.ndarray], params: dict[str, np.n
 
 
 def _bindings(graph: Graph, env: dict[int, np.ndarray]) -> dict[str, int]:
-    """Each plain symbol's size, read from the inputs that have it on an axis of their own."""
-    out: dict[str, int] = {}
-    for _, vid in graph.inputs:
-        for d, n in zip(graph.type_of(vid).shape, np.shape(env[vid])):
-            if not isinstance(d, int) and len(d.terms) == 1 and len(d.terms[0][0]) == 1 and d.terms[0][1] == 1:
-                out.setdefault(d.terms[0][0][0], n)
-    return out
+    """The symbols' sizes, bound from the inputs' concrete shapes (nnc/ir/bind.py); empty when they do not fit."""
+    from .ir.bind import BindError, bind_symbols
+    try:
+        return bind_symbols([(n, graph.type_of(v), np.shape(env[v])) for n, v in graph.inputs])
+    except BindError:
+        return {}
 
 
 def _size(d, bindings: dict[str, int]) -> int | None:
-    """A dimension's size under the bindings; None when it holds a symbol that is not bound (or opaque)."""
-    if isinstance(d, int):
-        return d
-    total = 0
-    for monomial, coefficient in d.terms:
-        term = coefficient
-        for s in monomial:
-            if s not in bindings:
-                return None
-            term *= bindings[s]
-        total += term
-    return total
+    """A dimension's size under the bindings (the one evaluator, eval_dim); None when a symbol is unbound."""
+    from .ir.types import UnboundSymbol, eval_dim
+    try:
+        return eval_dim(d, bindings)
+    except UnboundSymbol:
+        return None
 
 
 def _check_result(node: Node, t: TensorType, value, bindings: dict[str, int]) -> None:
