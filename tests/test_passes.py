@@ -9,6 +9,7 @@ from nnc.elaborate.builder import GraphBuilder
 from nnc.interp import run_graph
 from nnc.ir.types import TensorType, sym
 from nnc.ir.verify import verify
+from nnc.passes.broadcast import ELEMENTWISE, explicit_broadcasts
 from nnc.passes.casts import SAME_DTYPE, promote_dtypes
 from nnc.passes.dce import eliminate_dead_code
 from nnc.passes.emit import Emitter
@@ -93,7 +94,28 @@ def test_the_numpy_pipeline_is_listed_in_order_and_skips_decomposition():
 
     class Narrow:
         primitives = frozenset({"add"})
-    assert [name for name, _ in passes_for(Narrow())][0] == "decompose"
+    assert [name for name, _ in passes_for(Narrow())] == ["decompose", "broadcast", "promote_dtypes",
+                                                          "fold_constants", "dead_code"]
+
+
+def test_broadcasts_become_broadcast_to_nodes_with_the_same_numbers():
+    def fn(e, x, b, c):
+        return [e("add", x, b), e("mul", b, x), e("where", e("compare", x, e.const(0.0), kind="gt"), x, c),
+                e("add", e("reshape", c, shape=(3, 1)), e("reshape", c, shape=(1, 3)))]
+    g = build(fn, [("x", TensorType("f32", (sym("N"), 3))), ("b", TensorType("f32", (3,))),
+                   ("c", TensorType("f32", (3,)))])
+    e = explicit_broadcasts(g)
+    verify(e, full=True)
+    for n in e.nodes:
+        if n.op in ELEMENTWISE:
+            out = e.type_of(n.outputs[0]).shape
+            assert all(e.type_of(n.inputs[i]).shape == out for i in ELEMENTWISE[n.op]), n.path
+    assert sum(n.op == "broadcast_to" for n in e.nodes) >= 5
+    data = {"x": np.array([[1.0, -2.0, 3.0], [-0.5, 0.0, 4.0]], np.float32),
+            "b": np.array([10.0, 20.0, 30.0], np.float32), "c": np.array([7.0, 8.0, 9.0], np.float32)}
+    want, got = run_graph(g, data, {}), run_graph(e, data, {})
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k])
 
 
 @pytest.mark.parametrize("example", ["digits_mlp", "gan", "lstm_classifier", "fgsm"])

@@ -6,6 +6,7 @@ then for a training step `expand_grads`, `training_mode` and autodiff
 a backend's own preparation, one pure graph → graph function after another:
 
     decompose      composites → the primitives the backend lowers (skipped by the oracle)
+    broadcast      implicit broadcasts → broadcast_to (compiled backends; the oracle broadcasts itself)
     promote_dtypes binary ops on equal dtypes, with explicit casts
     fold_constants compile-time arithmetic on constants
     dead_code      nodes that reach no output
@@ -31,8 +32,10 @@ def passes_for(backend) -> list[tuple[str, Pass]]:
     out: list[tuple[str, Pass]] = []
     primitives = getattr(backend, "primitives", None)
     if primitives is not None:
+        from .broadcast import explicit_broadcasts
         from .decompose import decompose
         out.append(("decompose", lambda g: decompose(g, primitives)))
+        out.append(("broadcast", explicit_broadcasts))
     out += _common()
     return out
 
