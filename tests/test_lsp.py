@@ -265,6 +265,14 @@ def test_navigation_and_outline(client, tmp_path):
     refs = client.request("textDocument/references", {**doc(uri), "position": pos(2, 11),
                                                       "context": {"includeDeclaration": True}})
     assert sorted((r["range"]["start"]["line"], r["range"]["start"]["character"]) for r in refs) == [(2, 11), (3, 9)]
+    # mid-edit (a syntax error at the end), the outline of the last text that parsed stays
+    client.change(uri, GOOD + "model broken {\n  x = \n", version=2)
+    assert client.diagnostics(uri, version=2)[0]["code"].startswith("E000")
+    symbols = client.request("textDocument/documentSymbol", doc(uri))
+    assert [s["name"] for s in symbols] == ["width", "unit", "net"]
+    # and completion still knows the block, with its signature
+    items = client.request("textDocument/completion", {**doc(uri), "position": pos(13, 5)})
+    assert any(i["label"] == "unit" and i["detail"] == "unit(x, filters: int)" for i in items)
 
 
 def test_imports_navigate_and_importers_are_rechecked(client, tmp_path):

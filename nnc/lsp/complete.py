@@ -101,6 +101,12 @@ def signature_of(name: str, piped: bool, analysis: Analysis | None) -> Signature
     item = _globals(analysis).get(name)
     if isinstance(item, ast.BlockDef):
         return _block_signature(item, piped)
+    if isinstance(item, ast.ModelDef):
+        inputs = [f"{s.name}: {s.dtype}[...]" for s in item.body if isinstance(s, ast.Input)]
+        names = [s.name for s in item.body if isinstance(s, ast.Input)]
+        if piped and inputs:
+            inputs, names = inputs[1:], names[1:]
+        return Signature(name, f"{name}({', '.join(inputs)})", tuple(inputs), tuple(names), "model")
     return None
 
 

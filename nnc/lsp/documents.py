@@ -35,6 +35,7 @@ class Documents:
         self.docs: dict[Path, Document] = {}
         self.uris: dict[str, Path] = {}
         self.analyses: dict[Path, Analysis] = {}
+        self.parsed: dict[Path, Analysis] = {}  # the newest analysis whose text parsed (for the outline)
 
     def open(self, uri: str, path: Path, text: str, version: int | None) -> Document:
         doc = Document(uri, resolved(path), text, version)
@@ -44,6 +45,7 @@ class Documents:
 
     def close(self, path: Path) -> Document | None:
         self.analyses.pop(path, None)
+        self.parsed.pop(path, None)
         doc = self.docs.pop(path, None)
         if doc is not None:
             self.uris.pop(doc.uri, None)
@@ -139,6 +141,8 @@ class Scheduler:
             if analysis is None or self.docs.get(path) is None:
                 continue
             self.docs.analyses[path] = analysis
+            if analysis.module is not None:
+                self.docs.parsed[path] = analysis
             try:
                 result = self.publish(path, analysis, version)
                 if asyncio.iscoroutine(result):

@@ -85,6 +85,11 @@ class NncServer(LanguageServer):
         doc = self.docs.by_uri(uri)
         return self.docs.analyses.get(doc.path) if doc is not None else None
 
+    def parsed(self, uri: str) -> Analysis | None:
+        """The newest analysis whose text parsed: what the outline and completion use mid-edit."""
+        doc = self.docs.by_uri(uri)
+        return self.docs.parsed.get(doc.path) if doc is not None else None
+
     def text(self, uri: str) -> str | None:
         doc = self.docs.by_uri(uri)
         return doc.text if doc is not None else None
@@ -149,10 +154,10 @@ def _settings(ls: NncServer, options: dict) -> None:
 def did_change_configuration(ls: NncServer, params: lsp.DidChangeConfigurationParams) -> None:
     if isinstance(params.settings, dict):
         _settings(ls, params.settings)
-        try:
+        workspace = ls.client_capabilities.workspace if ls.client_capabilities else None
+        inlay = workspace.inlay_hint if workspace else None
+        if inlay is not None and inlay.refresh_support:
             ls.workspace_inlay_hint_refresh(None)
-        except Exception:
-            pass
 
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
@@ -245,10 +250,12 @@ def on_inlay_hint(ls: NncServer, params: lsp.InlayHintParams) -> list[lsp.InlayH
 @server.thread()
 @_safe(list)
 def on_document_symbol(ls: NncServer, params: lsp.DocumentSymbolParams) -> list[lsp.DocumentSymbol]:
-    analysis = ls.analysis(params.text_document.uri)
-    if analysis is None or analysis.module is None:
+    analysis = ls.parsed(params.text_document.uri)  # mid-edit, the outline of the last text that parsed
+    text = ls.text(params.text_document.uri)
+    if analysis is None or text is None:
         return []
     lines = Lines(analysis.text, ls.encoding)
+    last_line = text.count("\n") + 1  # symbols of a longer old text that would reach past the end are left out
 
     def convert(s: symbols.Symbol) -> lsp.DocumentSymbol:
         full = lines.to_range(s.span)
@@ -256,7 +263,7 @@ def on_document_symbol(ls: NncServer, params: lsp.DocumentSymbolParams) -> list[
         return lsp.DocumentSymbol(name=s.name, kind=getattr(lsp.SymbolKind, s.kind), range=full, selection_range=sel,
                                   detail=s.detail or None, children=[convert(c) for c in s.children] or None)
 
-    return [convert(s) for s in symbols.document_symbols(analysis)]
+    return [convert(s) for s in symbols.document_symbols(analysis) if s.span.end_line <= last_line]
 
 
 def _locations(ls: NncServer, analysis: Analysis, spans) -> list[lsp.Location]:
@@ -294,7 +301,7 @@ def on_references(ls: NncServer, params: lsp.ReferenceParams) -> list[lsp.Locati
     return _locations(ls, analysis, symbols.references(analysis, line, col, include))
 
 
-@server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=[">", "(", ",", " "]))
+@server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=[">", "(", ","]))
 @server.thread()
 @_safe(list)
 def on_completion(ls: NncServer, params: lsp.CompletionParams) -> list[lsp.CompletionItem]:
@@ -303,7 +310,7 @@ def on_completion(ls: NncServer, params: lsp.CompletionParams) -> list[lsp.Compl
         return []
     lines = Lines(text, ls.encoding)
     line, col = lines.to_column(params.position)
-    return complete.completions(text, line, col, ls.analysis(params.text_document.uri))
+    return complete.completions(text, line, col, ls.parsed(params.text_document.uri))
 
 
 @server.feature(lsp.TEXT_DOCUMENT_SIGNATURE_HELP, lsp.SignatureHelpOptions(trigger_characters=["(", ","]))
@@ -315,7 +322,7 @@ def on_signature_help(ls: NncServer, params: lsp.SignatureHelpParams) -> lsp.Sig
         return None
     lines = Lines(text, ls.encoding)
     line, col = lines.to_column(params.position)
-    return complete.signature_help(text, line, col, ls.analysis(params.text_document.uri))
+    return complete.signature_help(text, line, col, ls.parsed(params.text_document.uri))
 
 
 @server.feature(lsp.TEXT_DOCUMENT_CODE_ACTION,
