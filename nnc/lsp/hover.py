@@ -79,10 +79,12 @@ def _macs(rec: CallRecord) -> int | None:
         return None
 
 
-def call_text(records: list[CallRecord]) -> str:
+def call_text(records: list[CallRecord], callee: str | None = None) -> str:
+    """The op (or the shared layer naming it), its types per call, parameters, MACs and window arithmetic."""
     rec = records[0]
     op = get_op(rec.op)
-    head = f"**{rec.op}**" + (f" — {op.doc}" if op is not None and op.doc else "")
+    name = f"layer {callee} = {rec.op}" if callee and callee != rec.op else rec.op
+    head = f"**{name}**" + (f" — {op.doc}" if op is not None and op.doc else "")
     out = [head, ""]
     for r in records[:MAX_SHOWN]:
         ins = ", ".join(f"`{t}`" for t in r.inputs)
@@ -153,7 +155,7 @@ def hover(analysis: Analysis, line: int, col: int) -> tuple[str, Span] | None:
     call_span = _smallest(idx.call_spans(line), line, col)
     type_span = _smallest(idx.type_spans(line), line, col)
     if call_span is not None and (type_span is None or not _inside(type_span, call_span)):
-        return call_text(analysis.calls[call_span]), call_span
+        return call_text(analysis.calls[call_span], _callee(analysis, call_span)), call_span
     if type_span is not None:
         types = analysis.types[type_span]
         callee = _callee(analysis, type_span)
