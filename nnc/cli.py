@@ -51,6 +51,18 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0)
     _backend_flags(r)
 
+    v = sub.add_parser("verify", help="run every model and train step on the numpy oracle and a backend; "
+                                      "report agreement or the first node that diverges")
+    v.add_argument("file", metavar="FILE")
+    group = v.add_mutually_exclusive_group()
+    group.add_argument("--model", metavar="M", help="only this model")
+    group.add_argument("--train", metavar="T", help="only this train block")
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--batch", type=_positive, default=2, metavar="B", help="the batch size of the random inputs")
+    v.add_argument("--rtol", type=float, default=1e-4, help="the largest relative error that agrees")
+    v.add_argument("--format", choices=("text", "json"), default="text")
+    _backend_flags(v)
+
     e = sub.add_parser("explain", help="the long explanation of a diagnostic code, e.g. nnc explain E0301")
     e.add_argument("code")
 
@@ -105,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args) -> int:
     try:
         return {"check": cmd_check, "stats": cmd_stats, "explain": cmd_explain, "train": cmd_train,
-                "run": cmd_run, "cache": cmd_cache, "lsp": cmd_lsp}[args.command](args)
+                "run": cmd_run, "verify": cmd_verify, "cache": cmd_cache, "lsp": cmd_lsp}[args.command](args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -212,6 +224,38 @@ def cmd_run(args) -> int:
 def cmd_lsp(args) -> int:
     from .lsp import main as serve
     return serve()
+
+
+def cmd_verify(args) -> int:
+    """`nnc verify`: the oracle against a backend; exit 0 when everything agrees, 1 when something diverges."""
+    from .backends import BackendUnavailable
+    from .diagnostics import render_text
+    result, err = _check(args.file, False)
+    if result is None:
+        print(f"nnc: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    if result.errors:
+        print(render_text(result.diagnostics, result.sources), file=sys.stderr)
+        return EXIT_ERRORS
+    for kind, name, table in (("model", args.model, result.models), ("train block", args.train, result.trains)):
+        if name is not None and name not in table:
+            print(f"nnc: error: no {kind} `{name}` in {args.file} ({kind}s: {', '.join(table) or 'none'})",
+                  file=sys.stderr)
+            return EXIT_USAGE
+    from .verify import format_result, verify_program
+    try:
+        results = verify_program(result, args.backend, args.device, args.model, args.train, args.seed, args.batch,
+                                 args.rtol)
+    except BackendUnavailable as e:
+        print(f"nnc: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.format == "json":
+        print(json.dumps({"file": args.file, "backend": args.backend, "device": args.device,
+                          "agrees": all(r.agrees for r in results), "results": [r.json() for r in results]}))
+    else:
+        for r in results:
+            print(format_result(r, args.backend))
+    return EXIT_OK if all(r.agrees for r in results) else EXIT_ERRORS
 
 
 def cmd_explain(args) -> int:
