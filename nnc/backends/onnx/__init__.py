@@ -1,0 +1,47 @@
+"""The ONNX backend: nnc graphs as standard ONNX (opset 21), run by ONNX Runtime on the CPU or CUDA.
+
+    builder.py   names, constants, node names and doc strings from `.nn` spans
+    lower.py     the lowering table, primitive -> ONNX nodes (elementwise, shapes, reductions)
+    lower_nn.py  convolution, pooling and its gradients, Philox random numbers in the graph
+    export.py    a prepared graph -> ModelProto (inputs, initializers, outputs, roles in metadata)
+    session.py   the Executable: state in OrtValues, two IO bindings that ping-pong the updates
+    device.py    providers, threads, and why CUDA cannot run here
+    compile.py   `nnc compile --target onnx`: MODEL.onnx, TRAIN.step.onnx and a README
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+from ...ir.graph import Graph
+from ...ir.primitives import PRIMITIVES
+from ..base import BackendUnavailable, Signature
+from .device import why_not
+
+
+class OnnxBackend:
+    name = "onnx"
+    devices = ("cpu", "cuda")
+    # Every primitive; the recurrent kernels (rnn, gru, recurrent_backward) are not lowered yet and are
+    # refused with the op and its line when a graph holds one.
+    primitives = PRIMITIVES
+
+    def available(self, device: str = "cpu") -> str | None:
+        if device not in self.devices:
+            return f"the onnx backend runs on cpu or cuda, not {device}"
+        return why_not(device)
+
+    def compile(self, graph: Graph, signature: Signature, *, device: str = "cpu",
+                options: Mapping[str, object] | None = None):
+        from .export import ExportError
+        from .session import OnnxExecutable
+        why = self.available(device)
+        if why is not None:
+            raise BackendUnavailable(why)
+        options = dict(options or {})
+        try:
+            return OnnxExecutable(graph, signature, device=device, threads=options.get("threads"))
+        except ExportError as e:
+            raise BackendUnavailable(f"the onnx backend cannot run this graph: {e}") from None
+
+
+BACKEND = OnnxBackend()
