@@ -146,3 +146,11 @@ LOWER_NN = {
     "conv": _conv, "reduce_window": _reduce_window, "select_and_scatter_add": _select_and_scatter_add,
     "pool_select": _pool_select, "random_uniform": _random_uniform,
 }
+
+
+def _recurrent():
+    from .lower_rnn import LOWER_RNN
+    return LOWER_RNN
+
+
+LOWER_NN.update(_recurrent())

@@ -49,7 +49,7 @@ class OnnxExecutable:
 
     def _ortvalue(self, a: np.ndarray):
         import onnxruntime as ort
-        return ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(a), ORT_DEVICE[self.device], 0)
+        return ort.OrtValue.ortvalue_from_numpy(_contiguous(a), ORT_DEVICE[self.device], 0)
 
     def _put(self, name: str, a: np.ndarray) -> None:
         if name in self._replaced:
@@ -147,9 +147,14 @@ def _check_data(ports: dict, feeds: Mapping[str, np.ndarray]) -> dict[str, np.nd
         elif a.dtype != want:
             raise RunError(f"input {name} must be {t.dtype}, found an array of {a.dtype}")
         shapes.append((name, t, a.shape))
-        out[name] = np.ascontiguousarray(a)
+        out[name] = _contiguous(a)
     try:
         bind_symbols(shapes)
     except BindError as e:
         raise RunError(str(e)) from None
     return out
+
+
+def _contiguous(a: np.ndarray) -> np.ndarray:
+    """a in C order, keeping its rank (np.ascontiguousarray turns a 0-d array into a 1-d one)."""
+    return a if a.flags.c_contiguous else a.copy(order="C")
