@@ -48,8 +48,10 @@ class OnnxExecutable:
                 self._put(port.name, np.asarray(0, NP_DTYPES[port.type.dtype]))
 
     def _ortvalue(self, a: np.ndarray):
+        """A new OrtValue holding a copy of a: on the CPU an OrtValue shares the array's memory, and two
+        buffers sharing memory would make an update read what it is writing (or change the caller's array)."""
         import onnxruntime as ort
-        return ort.OrtValue.ortvalue_from_numpy(_contiguous(a), ORT_DEVICE[self.device], 0)
+        return ort.OrtValue.ortvalue_from_numpy(np.array(a, order="C", copy=True), ORT_DEVICE[self.device], 0)
 
     def _put(self, name: str, a: np.ndarray) -> None:
         if name in self._replaced:
