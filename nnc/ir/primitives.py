@@ -10,8 +10,8 @@ primitive              what it is
 =====================  =====================================================================
 constant               a scalar known at compile time (attr `value`, `dtype`)
 cast                   the same values in another dtype (attr `dtype`)
-neg exp log sqrt       elementwise math of one float tensor
-tanh sigmoid abs sign  (cos: cosine learning-rate schedules)
+neg exp log sqrt       elementwise math of one float tensor (cos for cosine learning-rate
+tanh sigmoid abs sign  schedules)
 cos
 add sub mul div        elementwise, NumPy broadcasting (an explicit broadcast pass may make
 maximum minimum pow    the broadcasts `broadcast_to` nodes)
@@ -37,6 +37,7 @@ conv                   general convolution: N, C, spatial...; stride, padding (l
 reduce_window          max or sum over sliding windows of the spatial axes (pooling)
 select_and_scatter_add each window's gradient added at the window's maximum (max pooling's
                        gradient); pool_select (XLA's select-and-gather) is its transpose
+pool_select            h at each window's maximum of x
 size                   the element count along axes, at run time (batch statistics, means)
 random_uniform         counter-based (Philox) uniforms in [0, 1): every random number in a graph
 rnn lstm gru           recurrent layers and their backward (recurrent_backward), as kernel
