@@ -1,0 +1,51 @@
+"""The LLVM backend: graphs as native code through llvmlite, run in the Python process on numpy arrays.
+
+    loops.py       the loop-level layer: buffers, index expressions, kernels (no LLVM in it)
+    lower.py       the lowering table, primitive → expressions and kernels, with fusion of elementwise chains
+    plan.py        the static memory plan: one arena, buffers reused by liveness
+    emit.py        LLVM IR: one function per kernel, one entry point `nnc_run(ptr args)`
+    scalar.py      the elementwise scalar table and reduction steps
+    philox.py      Philox-4x32-10 in IR (the dropout masks of the numpy oracle, bit for bit)
+    target.py      host CPU, code generation, the on-disk object cache, MCJIT loading
+    executable.py  stateful buffers, a compiled variant per binding of sizes, calls
+
+Code is specialised to concrete sizes: a new batch size compiles (and caches, in memory and on disk)
+a new variant; every loop bound is then a constant LLVM can vectorise and unroll. Options:
+`cpu` (generate for another CPU by name), `opt` (0-3, default 3), `cache` (False: skip the disk cache).
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+from ...ir.graph import Graph
+from ..base import BackendUnavailable, Signature
+from .lower import LOWERINGS, unsupported, where
+
+
+class NotLowered(BackendUnavailable):
+    """A graph holding an op this backend cannot lower yet (one line: the op and its `.nn` line)."""
+
+
+class LlvmBackend:
+    name = "llvm"
+    devices = ("cpu",)
+    primitives = frozenset(LOWERINGS)
+
+    def available(self, device: str = "cpu") -> str | None:
+        return None if device == "cpu" else f"the llvm backend runs on the cpu only, not {device}"
+
+    def compile(self, graph: Graph, signature: Signature, *, device: str = "cpu",
+                options: Mapping[str, object] | None = None):
+        from . import target
+        from .executable import LlvmExecutable
+        options = dict(options or {})
+        bad = unsupported(graph)
+        if bad is not None:
+            raise NotLowered(f"the llvm backend cannot lower {bad.op} yet ({where(bad)}, {bad.path}); "
+                             f"use --backend numpy")
+        host = target.host(options.get("cpu"))
+        return LlvmExecutable(graph, signature, host, opt=int(options.get("opt", 3)),
+                              use_cache=bool(options.get("cache", True)))
+
+
+BACKEND = LlvmBackend()

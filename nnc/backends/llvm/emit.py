@@ -1,0 +1,287 @@
+"""LLVM IR from the loop-level layer: one function per kernel, and one entry point that calls them.
+
+The entry point is `void nnc_run(ptr args)`: `args` is an array of pointers, one per argument slot
+(inputs, parameters, outputs) and the arena last, prepared once in Python and passed through a cached
+ctypes prototype. Each kernel is an internal function taking one `noalias` pointer per buffer it
+touches (buffers never overlap while both are live, which the planner guarantees), so LLVM vectorises
+its loops without run-time alias checks. All sizes are constants: a graph is lowered per binding of its
+size symbols, and every loop bound and stride is known to LLVM.
+
+Scalars: bool is i1 in registers and one byte in memory; f32/f64/i32/i64 as themselves. Elementwise
+semantics follow NumPy's: maximum/minimum propagate NaN, sign(NaN) is NaN, sigmoid uses the oracle's
+two-sided formula, float comparisons other than `ne` are false on NaN.
+"""
+from __future__ import annotations
+
+from llvmlite import ir
+
+from .loops import (Affine, Buf, Const, Expr, Iota, Kernel, Load, Map, Matmul, Pad, Random, Reduce, Store,
+                    contiguous_strides, numel)
+
+I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
+F32, F64 = ir.FloatType(), ir.DoubleType()
+PTR = ir.PointerType()
+REG = {"f32": F32, "f64": F64, "i32": I32, "i64": I64, "bool": I1}
+MEM = {"f32": F32, "f64": F64, "i32": I32, "i64": I64, "bool": I8}
+FLOATS = ("f32", "f64")
+ENTRY = "nnc_run"
+FAST = ("contract",)          # lets LLVM fuse a*b + c into an FMA
+REASSOC = ("reassoc", "contract")  # reductions: lets LLVM vectorise the accumulation
+
+
+class KernelBuilder:
+    """Emits one kernel function; `ev` computes an expression's element at an index (i64 values)."""
+
+    def __init__(self, module: ir.Module, name: str, bufs: list[Buf]):
+        self.module = module
+        fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR] * len(bufs)), name=name)
+        fn.linkage = "internal"
+        fn.attributes.add("noinline")  # inlining every kernel into the entry point quadruples compile time
+        for a in fn.args:
+            a.add_attribute("noalias")
+        self.fn = fn
+        self.ptr = {id(b): a for b, a in zip(bufs, fn.args)}
+        self.allocas = fn.append_basic_block("allocas")
+        body = fn.append_basic_block("body")
+        self.b = ir.IRBuilder(body)
+        self._memo: dict = {}
+
+    def finish(self) -> None:
+        self.b.ret_void()
+        ir.IRBuilder(self.allocas).branch(self.fn.blocks[1])
+
+    def alloca(self, t: ir.Type) -> ir.Value:
+        return ir.IRBuilder(self.allocas).alloca(t)
+
+    # -- loops ------------------------------------------------------------------------------------
+    def for_range(self, n: int, body) -> None:
+        """for i in range(n): body(i); n >= 1 (a do-while: the caller skips empty nests)."""
+        b = self.b
+        pre = b.block
+        head = self.fn.append_basic_block("loop")
+        b.branch(head)
+        b.position_at_end(head)
+        i = b.phi(I64)
+        i.add_incoming(ir.Constant(I64, 0), pre)
+        body(i)
+        nxt = b.add(i, ir.Constant(I64, 1), flags=("nuw", "nsw"))
+        i.add_incoming(nxt, b.block)
+        done = self.fn.append_basic_block("done")
+        b.cbranch(b.icmp_signed("<", nxt, ir.Constant(I64, n)), head, done)
+        b.position_at_end(done)
+
+    def nest(self, shape: tuple[int, ...], body) -> None:
+        idx: list = []
+
+        def rec(d: int) -> None:
+            if d == len(shape):
+                body(list(idx))
+                return
+
+            def inner(i):
+                idx.append(i)
+                rec(d + 1)
+                idx.pop()
+            self.for_range(shape[d], inner)
+        rec(0)
+
+    # -- addresses --------------------------------------------------------------------------------
+    def affine(self, const: int, coeffs, idx) -> ir.Value:
+        b = self.b
+        acc = ir.Constant(I64, const)
+        for c, i in zip(coeffs, idx):
+            if c == 0:
+                continue
+            term = i if c == 1 else b.mul(i, ir.Constant(I64, c))
+            acc = b.add(acc, term)
+        return acc
+
+    def address(self, x: Load, idx) -> ir.Value:
+        off = self.affine(x.offset, x.strides, idx)
+        return self.b.gep(self.ptr[id(x.buf)], [off], source_etype=MEM[x.dtype])
+
+    def load(self, x: Load, idx) -> ir.Value:
+        v = self.b.load(self.address(x, idx), typ=MEM[x.dtype])
+        return self.b.icmp_unsigned("!=", v, ir.Constant(I8, 0)) if x.dtype == "bool" else v
+
+    def store(self, target: Load, idx, v: ir.Value) -> None:
+        if target.dtype == "bool":
+            v = self.b.zext(v, I8)
+        self.b.store(v, self.address(target, idx))
+
+    # -- expressions ------------------------------------------------------------------------------
+    def ev(self, x: Expr, idx) -> ir.Value:
+        key = (id(x), tuple(id(i) for i in idx))
+        hit = self._memo.get(key)
+        if hit is not None and hit[0] is self.b.block:
+            return hit[1]
+        v = self._ev(x, idx)
+        self._memo[key] = (self.b.block, v)
+        return v
+
+    def _ev(self, x: Expr, idx) -> ir.Value:
+        b = self.b
+        if isinstance(x, Load):
+            return self.load(x, idx)
+        if isinstance(x, Const):
+            return const(x.dtype, x.value)
+        if isinstance(x, Map):
+            from .scalar import apply
+            return apply(self, x, [self.ev(a, idx) for a in x.args])
+        if isinstance(x, Affine):
+            src = [self.affine(c, row, idx) for c, row in zip(x.const, x.mat)]
+            return self.ev(x.src, src)
+        if isinstance(x, Iota):
+            return idx[x.axis]
+        if isinstance(x, Pad):
+            inside = ir.Constant(I1, 1)
+            src = []
+            for i, lo, n in zip(idx, x.lo, x.src.shape):
+                s = b.sub(i, ir.Constant(I64, lo)) if lo else i
+                ok = b.and_(b.icmp_signed(">=", s, ir.Constant(I64, 0)), b.icmp_signed("<", s, ir.Constant(I64, n)))
+                inside = b.and_(inside, ok)
+                src.append(s)
+            src = [b.select(inside, s, ir.Constant(I64, 0)) for s in src]
+            return b.select(inside, self.ev(x.src, src), const(x.dtype, x.value))
+        if isinstance(x, Random):
+            from .philox import uniform
+            linear = self.affine(0, contiguous_strides(x.shape), idx)
+            return uniform(self, linear, self.ev(x.key, []), self.ev(x.counter, []), x.stream, x.dtype)
+        raise TypeError(f"cannot emit {type(x).__name__}")
+
+
+def const(dtype: str, value) -> ir.Constant:
+    if dtype in FLOATS:
+        return ir.Constant(REG[dtype], float(value))
+    if dtype == "bool":
+        return ir.Constant(I1, int(bool(value)))
+    return ir.Constant(REG[dtype], int(value))
+
+
+# -- kernels --------------------------------------------------------------------------------------
+def emit_store(k: KernelBuilder, kern: Store) -> None:
+    k.nest(kern.target.shape, lambda idx: k.store(kern.target, idx, k.ev(kern.expr, idx)))
+
+
+def emit_reduce(k: KernelBuilder, kern: Reduce) -> None:
+    from .scalar import reduce_init, reduce_step
+    src = kern.src
+    kept = [d for d in range(len(src.shape)) if d not in kern.axes]
+    red_shape = tuple(src.shape[d] for d in kern.axes)
+    dtype = src.dtype
+    acc = k.alloca(REG[dtype])
+    best_at = k.alloca(I64) if kern.kind == "argmax" else None
+
+    def outer(out_idx):
+        k.b.store(reduce_init(kern.kind, dtype), acc)
+        if best_at is not None:
+            k.b.store(ir.Constant(I64, 0), best_at)
+
+        def inner(red_idx):
+            full = [None] * len(src.shape)
+            for d, i in zip(kept, out_idx):
+                full[d] = i
+            for d, i in zip(kern.axes, red_idx):
+                full[d] = i
+            v = k.ev(src, full)
+            reduce_step(k, kern.kind, dtype, acc, best_at, v, red_idx[0] if red_idx else None)
+        k.nest(red_shape, inner)
+        result = k.b.load(best_at, typ=I64) if best_at is not None else k.b.load(acc, typ=REG[dtype])
+        k.store(kern.target, out_idx, result)
+    k.nest(kern.target.shape, outer)
+
+
+def emit_matmul(k: KernelBuilder, kern: Matmul) -> None:
+    t, a, bb = kern.target, kern.a, kern.b
+    batch = t.shape[:-2]
+    m, n = t.shape[-2:]
+    kk = a.shape[-1]
+    dtype = t.dtype
+    b = k.b
+    zero = const(dtype, 0.0)
+
+    def at(x: Load, bidx, i, j):
+        return k.load(x, list(bidx) + [i, j])
+
+    def mul_add(acc, p, q, flags):
+        prod = b.fmul(p, q, flags=FAST) if dtype in FLOATS else b.mul(p, q)
+        return b.fadd(acc, prod, flags=flags) if dtype in FLOATS else b.add(acc, prod)
+
+    dot_form = kk > 0 and a.strides[-1] == 1 and bb.strides[-2] == 1
+
+    def one(bidx):
+        if kk == 0:
+            k.nest((m, n), lambda ij: k.store(t, list(bidx) + ij, zero))
+            return
+        if dot_form:  # both operands contiguous along k: a dot product per output
+            acc = k.alloca(REG[dtype])
+
+            def cell(ij):
+                i, j = ij
+                k.b.store(zero, acc)
+                k.for_range(kk, lambda p: k.b.store(
+                    mul_add(k.b.load(acc, typ=REG[dtype]), at(a, bidx, i, p), at(bb, bidx, p, j), REASSOC), acc))
+                k.store(t, list(bidx) + [i, j], k.b.load(acc, typ=REG[dtype]))
+            k.nest((m, n), cell)
+            return
+
+        def row(i):  # c[i, :] = 0; for p: c[i, :] += a[i, p] * b[p, :]   (vectorised over j)
+            k.for_range(n, lambda j: k.store(t, list(bidx) + [i, j], zero))
+
+            def over_k(p):
+                aip = at(a, bidx, i, p)
+                k.for_range(n, lambda j: k.store(t, list(bidx) + [i, j], mul_add(
+                    at(t, bidx, i, j), aip, at(bb, bidx, p, j), FAST)))
+            k.for_range(kk, over_k)
+        k.for_range(m, row)
+
+    if numel(batch) == 0 or m == 0 or n == 0:
+        return
+    k.nest(batch, one)
+
+
+EMITTERS = {Store: emit_store, Reduce: emit_reduce, Matmul: emit_matmul}
+
+
+def kernel_buffers(kern: Kernel) -> list[Buf]:
+    """The distinct buffers a kernel touches, its target first."""
+    out: list[Buf] = [kern.target.buf]
+    for buf in kern.reads():
+        if all(buf is not o for o in out):
+            out.append(buf)
+    return out
+
+
+def emit_module(kernels: list[Kernel], n_args: int, triple: str, data_layout: str) -> ir.Module:
+    """The whole executable: one function per kernel and `nnc_run(ptr args)` calling them in order."""
+    module = ir.Module(name="nnc")
+    module.triple = triple
+    module.data_layout = data_layout
+    run = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR]), name=ENTRY)
+    b = ir.IRBuilder(run.append_basic_block("entry"))
+    args = run.args[0]
+    arena = b.load(b.gep(args, [ir.Constant(I64, n_args)], source_etype=PTR), typ=PTR)
+    base: dict[int, ir.Value] = {}
+
+    def pointer(buf: Buf) -> ir.Value:
+        if id(buf) not in base:
+            if buf.arg is not None:
+                base[id(buf)] = b.load(b.gep(args, [ir.Constant(I64, buf.arg)], source_etype=PTR), typ=PTR)
+            else:
+                base[id(buf)] = b.gep(arena, [ir.Constant(I64, buf.offset)], source_etype=I8)
+        return base[id(buf)]
+
+    for n, kern in enumerate(kernels):
+        if numel(kern.target.shape) == 0 and not isinstance(kern, Matmul):
+            continue
+        bufs = kernel_buffers(kern)
+        k = KernelBuilder(module, f"k{n}_{_ident(kern.origin)}", bufs)
+        EMITTERS[type(kern)](k, kern)
+        k.finish()
+        b.call(k.fn, [pointer(x) for x in bufs])
+    b.ret_void()
+    return module
+
+
+def _ident(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text)[:40]

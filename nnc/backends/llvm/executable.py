@@ -1,0 +1,209 @@
+"""The LLVM executable: stateful buffers held in place, one compiled variant per binding of sizes.
+
+Argument slots of the entry point are the signature's inputs, then its outputs, then the arena. A
+variant (one per distinct binding of the size symbols, e.g. N=1 and N=64) owns its code, its arena and
+a pointer array prepared once; a call writes only the data and report pointers into it and makes one
+ctypes call.
+
+Updates follow the numpy oracle's rule: they take effect only when every `loss` report is finite. Every
+updated input (parameter, state, slot, step) has a second buffer, the output slot that replaces it;
+after a call with finite losses the two buffers swap roles (ping-pong, no copy), otherwise the old
+values stay untouched.
+"""
+from __future__ import annotations
+
+import ctypes
+import time
+from typing import Mapping
+
+import numpy as np
+
+from ...interp import NP_DTYPES, RunError
+from ...ir.bind import BindError, bind_symbols
+from ...ir.graph import Graph
+from ...ir.types import UnboundSymbol, eval_dim
+from ..base import STATEFUL, Role, Signature
+from . import target as T
+from .emit import ENTRY, emit_module
+from .loops import Buf
+from .lower import Lowering
+from .plan import plan_arena
+
+PROTOTYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+
+
+def _addr(a: np.ndarray) -> int:
+    return a.__array_interface__["data"][0]
+
+
+class Variant:
+    """The code and buffers of one binding of the size symbols."""
+
+    def __init__(self, exe: "LlvmExecutable", bindings: dict[str, int]):
+        start = time.perf_counter()
+        sig, graph = exe.signature, exe.graph
+        self.bindings = bindings
+        ins: dict[int, Buf] = {}
+        for i, port in enumerate(sig.inputs):
+            ins[exe._vid[port.name]] = Buf(port.name, port.type.dtype, exe._shape(port.type, bindings), arg=i)
+        outs: dict[int, list[Buf]] = {}
+        out_vids = dict(graph.outputs)
+        self.out_shapes: dict[str, tuple[int, ...]] = {}
+        for j, port in enumerate(sig.outputs):
+            shape = exe._shape(port.type, bindings)
+            self.out_shapes[port.name] = shape
+            outs.setdefault(out_vids[port.name], []).append(
+                Buf(port.name, port.type.dtype, shape, arg=len(sig.inputs) + j))
+        lw = Lowering(graph, bindings, ins, outs)
+        lw.run()
+        self.plan = plan_arena(lw.kernels, lw.scratch)
+        self.kernels = len(lw.kernels)
+        module = emit_module(lw.kernels, exe.n_args, exe.host.triple, exe.data_layout)
+        self.ir = str(module)
+        obj, self.cached = T.compile_object(self.ir, exe.host, exe.opt, exe.use_cache)
+        self._loaded = T.Loaded(obj, exe.host)
+        self.fn = self._loaded.function(ENTRY, PROTOTYPE)
+        self._arena = np.empty(self.plan.arena_bytes + 64, np.uint8)
+        self.ptrs = np.zeros(exe.n_args + 1, np.uint64)
+        self.ptrs[exe.n_args] = (_addr(self._arena) + 63) // 64 * 64
+        self.ptrs_addr = _addr(self.ptrs)
+        # outputs that are neither reported nor updates still need somewhere to go
+        self._held = {}
+        for j, port in enumerate(sig.outputs):
+            if port.role is not Role.REPORT and port.replaces is None:
+                a = np.empty(self.out_shapes[port.name], NP_DTYPES[port.type.dtype])
+                self._held[port.name] = a
+                self.ptrs[len(sig.inputs) + j] = _addr(a)
+        self.generation = -1
+        self.compile_seconds = time.perf_counter() - start
+
+
+class LlvmExecutable:
+    """A graph compiled by LLVM, holding every stateful input; see the module docstring."""
+
+    def __init__(self, graph: Graph, signature: Signature, host: T.Host, opt: int = 3, use_cache: bool = True):
+        signature.check(graph)
+        self.graph, self.signature, self.host, self.opt, self.use_cache = graph, signature, host, opt, use_cache
+        self.data_layout = T.data_layout(host)
+        self.n_args = len(signature.inputs) + len(signature.outputs)
+        params = {p.name: p.value.id for p in graph.params}
+        inputs = dict(graph.inputs)
+        self._vid = {p.name: params[p.name] if p.role in (Role.PARAM, Role.STATE) else inputs[p.name]
+                     for p in signature.inputs}
+        self._slot = {p.name: i for i, p in enumerate(signature.inputs)}
+        self._out_slot = {p.name: len(signature.inputs) + j for j, p in enumerate(signature.outputs)}
+        self._stateful = {p.name: p for p in signature.inputs if p.role in STATEFUL}
+        self._data = [p for p in signature.inputs if p.role is Role.DATA]
+        self._reports = [p for p in signature.outputs if p.role is Role.REPORT]
+        self._losses = [p.name for p in signature.outputs if p.loss]
+        self._updates = [(p.name, p.replaces) for p in signature.outputs if p.replaces is not None]
+        self._values: dict[str, np.ndarray] = {}
+        self._spare: dict[str, np.ndarray] = {}   # update output name -> its buffer
+        self._loaded: set[str] = set()
+        for name, port in self._stateful.items():
+            dtype = NP_DTYPES[port.type.dtype]
+            self._values[name] = np.zeros(self._shape(port.type, {}), dtype)
+            if port.role in (Role.STEP, Role.KEY):
+                self._loaded.add(name)  # 0 by default, as on numpy
+        for out, replaced in self._updates:
+            self._spare[out] = np.empty_like(self._values[replaced])
+        self._variants: dict[tuple, Variant] = {}
+        self._generation = 0
+
+    @staticmethod
+    def _shape(t, bindings: Mapping[str, int]) -> tuple[int, ...]:
+        try:
+            return tuple(eval_dim(d, bindings) if bindings else eval_dim(d) for d in t.shape)
+        except UnboundSymbol as e:
+            raise RunError(str(e)) from None
+
+    # -- state --------------------------------------------------------------------------------------
+    def load_state(self, values: Mapping[str, np.ndarray]) -> None:
+        checked = {}
+        for name, value in values.items():
+            port = self._stateful.get(name)
+            if port is None:
+                raise KeyError(f"no parameter, state, slot or counter {name!r}")
+            a = np.asarray(value)
+            want = NP_DTYPES[port.type.dtype]
+            shape = self._values[name].shape
+            if a.shape != shape:
+                raise ValueError(f"{name} must have shape {list(shape)}, found {list(a.shape)}")
+            if a.dtype != want and not ((np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer))
+                                        and (np.issubdtype(want, np.floating) or np.issubdtype(want, np.integer))):
+                raise ValueError(f"{name} must be {port.type.dtype}, found an array of {a.dtype}")
+            checked[name] = a
+        for name, a in checked.items():
+            np.copyto(self._values[name], a, casting="unsafe")
+            self._loaded.add(name)
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {name: a.copy() for name, a in self._values.items()}
+
+    # -- calls ----------------------------------------------------------------------------------------
+    def variant(self, bindings: dict[str, int]) -> Variant:
+        key = tuple(sorted(bindings.items()))
+        v = self._variants.get(key)
+        if v is None:
+            v = self._variants[key] = Variant(self, bindings)
+        return v
+
+    def _sync(self, v: Variant) -> None:
+        """Point the variant at the current stateful buffers (they swap after each committed update)."""
+        for name, a in self._values.items():
+            v.ptrs[self._slot[name]] = _addr(a)
+        for out, a in self._spare.items():
+            v.ptrs[self._out_slot[out]] = _addr(a)
+        v.generation = self._generation
+
+    def _feeds(self, feeds: dict) -> tuple[list[np.ndarray], dict[str, int]]:
+        held = [n for n in feeds if n in self._stateful]
+        if held:
+            raise RunError(f"{held[0]} is held by the executable (load_state), not fed per call")
+        names = [p.name for p in self._data]
+        unknown = [n for n in feeds if n not in names]
+        if unknown:
+            raise RunError(f"unknown input{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)} "
+                           f"(inputs are: {', '.join(names) or 'none'})")
+        missing = [n for n in names if n not in feeds]
+        if missing:
+            raise RunError(f"missing input{'s' if len(missing) > 1 else ''}: " + ", ".join(missing))
+        arrays, shapes = [], []
+        for port in self._data:
+            a = np.asarray(feeds[port.name])
+            t = port.type
+            if not ((t.is_float and np.issubdtype(a.dtype, np.floating))
+                    or (t.is_int and np.issubdtype(a.dtype, np.integer))
+                    or (t.dtype == "bool" and a.dtype == np.bool_)):
+                raise RunError(f"input {port.name} must be {t.dtype}, found an array of {a.dtype}")
+            a = np.asarray(a, dtype=NP_DTYPES[t.dtype], order="C")  # (ascontiguousarray makes 0-d 1-d)
+            arrays.append(a)
+            shapes.append((port.name, t, a.shape))
+        try:
+            bindings = bind_symbols(shapes)
+        except BindError as e:
+            raise RunError(str(e)) from None
+        return arrays, bindings
+
+    def __call__(self, **feeds) -> dict[str, np.ndarray]:
+        missing = [n for n in self._stateful if n not in self._loaded]
+        if missing:
+            raise RunError(f"no value loaded for {', '.join(missing[:3])}" + (" ..." if len(missing) > 3 else ""))
+        arrays, bindings = self._feeds(feeds)
+        v = self.variant(bindings)
+        if v.generation != self._generation:
+            self._sync(v)
+        ptrs = v.ptrs
+        for port, a in zip(self._data, arrays):
+            ptrs[self._slot[port.name]] = _addr(a)
+        out = {}
+        for port in self._reports:
+            r = np.empty(v.out_shapes[port.name], NP_DTYPES[port.type.dtype])
+            ptrs[self._out_slot[port.name]] = _addr(r)
+            out[port.name] = r
+        v.fn(v.ptrs_addr)
+        if self._updates and all(np.isfinite(out[n]).all() for n in self._losses):
+            for o, replaced in self._updates:
+                self._values[replaced], self._spare[o] = self._spare[o], self._values[replaced]
+            self._generation += 1
+        return out

@@ -1,0 +1,271 @@
+"""The loop-level layer between the graph and LLVM IR: buffers, index expressions and kernels.
+
+Everything here is plain Python data with concrete sizes (a graph is lowered once per binding of its
+size symbols), so it can be planned (which buffer lives where in the arena) before a line of LLVM IR
+is written. An `Expr` says how to compute one element of a tensor at an index tuple: a `Load` from a
+buffer through strides (transpose, broadcast, slice and reverse are only new strides), an elementwise
+`Map` of other expressions, a constant, an index (`Iota`), a padded view, or a Philox draw. A `Kernel`
+materialises an expression into a buffer: `Store` (a loop nest over the output, so a whole chain of
+elementwise ops is one loop), `Reduce` (sum, max, argmax over axes, the source fused in), `Matmul`.
+Elementwise and reduction code is thus written once, in emit.py, not per op (as TVM's TE or
+tinygrad's kernels).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DTYPE_BYTES = {"f32": 4, "f64": 8, "i32": 4, "i64": 8, "bool": 1}
+
+
+def contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Row-major strides, in elements."""
+    out, n = [], 1
+    for d in reversed(shape):
+        out.append(n)
+        n *= d
+    return tuple(reversed(out))
+
+
+def numel(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+@dataclass(eq=False)
+class Buf:
+    """A materialised tensor: an argument slot of the entry point (`arg`), or a place in the arena."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    arg: int | None = None        # index in the entry point's pointer array
+    offset: int | None = None     # byte offset in the arena (scratch buffers), set by the planner
+
+    @property
+    def nbytes(self) -> int:
+        return max(numel(self.shape), 1) * DTYPE_BYTES[self.dtype]
+
+    def load(self) -> "Load":
+        return Load(self, self.shape, contiguous_strides(self.shape), 0)
+
+
+class Expr:
+    """One element of a tensor as a function of its index; `dtype` and concrete `shape`."""
+
+    dtype: str
+    shape: tuple[int, ...]
+
+
+@dataclass(eq=False)
+class Load(Expr):
+    buf: Buf
+    shape: tuple[int, ...]
+    strides: tuple[int, ...]
+    offset: int
+
+    @property
+    def dtype(self) -> str:
+        return self.buf.dtype
+
+    @property
+    def contiguous(self) -> bool:
+        return self.strides == contiguous_strides(self.shape) or numel(self.shape) <= 1
+
+
+@dataclass(eq=False)
+class Const(Expr):
+    value: float | int | bool
+    dtype: str
+    shape: tuple[int, ...] = ()
+
+
+@dataclass(eq=False)
+class Map(Expr):
+    """An elementwise op of same-shaped arguments (`op` names an entry of emit.py's scalar table)."""
+
+    op: str
+    args: tuple[Expr, ...]
+    dtype: str
+    shape: tuple[int, ...]
+    attrs: dict = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class Affine(Expr):
+    """src at index  const + mat · out_index  (one row of `mat` per axis of src)."""
+
+    src: Expr
+    shape: tuple[int, ...]
+    mat: tuple[tuple[int, ...], ...]
+    const: tuple[int, ...]
+
+    @property
+    def dtype(self) -> str:
+        return self.src.dtype
+
+
+@dataclass(eq=False)
+class Pad(Expr):
+    """src at out_index − lo where that lies inside src, else `value` (negative lo/hi are crops)."""
+
+    src: Expr
+    shape: tuple[int, ...]
+    lo: tuple[int, ...]
+    value: float
+
+    @property
+    def dtype(self) -> str:
+        return self.src.dtype
+
+
+@dataclass(eq=False)
+class Iota(Expr):
+    shape: tuple[int, ...]
+    axis: int
+    dtype: str = "i64"
+
+
+@dataclass(eq=False)
+class Random(Expr):
+    """Philox-4x32-10 uniforms in [0, 1) by nnc's layout (nnc/ops/_philox.py), element i row-major."""
+
+    key: Expr
+    counter: Expr
+    stream: int
+    shape: tuple[int, ...]
+    dtype: str
+
+
+def view(x: Expr, shape: tuple[int, ...], mat, const) -> Expr:
+    """x re-indexed: element j of the result is x[const + mat·j]; folded into strides where x is a Load."""
+    mat = tuple(tuple(r) for r in mat)
+    const = tuple(const)
+    if isinstance(x, Load):
+        strides = tuple(sum(x.strides[d] * mat[d][j] for d in range(len(x.shape))) for j in range(len(shape)))
+        return Load(x.buf, tuple(shape), strides, x.offset + sum(s * c for s, c in zip(x.strides, const)))
+    if isinstance(x, Const):
+        return Const(x.value, x.dtype, tuple(shape))
+    if isinstance(x, Affine):
+        inner = x.mat
+        m2 = tuple(tuple(sum(inner[d][k] * mat[k][j] for k in range(len(mat))) for j in range(len(shape)))
+                   for d in range(len(inner)))
+        c2 = tuple(x.const[d] + sum(inner[d][k] * const[k] for k in range(len(const))) for d in range(len(inner)))
+        return Affine(x.src, tuple(shape), m2, c2)
+    return Affine(x, tuple(shape), mat, const)
+
+
+def transpose(x: Expr, perm: tuple[int, ...]) -> Expr:
+    r = len(perm)
+    mat = [[0] * r for _ in range(r)]
+    for j, p in enumerate(perm):
+        mat[p][j] = 1
+    return view(x, tuple(x.shape[p] for p in perm), mat, [0] * r)
+
+
+def broadcast(x: Expr, shape: tuple[int, ...]) -> Expr:
+    """NumPy broadcasting of x to `shape` (axes aligned at the right)."""
+    if tuple(x.shape) == tuple(shape):
+        return x
+    r, q = len(x.shape), len(shape)
+    mat = [[0] * q for _ in range(r)]
+    for d in range(r):
+        if x.shape[d] != 1:
+            mat[d][d + q - r] = 1
+    return view(x, tuple(shape), mat, [0] * r)
+
+
+def slice_axis(x: Expr, axis: int, start: int | None, end: int | None, step: int) -> Expr:
+    n = x.shape[axis]
+    start, end, step = slice(start, end, step).indices(n)
+    size = len(range(start, end, step))
+    r = len(x.shape)
+    mat = [[int(d == j) for j in range(r)] for d in range(r)]
+    mat[axis][axis] = step
+    const = [0] * r
+    const[axis] = start
+    shape = list(x.shape)
+    shape[axis] = size
+    return view(x, tuple(shape), mat, const)
+
+
+def reverse(x: Expr, axes: tuple[int, ...]) -> Expr:
+    r = len(x.shape)
+    mat = [[int(d == j) for j in range(r)] for d in range(r)]
+    const = [0] * r
+    for a in axes:
+        mat[a][a] = -1
+        const[a] = x.shape[a] - 1
+    return view(x, x.shape, mat, const)
+
+
+def leaves(x: Expr) -> list[Buf]:
+    """Every buffer an expression reads."""
+    if isinstance(x, Load):
+        return [x.buf]
+    if isinstance(x, Map):
+        return [b for a in x.args for b in leaves(a)]
+    if isinstance(x, (Affine, Pad)):
+        return leaves(x.src)
+    if isinstance(x, Random):
+        return leaves(x.key) + leaves(x.counter)
+    return []
+
+
+def cost(x: Expr) -> int:
+    """A rough count of scalar operations per element: what recomputing x in a broadcast would cost."""
+    if isinstance(x, (Load, Const, Iota)):
+        return 0
+    if isinstance(x, Map):
+        return 1 + sum(cost(a) for a in x.args)
+    if isinstance(x, (Affine, Pad)):
+        return cost(x.src) + 1
+    return 50
+
+
+class Kernel:
+    """A loop nest that writes one buffer (`target`, a Load naming where) and reads `reads()`."""
+
+    target: Load
+    origin: str = ""
+
+    def reads(self) -> list[Buf]:
+        raise NotImplementedError
+
+
+@dataclass(eq=False)
+class Store(Kernel):
+    target: Load
+    expr: Expr
+    origin: str = ""
+
+    def reads(self) -> list[Buf]:
+        return leaves(self.expr)
+
+
+@dataclass(eq=False)
+class Reduce(Kernel):
+    """target[kept index] = kind over `axes` of src (kind: sum, max, argmax); target has the kept axes only."""
+
+    target: Load
+    src: Expr
+    axes: tuple[int, ...]
+    kind: str
+    origin: str = ""
+
+    def reads(self) -> list[Buf]:
+        return leaves(self.src)
+
+
+@dataclass(eq=False)
+class Matmul(Kernel):
+    """target[..., i, j] = sum_k a[..., i, k] · b[..., k, j]; batch axes already broadcast by strides."""
+
+    target: Load
+    a: Load
+    b: Load
+    origin: str = ""
+
+    def reads(self) -> list[Buf]:
+        return [self.a.buf, self.b.buf]

@@ -1,0 +1,250 @@
+"""The lowering table: each primitive → loop-level expressions and kernels (loops.py), sizes concrete.
+
+A graph is lowered for one binding of its size symbols (N=64, ...): every shape is evaluated with the
+one evaluator, `eval_dim`. Each node's result starts lazy (an index expression); it is materialised
+into a buffer only when it must be: it is a graph output, it has more than one use, or its consumer
+needs memory (matmul, a reshape of a non-contiguous view). So `dense + bias + relu`, a softmax's
+`x - max`, a dropout mask from Philox and a whole optimiser update each become one loop, and
+transpose/broadcast/slice/reverse are only strides.
+
+`LOWERINGS` is the table; `unsupported(graph)` names the first node it cannot lower (the backend
+refuses at compile time with the op and its `.nn` line).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Callable
+
+from ...ir.graph import Graph, Node
+from ...ir.types import eval_dim
+from . import loops as L
+from .loops import Buf, Const, Expr, Kernel, Load, Map, Matmul, Reduce, Store
+
+UNARY = ("neg", "exp", "log", "sqrt", "tanh", "sigmoid", "abs", "sign", "cos")
+BINARY = ("add", "sub", "mul", "div", "maximum", "minimum", "pow")
+FLOAT_ONLY = {"exp", "log", "sqrt", "tanh", "sigmoid", "cos", "div", "pow"}
+
+
+class Lowering:
+    """Walks a graph once, building kernels and buffers; `value_of` gives a node input's expression."""
+
+    def __init__(self, graph: Graph, bindings: dict[str, int], inputs: dict[int, Buf],
+                 outputs: dict[int, list[Buf]]):
+        self.graph = graph
+        self.bindings = bindings
+        self.env: dict[int, Expr] = {vid: buf.load() for vid, buf in inputs.items()}
+        self.outputs = outputs
+        self.kernels: list[Kernel] = []
+        self.scratch: list[Buf] = []
+        self.uses = Counter(i for n in graph.nodes for i in n.inputs)
+        self.node: Node | None = None
+
+    # -- helpers used by the lowerings -------------------------------------------------------------
+    def shape(self, vid: int) -> tuple[int, ...]:
+        return tuple(eval_dim(d, self.bindings) for d in self.graph.type_of(vid).shape)
+
+    def dtype(self, vid: int) -> str:
+        return self.graph.type_of(vid).dtype
+
+    def new_buf(self, dtype: str, shape: tuple[int, ...], vid: int | None = None) -> Buf:
+        """Where a node's result goes: its graph-output buffer when it is one, else fresh scratch."""
+        if vid is not None and self.outputs.get(vid):
+            return self.outputs[vid][0]
+        buf = Buf(f"t{len(self.scratch)}", dtype, shape)
+        self.scratch.append(buf)
+        return buf
+
+    def emit(self, kernel: Kernel) -> None:
+        kernel.origin = self.node.op if self.node else "copy"
+        self.kernels.append(kernel)
+
+    def materialize(self, x: Expr, vid: int | None = None) -> Load:
+        if isinstance(x, Load) and (vid is None or not self.outputs.get(vid)):
+            return x
+        buf = self.new_buf(x.dtype, tuple(x.shape), vid)
+        self.emit(Store(buf.load(), x))
+        return buf.load()
+
+    def contiguous(self, x: Expr) -> Load:
+        if isinstance(x, Load) and x.contiguous:
+            return x
+        buf = self.new_buf(x.dtype, tuple(x.shape))
+        self.emit(Store(buf.load(), x))
+        return buf.load()
+
+    # -- the walk ------------------------------------------------------------------------------------
+    def run(self) -> None:
+        for node in self.graph.nodes:
+            self.node = node
+            result = LOWERINGS[node.op](self, node, [self.env[i] for i in node.inputs])
+            vid = node.outputs[0]
+            if vid in self.outputs:
+                result = self._to_outputs(vid, result)
+            elif self.uses[vid] > 1 and not isinstance(result, (Load, Const)):
+                result = self.materialize(result)
+            self.env[vid] = result
+        self.node = None
+        # outputs that are graph inputs or parameters passed through unchanged
+        done = {id(k.target.buf) for k in self.kernels}
+        for vid, bufs in self.outputs.items():
+            for buf in bufs:
+                if id(buf) not in done:
+                    self.emit(Store(buf.load(), self.env[vid]))
+
+    def _to_outputs(self, vid: int, result: Expr) -> Expr:
+        bufs = self.outputs[vid]
+        if not (isinstance(result, Load) and result.buf is bufs[0] and result.contiguous):
+            self.emit(Store(bufs[0].load(), result))
+        for buf in bufs[1:]:
+            self.emit(Store(buf.load(), bufs[0].load()))
+        return bufs[0].load()
+
+
+class Unsupported(Exception):
+    """A node this backend cannot lower (yet)."""
+
+
+def where(node: Node) -> str:
+    span = node.span
+    if span is None:
+        return node.path
+    return f"line {span.line}" + (f" of {span.file}" if getattr(span, "file", None) else "")
+
+
+def unsupported(graph: Graph) -> Node | None:
+    """The first node the table cannot lower, or None."""
+    for node in graph.nodes:
+        if node.op not in LOWERINGS:
+            return node
+        if node.op in FLOAT_ONLY and graph.type_of(node.outputs[0]).dtype not in ("f32", "f64"):
+            return node
+        if node.op in ("rnn", "lstm", "gru") or len(node.outputs) != 1:
+            return node
+    return None
+
+
+# -- the table ---------------------------------------------------------------------------------------
+def _out(lw: Lowering, node: Node) -> tuple[str, tuple[int, ...]]:
+    vid = node.outputs[0]
+    return lw.dtype(vid), lw.shape(vid)
+
+
+def _elementwise(op: str) -> Callable:
+    def lower(lw: Lowering, node: Node, xs: list[Expr]) -> Expr:
+        dtype, shape = _out(lw, node)
+        return Map(op, tuple(L.broadcast(x, shape) for x in xs), dtype, shape, dict(node.attrs))
+    return lower
+
+
+def _constant(lw, node, xs):
+    dtype, shape = _out(lw, node)
+    return L.broadcast(Const(node.attr("value"), dtype, ()), shape)
+
+
+def _size(lw, node, xs):
+    dtype, _ = _out(lw, node)
+    n = 1
+    for ax in node.attr("axis"):
+        n *= xs[0].shape[ax]
+    return Const(n, dtype, ())
+
+
+def _iota(lw, node, xs):
+    _, shape = _out(lw, node)
+    return L.Iota(shape, 0)
+
+
+def _axes(node: Node, rank: int) -> tuple[int, ...]:
+    axis = node.attr("axis")
+    if axis is None:
+        return tuple(range(rank))
+    axis = axis if isinstance(axis, tuple) else (axis,)
+    return tuple(sorted({a % rank for a in axis}))
+
+
+def _reduce(kind: str) -> Callable:
+    def lower(lw: Lowering, node: Node, xs: list[Expr]) -> Expr:
+        x = xs[0]
+        dtype, shape = _out(lw, node)
+        axes = _axes(node, len(x.shape))
+        kept = tuple(n for d, n in enumerate(x.shape) if d not in axes)
+        buf = lw.new_buf(dtype, shape, node.outputs[0])
+        if L.numel(x.shape) == 0 and kind != "sum":
+            raise Unsupported(f"{node.op} of an empty tensor")
+        lw.emit(Reduce(Load(buf, kept, L.contiguous_strides(kept), 0), x, axes, kind))
+        return buf.load()
+    return lower
+
+
+def _matmul(lw, node, xs):
+    a, b = (lw.materialize(x) for x in xs)
+    dtype, shape = _out(lw, node)
+    a2 = a if len(a.shape) > 1 else L.view(a, (1,) + a.shape, [[0, 1]], [0])
+    b2 = b if len(b.shape) > 1 else L.view(b, b.shape + (1,), [[1, 0]], [0])
+    m, k, n = a2.shape[-2], a2.shape[-1], b2.shape[-1]
+    batch = shape[:len(shape) - (len(a.shape) > 1) - (len(b.shape) > 1)]
+    full = batch + (m, n)
+    buf = lw.new_buf(dtype, shape, node.outputs[0])
+    lw.emit(Matmul(Load(buf, full, L.contiguous_strides(full), 0), L.broadcast(a2, batch + (m, k)),
+                   L.broadcast(b2, batch + (k, n))))
+    return buf.load()
+
+
+def _reshape(lw, node, xs):
+    _, shape = _out(lw, node)
+    x = lw.contiguous(xs[0])
+    return Load(x.buf, shape, L.contiguous_strides(shape), x.offset)
+
+
+def _broadcast_to(lw, node, xs):
+    _, shape = _out(lw, node)
+    x = xs[0]
+    if L.cost(x) > 0 and L.numel(x.shape) < L.numel(shape):
+        x = lw.materialize(x)  # computed once, not once per broadcast element
+    return L.broadcast(x, shape)
+
+
+def _transpose(lw, node, xs):
+    return L.transpose(xs[0], tuple(node.attr("perm")))
+
+
+def _slice(lw, node, xs):
+    return L.slice_axis(xs[0], node.attr("axis") % len(xs[0].shape), node.attr("start"), node.attr("end"),
+                        node.attr("step", 1))
+
+
+def _reverse(lw, node, xs):
+    return L.reverse(xs[0], tuple(a % len(xs[0].shape) for a in node.attr("axes")))
+
+
+def _pad(lw, node, xs):
+    _, shape = _out(lw, node)
+    return L.Pad(xs[0], shape, tuple(node.attr("lo")), node.attr("value", 0.0))
+
+
+def _concat(lw, node, xs):
+    dtype, shape = _out(lw, node)
+    axis = node.attr("axis") % len(shape)
+    buf = lw.new_buf(dtype, shape, node.outputs[0])
+    start = 0
+    for x in xs:
+        n = x.shape[axis]
+        lw.emit(Store(L.slice_axis(buf.load(), axis, start, start + n, 1), x))
+        start += n
+    return buf.load()
+
+
+def _random(lw, node, xs):
+    dtype, shape = _out(lw, node)
+    return L.Random(xs[1], xs[2], node.attr("stream"), shape, dtype)
+
+
+LOWERINGS: dict[str, Callable] = {
+    **{op: _elementwise(op) for op in UNARY + BINARY + ("compare", "where", "cast")},
+    "constant": _constant, "size": _size, "iota": _iota,
+    "sum": _reduce("sum"), "max": _reduce("max"), "argmax": _reduce("argmax"),
+    "matmul": _matmul,
+    "reshape": _reshape, "reshape_like": _reshape, "broadcast_to": _broadcast_to, "transpose": _transpose,
+    "slice": _slice, "reverse": _reverse, "pad": _pad, "concat": _concat,
+    "random_uniform": _random,
+}

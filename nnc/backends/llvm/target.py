@@ -1,0 +1,103 @@
+"""The host target, code generation to an object, the on-disk object cache, and loading into MCJIT.
+
+Facts this follows (docs/backends.md §3, measured on llvmlite 0.50 / LLVM 22): `llvm.initialize()`
+raises, so only the native target and asm printer are initialised; MCJIT owns its TargetMachine, so
+every engine gets its own (sharing one segfaults when the first engine is freed); an emitted object is
+cached and loaded with `add_object_file` (a few ms) instead of MCJIT's own cache (which still parses the
+IR). The cache key is the IR text's hash with the code generator's version, llvmlite's and LLVM's
+versions, the CPU name and its feature string and the optimisation level, so a cache entry built for
+another CPU or another compiler is never loaded; a corrupt entry is rejected by nnc/cache.py and rebuilt.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import threading
+from dataclasses import dataclass
+
+import llvmlite
+import llvmlite.binding as llvm
+
+from ... import cache
+
+GENERATOR = "nnc-llvm-1"   # bump when emitted code changes meaning for the same IR text
+NAMESPACE = "llvm"
+_lock = threading.Lock()
+_ready = False
+
+
+def init() -> None:
+    global _ready
+    with _lock:
+        if not _ready:
+            llvm.initialize_native_target()
+            llvm.initialize_native_asmprinter()
+            _ready = True
+
+
+@dataclass(frozen=True)
+class Host:
+    triple: str
+    cpu: str
+    features: str
+
+
+def host(cpu: str | None = None) -> Host:
+    """The CPU code is generated for: this machine's, or `cpu` by name (its default features)."""
+    init()
+    if cpu is None:
+        return Host(llvm.get_process_triple(), llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten())
+    return Host(llvm.get_process_triple(), cpu, "")
+
+
+def machine(h: Host, opt: int = 3) -> "llvm.TargetMachine":
+    """A new TargetMachine (never shared between engines)."""
+    init()
+    target = llvm.Target.from_triple(h.triple)
+    return target.create_target_machine(cpu=h.cpu, features=h.features, opt=opt, reloc="default",
+                                        codemodel="jitdefault")
+
+
+def data_layout(h: Host) -> str:
+    return str(machine(h).target_data)
+
+
+def cache_key(ir_text: str, h: Host, opt: int) -> str:
+    llvm_version = ".".join(str(v) for v in llvm.llvm_version_info)
+    return cache.make_key(GENERATOR, llvmlite.__version__, llvm_version, h.cpu, h.features, str(opt),
+                          hashlib.sha256(ir_text.encode()).hexdigest())
+
+
+def compile_object(ir_text: str, h: Host, opt: int = 3, use_cache: bool = True) -> tuple[bytes, bool]:
+    """The object code for `ir_text`, and whether it came from the cache."""
+    key = cache_key(ir_text, h, opt)
+    if use_cache:
+        hit = cache.get(NAMESPACE, key)
+        if hit is not None:
+            return hit, True
+    tm = machine(h, opt)
+    mod = llvm.parse_assembly(ir_text)
+    mod.verify()
+    tuning = llvm.create_pipeline_tuning_options(speed_level=opt)
+    tuning.loop_unrolling = False  # constant trip counts get fully unrolled: 2x compile time for little speed
+    pb = llvm.create_pass_builder(tm, tuning)
+    pb.getModulePassManager().run(mod, pb)
+    obj = tm.emit_object(mod)
+    if use_cache:
+        cache.put(NAMESPACE, key, obj)
+    return obj, False
+
+
+class Loaded:
+    """An object loaded into its own MCJIT engine; keeps the engine alive while the code may run."""
+
+    def __init__(self, obj: bytes, h: Host):
+        self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), machine(h))
+        self._engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
+        self._engine.finalize_object()
+
+    def function(self, name: str, prototype) -> "ctypes._CFuncPtr":
+        address = self._engine.get_function_address(name)
+        if not address:
+            raise RuntimeError(f"the compiled object has no function {name}")
+        return prototype(address)

@@ -1,0 +1,264 @@
+"""The LLVM backend against the numpy oracle: every primitive it lowers, whole examples, training steps
+number for number (dropout masks included), bad input at the boundary, refusals, the object cache."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("llvmlite")
+
+import nnc  # noqa: E402
+from nnc.backends import BackendUnavailable, get, inference_signature  # noqa: E402
+from nnc.elaborate.builder import GraphBuilder  # noqa: E402
+from nnc.interp import RunError  # noqa: E402
+from nnc.ir.types import TensorType, sym  # noqa: E402
+from nnc.passes.emit import Emitter  # noqa: E402
+from nnc.passes.pipeline import prepare  # noqa: E402
+from test_primitives import PRIM_CASES, SPAN, feeds_for, one_op_graph  # noqa: E402
+
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+LLVM = get("llvm")
+NUMPY = get("numpy")
+RTOL = 1e-4
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("NNC_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "llvm-cache"))
+
+
+def both(graph, feeds, state=None):
+    """The graph's outputs on numpy and on llvm, through the backend interface."""
+    sig = inference_signature(graph)
+    outs = []
+    for backend in (NUMPY, LLVM):
+        exe = backend.compile(prepare(graph, backend), sig)
+        if state:
+            exe.load_state(state)
+        outs.append(exe(**feeds))
+    return outs
+
+
+def assert_agree(a: dict, b: dict, rtol=RTOL, atol=1e-6):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert a[k].dtype == b[k].dtype and a[k].shape == b[k].shape, (k, a[k].dtype, b[k].dtype)
+        np.testing.assert_allclose(b[k], a[k], rtol=rtol, atol=atol, err_msg=k)
+
+
+def as_f32(types):
+    return [TensorType("f32", t.shape) if t.dtype == "f64" else t for t in types]
+
+
+def cases():
+    out = []
+    for name in sorted(PRIM_CASES):
+        for k in range(len(PRIM_CASES[name])):
+            for dtype in ("f32", "f64"):
+                out.append(pytest.param(name, k, dtype, id=f"{name}-{k}-{dtype}"))
+    return out
+
+
+@pytest.mark.parametrize("name,k,dtype", cases())
+def test_each_primitive_agrees_with_the_oracle_or_is_refused_with_its_line(name, k, dtype):
+    types, attrs, makers = PRIM_CASES[name][k]
+    if dtype == "f32":
+        types = as_f32(types)
+        attrs = {**attrs, "dtype": "f32"} if attrs.get("dtype") == "f64" else attrs
+    graph = one_op_graph(name, types, attrs)
+    feeds = feeds_for(graph, np.random.default_rng(k), makers)
+    feeds = {n: (v.astype(np.float32) if dtype == "f32" and v.dtype == np.float64 else v) for n, v in feeds.items()}
+    if name not in LLVM.primitives:
+        with pytest.raises(BackendUnavailable, match=rf"cannot lower {name} yet \(line 1.*use --backend numpy"):
+            LLVM.compile(prepare(graph, LLVM), inference_signature(graph))
+        return
+    a, b = both(graph, feeds)
+    assert_agree(a, b)
+
+
+def graph_of(build, inputs: dict[str, TensorType]):
+    b = GraphBuilder("t")
+    e = Emitter(b, SPAN, "", "t")
+    xs = {n: b.add_input(n, t, SPAN) for n, t in inputs.items()}
+    outs = build(e, **xs)
+    b.outputs = [(f"y{i}", o.id) for i, o in enumerate(outs)]
+    return b.build()
+
+
+def f32(*shape):
+    return TensorType("f32", shape)
+
+
+ODD = [(1,), (17,), (3, 5, 7), (2, 33)]
+
+
+@pytest.mark.parametrize("shape", ODD, ids=str)
+def test_fused_elementwise_chains_and_reductions_at_sizes_that_do_not_fill_a_vector(shape):
+    def build(e, x, y):
+        z = e("maximum", e("mul", e("tanh", x), e("exp", y)), e("sigmoid", y))
+        last = len(shape) - 1
+        return [z, e("sum", z, axis=(last,), keepdims=True), e("max", e("neg", z), axis=(0,)),
+                e("argmax", z, axis=last), e("sum", z, axis=tuple(range(len(shape))))]
+    g = graph_of(build, {"x": f32(*shape), "y": f32(*shape)})
+    rng = np.random.default_rng(len(shape))
+    feeds = {"x": rng.normal(size=shape).astype(np.float32), "y": rng.normal(size=shape).astype(np.float32)}
+    assert_agree(*both(g, feeds))
+
+
+@pytest.mark.parametrize("a,b,ta,tb", [((1, 17), (17, 33), False, False), ((7, 64), (10, 64), False, True),
+                                       ((64, 10), (64, 128), True, False), ((5, 3), (4, 5), True, True),
+                                       ((2, 3, 9), (9, 5), False, False), ((9,), (9, 4), False, False)],
+                         ids=str)
+def test_matmul_in_every_layout_and_with_batch_axes(a, b, ta, tb):
+    def build(e, x, y):
+        if ta:
+            x = e("transpose", x, perm=(1, 0))
+        if tb:
+            y = e("transpose", y, perm=(1, 0))
+        return [e("matmul", x, y)]
+    g = graph_of(build, {"x": f32(*a), "y": f32(*b)})
+    rng = np.random.default_rng(0)
+    feeds = {"x": rng.normal(size=a).astype(np.float32), "y": rng.normal(size=b).astype(np.float32)}
+    assert_agree(*both(g, feeds))
+
+
+def test_views_compose_slices_of_transposes_of_broadcasts_and_pads_concats():
+    def build(e, x, y):
+        t = e("transpose", e("broadcast_to", x, shape=(4, 3, 5)), perm=(2, 0, 1))
+        s = e("slice", t, start=1, end=5, step=2, axis=0)
+        r = e("reverse", e("pad", y, lo=(2, -1), hi=(-1, 1), value=-2.0), axes=(1,))
+        c = e("concat", e("exp", y), r, axis=0)
+        return [s, c, e("reshape", e("transpose", y, perm=(1, 0)), shape=(-1,))]
+    g = graph_of(build, {"x": f32(3, 5), "y": f32(3, 4)})
+    rng = np.random.default_rng(1)
+    feeds = {"x": rng.normal(size=(3, 5)).astype(np.float32), "y": rng.normal(size=(3, 4)).astype(np.float32)}
+    assert_agree(*both(g, feeds))
+
+
+def test_philox_draws_are_bit_for_bit_the_oracles():
+    def build(e, x, key, step):
+        return [e("random_uniform", x, key, step, stream=0xDEADBEEF, dtype="f32")]
+    g = graph_of(build, {"x": f32(3, 37), "key": TensorType("i64", ()), "step": TensorType("i64", ())})
+    feeds = {"x": np.zeros((3, 37), np.float32), "key": np.asarray(2**40 + 12345), "step": np.asarray(7)}
+    a, b = both(g, feeds)
+    np.testing.assert_array_equal(a["y0"], b["y0"])
+
+
+MLP = ROOT / "examples" / "digits_mlp.nn"
+
+
+@pytest.mark.parametrize("n", [1, 7, 64])
+def test_digits_mlp_inference_agrees_at_every_batch_size(n):
+    prog = nnc.load(MLP)
+    fast, ref = prog.model("mlp", backend="llvm", seed=4), prog.model("mlp", backend="numpy", seed=4)
+    x = np.random.default_rng(n).normal(size=(n, 64)).astype(np.float32)
+    np.testing.assert_allclose(fast(x=x), ref(x=x), rtol=RTOL, atol=1e-6)
+
+
+def test_one_executable_serves_several_batch_sizes_and_keeps_its_parameters():
+    prog = nnc.load(MLP)
+    fast, ref = prog.model("mlp", backend="llvm", seed=1), prog.model("mlp", backend="numpy", seed=1)
+    w = np.full((128, 64), 0.01, np.float32)
+    fast.params["mlp/h.dense/weight"] = w
+    ref.params["mlp/h.dense/weight"] = w
+    for n in (3, 1, 3):
+        x = np.random.default_rng(n).normal(size=(n, 64)).astype(np.float32)
+        np.testing.assert_allclose(fast(x=x), ref(x=x), rtol=RTOL, atol=1e-6)
+    np.testing.assert_array_equal(fast.params["mlp/h.dense/weight"], w)
+
+
+def test_digits_mlp_training_steps_number_for_number_with_dropout():
+    prog = nnc.load(MLP)
+    fast, ref = prog.train("digits", backend="llvm", seed=3), prog.train("digits", backend="numpy", seed=3)
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        batch = {"x": rng.normal(size=(64, 64)).astype(np.float32), "y": rng.integers(0, 10, 64).astype(np.int32)}
+        a, b = fast.step(**batch), ref.step(**batch)
+        assert a["accuracy"] == b["accuracy"]
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-5)
+    for name, value in ref.params.items():
+        np.testing.assert_allclose(fast.params[name], value, rtol=1e-4, atol=1e-6, err_msg=name)
+    for name, value in ref.slots.items():
+        np.testing.assert_allclose(fast.slots[name], value, rtol=1e-3, atol=1e-7, err_msg=name)
+    assert fast.steps_done == ref.steps_done == 4
+
+
+def test_a_non_finite_loss_leaves_every_parameter_and_the_step_untouched():
+    prog = nnc.load(MLP)
+    t = prog.train("digits", backend="llvm", seed=0)
+    before = {k: v.copy() for k, v in t.params.items()}
+    x = np.full((8, 64), np.inf, np.float32)
+    exe = t._step
+    out = exe(x=x, y=np.zeros(8, np.int32))
+    assert not np.isfinite(out["loss"])
+    for k, v in t.params.items():
+        np.testing.assert_array_equal(v, before[k])
+    assert t.steps_done == 0
+
+
+def test_bad_input_at_the_boundary_is_a_run_error():
+    m = nnc.load(MLP).model("mlp", backend="llvm")
+    with pytest.raises(RunError, match="input x must be f32, found an array of int64"):
+        m(x=np.zeros((2, 64), np.int64))
+    with pytest.raises(RunError, match="input x must be"):
+        m(x=np.zeros((2, 63), np.float32))
+    with pytest.raises(RunError, match="rank 2"):
+        m(x=np.zeros((64,), np.float32))
+    with pytest.raises(RunError, match="unknown input: z"):
+        m(x=np.zeros((2, 64), np.float32), z=np.zeros(1))
+    with pytest.raises(RunError, match="missing input: x"):
+        m()
+    # a float64, a strided and a read-only array are converted, not misread
+    x = np.random.default_rng(0).normal(size=(4, 128))
+    ro = x[:, ::2].astype(np.float32)
+    ro.flags.writeable = False
+    ref = nnc.load(MLP).model("mlp", backend="numpy")
+    np.testing.assert_allclose(m(x=x[:, ::2]), ref(x=x[:, ::2]), rtol=RTOL, atol=1e-6)
+    np.testing.assert_allclose(m(x=ro), ref(x=ro), rtol=RTOL, atol=1e-6)
+
+
+def test_load_state_checks_shapes_and_dtypes_like_the_oracle():
+    m = nnc.load(MLP).model("mlp", backend="llvm")
+    with pytest.raises(ValueError, match=r"must have shape \[128, 64\]"):
+        m.params["mlp/h.dense/weight"] = np.zeros((64, 128), np.float32)
+    with pytest.raises(ValueError, match="must be f32"):
+        m.params["mlp/h.dense/bias"] = np.array(["a"] * 128)
+
+
+def test_an_op_it_cannot_lower_is_refused_at_compile_time_with_its_line():
+    prog = nnc.load(ROOT / "examples" / "lenet5.nn")
+    with pytest.raises(BackendUnavailable, match=r"the llvm backend cannot lower \w+ yet \(line \d+"):
+        prog.model(prog.models[0], backend="llvm")
+
+
+def test_a_second_compile_loads_the_object_from_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("NNC_CACHE_DIR", str(tmp_path / "fresh"))
+    g = nnc.load(MLP).graph("mlp")
+    sig = inference_signature(g)
+    prepared = prepare(g, LLVM)
+    first = LLVM.compile(prepared, sig).variant({"N": 2})
+    second = LLVM.compile(prepared, sig).variant({"N": 2})
+    assert not first.cached and second.cached
+    assert second.compile_seconds < first.compile_seconds
+
+
+def test_the_arena_reuses_memory_by_liveness():
+    from nnc.train.step import build_step
+    step = build_step(nnc.load(MLP)._result.trains["digits"])
+    exe = LLVM.compile(prepare(step.graph, LLVM), step.signature)
+    v = exe.variant({"N": 64})
+    assert v.plan.arena_bytes < v.plan.scratch_bytes
+
+
+def test_symbolic_sizes_bind_per_call_from_the_inputs():
+    def build(e, x, y):
+        return [e("add", e("sum", x, axis=(1,)), y)]
+    g = graph_of(build, {"x": TensorType("f32", (sym("N"), 3)), "y": TensorType("f32", (sym("N"),))})
+    exe = LLVM.compile(prepare(g, LLVM), inference_signature(g))
+    for n in (1, 5):
+        x, y = np.ones((n, 3), np.float32), np.arange(n, dtype=np.float32)
+        np.testing.assert_array_equal(exe(x=x, y=y)["y0"], 3 + y)
+    with pytest.raises(RunError, match="N is 2 elsewhere, 3 here"):
+        exe(x=np.ones((2, 3), np.float32), y=np.ones(3, np.float32))
