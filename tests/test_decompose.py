@@ -174,7 +174,8 @@ CASES: dict[str, list[tuple]] = {
     "conv_backward": [([f(N, 6, 3, 3), f(N, 4, 5, 6), f(6, 2, 3, 3)], conv_geometry((2, 2), (1, 1), 2, True), {}),
                       ([f(2, 2, 7, 7), f(2, 3, 7, 7), f(2, 3, 3, 2)],
                        conv_geometry((1, 1), (2, 1), 1, False, ((2, 2), (0, 1))), {}),
-                      ([f(N, 3, 4), f(N, 2, 9), f(3, 2, 4)], conv_geometry((3,), (1,), 1, True, ((2, 2),)), {})],
+                      ([f(N, 3, 4), f(N, 2, 9), f(3, 2, 4)], conv_geometry((3,), (1,), 1, True, ((2, 2),)), {}),
+                      ([f(N, 3, dim_add(T, -1)), f(N, 2, T), f(3, 2, 4)], conv_geometry((1,), (1,), 1, True), {})],
     "conv_transpose2d": [([f(N, 4, 3, 3)], {"filters": 6, "kernel": 3, "stride": 2, "padding": 1,
                                             "output_padding": 1, "groups": 2}, {}),
                          ([f(2, 3, 4, 3)], {"filters": 2, "kernel": (2, 3), "dilation": (2, 1), "bias": False}, {})],
@@ -297,3 +298,40 @@ def test_example_programs_decompose_to_primitives(path):
         for out in want:
             assert got[out].dtype == want[out].dtype, (label, out)
             np.testing.assert_allclose(got[out], want[out], rtol=2e-4, atol=2e-5, err_msg=f"{path.stem} {label} {out}")
+
+
+SEQUENCE_PROGRAM = """
+model tagger {
+  input x: f32[N, 3, T]
+  h = x -> conv1d(4, 3, padding=1) -> batchnorm -> relu -> conv1d(2, 3, padding="same", dilation=2)
+  output y = h -> transpose([0, 2, 1]) -> dense(5) -> log_softmax
+}
+
+train tags {
+  input x: f32[N, 3, T]
+  input tag: i32[N, T]
+  y = tagger(x)
+  loss = nll(y, tag)
+  minimize loss over tagger with sgd(lr=0.1, momentum=0.9)
+  batch 4
+  epochs 1
+}
+"""
+
+
+def test_a_program_over_a_symbolic_length_decomposes_and_computes_the_same():
+    """conv1d over [N, C, T]: the weight gradient is a convolution whose kernel (g) has the symbolic length."""
+    from nnc.init import initialize
+    from nnc.train.step import build_step
+    result = check(SEQUENCE_PROGRAM)
+    assert not result.errors, [d.message for d in result.errors]
+    for graph in (result.models["tagger"].graph, build_step(result.trains["tags"]).graph):
+        flat = decompose(graph, frozenset())
+        verify(flat)
+        assert not {n.op for n in flat.nodes} - PRIMITIVES
+        rng = np.random.default_rng(1)
+        feeds, params = _feeds(graph, rng), initialize(graph.params, 1)
+        want = run_graph(graph, feeds, params, Context())
+        got = run_graph(flat, feeds, params, Context())
+        for out in want:
+            np.testing.assert_allclose(got[out], want[out], rtol=2e-4, atol=2e-5, err_msg=out)

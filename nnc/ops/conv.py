@@ -22,11 +22,17 @@ def dilated(n, d: int):
     return dim_add(dim_mul(dim_add(n, -1), d), 1) if d > 1 else n
 
 
-def out_size(n, k: int, s: int, ld: int, rd: int, lo: int, hi: int):
-    extent = rd * (k - 1) + 1
+def out_size(n, k, s: int, ld: int, rd: int, lo: int, hi: int):
+    """The output size along one axis; the kernel size k may be symbolic (a weight gradient's kernel is g)."""
+    extent = dilated(k, rd)
     n = dilated(n, ld)
+    span = dim_sub(dim_add(n, lo + hi), extent)  # an int when a symbolic kernel cancels a symbolic input
+    if isinstance(span, int):
+        return span // s + 1
     if s == 1:
-        return dim_add(n, lo + hi - extent + 1)
+        return dim_add(span, 1)
+    if not isinstance(extent, int):
+        raise ShapeError(f"conv with stride {s} needs a known kernel size, found {dim_str(k)}", code="E0208")
     return window_count(n, lo + hi - extent, s)
 
 
@@ -110,7 +116,6 @@ def weight_grad(e, x, g, kernel, a: dict):
     pads = []
     for n, o, k, s, ld, rd, (lo, hi) in zip(x.type.shape[2:], g.type.shape[2:], kernel, a["stride"],
                                             a["lhs_dilation"], a["rhs_dilation"], a["padding"]):
-        _int(o, "an output axis")
         hi_w = _int(dim_sub(dim_add(dilated(o, s), (k - 1) * rd - lo), dilated(n, ld)), "an output minus input")
         pads.append((lo, hi_w))
     geometry = dict(stride=tuple(a["rhs_dilation"]), padding=tuple(pads), lhs_dilation=tuple(a["lhs_dilation"]),
