@@ -230,6 +230,20 @@ def test_decomposition_matches_the_reference(name, k):
             np.testing.assert_allclose(got[out], want[out], rtol=tol, atol=tol, err_msg=f"{name} {out}")
 
 
+BINARY = {"add", "sub", "mul", "div", "maximum", "minimum", "pow", "compare", "matmul"}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_decompositions_mix_no_dtypes(name):
+    """Binary nodes a rule writes see one dtype (constants take their partner's), so dtype promotion need not
+    run again after decomposition."""
+    for types, attrs, _ in CASES[name]:
+        flat = decompose(one_op_graph(name, types, attrs), frozenset())
+        for node in flat.nodes:
+            operands = node.inputs[1:] if node.op == "where" else node.inputs if node.op in BINARY else ()
+            assert len({flat.type_of(v).dtype for v in operands}) <= 1, f"{name}: {node.name}"
+
+
 def test_a_supported_op_is_left_alone():
     graph = one_op_graph("sum_like", [f(2, 3), f(3)], {})
     assert [n.op for n in decompose(graph, frozenset({"sum_like"})).nodes] == ["sum_like"]
