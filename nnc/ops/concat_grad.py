@@ -35,6 +35,6 @@ def decompose(e, ins, out_types, a):
     return out
 
 
-OP = Op(name="concat_grad", doc="the gradient of concat, one piece per input", inputs=("g", "x"), variadic=False,
+OP = Op(name="concat_grad", doc="the gradient of concat, one piece per input", inputs=("g", "x"), variadic=True,
         attrs=(Attr("axis", "axis", 1), Attr("pieces", "pos_int", 2)), infer=infer, reference=reference,
         outputs=lambda a: a["pieces"], category="gradient", internal=True, vjp=vjp, decompose=decompose)

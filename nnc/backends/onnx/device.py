@@ -19,7 +19,7 @@ def session_options(threads: int | None = None):
     `threads` intra-op threads (NNC_ONNX_THREADS, else ONNX Runtime's default)."""
     import onnxruntime as ort
     so = ort.SessionOptions()
-    so.log_severity_level = 3
+    so.log_severity_level = 4  # errors come back as exceptions, reported in one line
     if threads is None and os.environ.get("NNC_ONNX_THREADS"):
         threads = int(os.environ["NNC_ONNX_THREADS"])
     if threads:

@@ -101,7 +101,7 @@ def crop_and_pad(b: Builder, x: str, lo, hi, value: float, dtype: str, first_axi
     axes = [first_axis + i for i, (l, h) in enumerate(zip(lo, hi)) if l < 0 or h < 0]
     if axes:
         starts = [max(-lo[ax - first_axis], 0) for ax in axes]
-        ends = [-hi[ax - first_axis] if hi[ax - first_axis] < 0 else INT64_MAX for ax in axes]
+        ends = [hi[ax - first_axis] if hi[ax - first_axis] < 0 else INT64_MAX for ax in axes]
         x = b.op("Slice", [x, b.ints(starts), b.ints(ends), b.ints(axes)])
     plo = [max(v, 0) for v in lo]
     phi = [max(v, 0) for v in hi]

@@ -91,18 +91,23 @@ class OnnxExecutable:
         return {name: np.array(v.numpy(), copy=True) for name, v in self._held().items()}
 
     def _bind(self) -> list:
-        """Two IO bindings: binding p reads set p and writes the updates into set 1 - p."""
+        """Two IO bindings: binding p reads set p (inputs bound once; the batch is bound per call)."""
         bindings = []
         for p in (0, 1):
             io = self.session.io_binding()
             for name, v in {**self._fixed, **self._sets[p]}.items():
                 io.bind_ortvalue_input(name, v)
-            for out, target in self._updates.items():
-                io.bind_ortvalue_output(out, self._sets[1 - p][target])
-            for name in self._reports:
-                io.bind_output(name, "cpu")
             bindings.append(io)
         return bindings
+
+    def _bind_outputs(self, io, p: int) -> None:
+        """The updates into set 1 - p; the reports unallocated, every call, since a report's size follows
+        the batch (ONNX Runtime would otherwise reuse the last call's buffer and refuse a new batch size)."""
+        io.clear_binding_outputs()
+        for out, target in self._updates.items():
+            io.bind_ortvalue_output(out, self._sets[1 - p][target])
+        for name in self._reports:
+            io.bind_output(name, "cpu")
 
     def __call__(self, **feeds) -> dict[str, np.ndarray]:
         missing = [n for n in self._stateful if n not in self._held()]
@@ -121,6 +126,7 @@ class OnnxExecutable:
         io = self._bindings[self._cur]
         for name, a in arrays.items():
             io.bind_cpu_input(name, a)
+        self._bind_outputs(io, self._cur)
         try:
             self.session.run_with_iobinding(io)
         except Exception as e:  # noqa: BLE001 - onnxruntime's errors name the node; one line for the caller
