@@ -63,6 +63,15 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--format", choices=("text", "json"), default="text")
     _backend_flags(v)
 
+    o = sub.add_parser("compile", help="write compiled artifacts (onnx: MODEL.onnx, TRAIN.step.onnx, README)")
+    o.add_argument("file", metavar="FILE")
+    o.add_argument("--target", choices=("onnx", "llvm"), required=True)
+    only = o.add_mutually_exclusive_group()
+    only.add_argument("--model", metavar="M", help="only this model")
+    only.add_argument("--train", metavar="T", help="only this train block")
+    o.add_argument("-o", "--output", metavar="DIR", default=".", help="the output folder (default: here)")
+    o.add_argument("--seed", type=int, default=0, help="the seed of the initial parameters")
+
     e = sub.add_parser("explain", help="the long explanation of a diagnostic code, e.g. nnc explain E0301")
     e.add_argument("code")
 
@@ -117,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args) -> int:
     try:
         return {"check": cmd_check, "stats": cmd_stats, "explain": cmd_explain, "train": cmd_train,
-                "run": cmd_run, "verify": cmd_verify, "cache": cmd_cache, "lsp": cmd_lsp}[args.command](args)
+                "run": cmd_run, "verify": cmd_verify, "cache": cmd_cache, "lsp": cmd_lsp, "compile": cmd_compile}[args.command](args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -224,6 +233,38 @@ def cmd_run(args) -> int:
 def cmd_lsp(args) -> int:
     from .lsp import main as serve
     return serve()
+
+
+def cmd_compile(args) -> int:
+    """`nnc compile --target onnx`: the chosen (or every) model and train block as .onnx files and a README."""
+    from .diagnostics import render_text
+    if args.target == "llvm":
+        print("nnc: error: nnc compile --target llvm is not built yet; use --target onnx", file=sys.stderr)
+        return EXIT_USAGE
+    result, err = _check(args.file, False)
+    if result is None:
+        print(f"nnc: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    if result.errors:
+        print(render_text(result.diagnostics, result.sources), file=sys.stderr)
+        return EXIT_ERRORS
+    for kind, name, table in (("model", args.model, result.models), ("train block", args.train, result.trains)):
+        if name is not None and name not in table:
+            print(f"nnc: error: no {kind} `{name}` in {args.file} ({kind}s: {', '.join(table) or 'none'})",
+                  file=sys.stderr)
+            return EXIT_USAGE
+    from .backends import BackendUnavailable, resolve
+    try:
+        resolve("onnx")
+        from .backends.onnx.artifacts import compile_onnx
+        from .backends.onnx.export import ExportError
+        written = compile_onnx(result, Path(args.output), args.model, args.train, args.seed, Path(args.file).name)
+    except (BackendUnavailable, ExportError, OSError) as e:
+        print(f"nnc: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    for path in written:
+        print(path)
+    return EXIT_OK
 
 
 def cmd_verify(args) -> int:

@@ -271,3 +271,69 @@ def test_nnc_train_with_the_onnx_backend_reaches_numpys_accuracy(capsys):
         accuracy[backend] = rows[-1]["val"]["accuracy"]
     assert accuracy["onnx"] >= 0.9
     assert abs(accuracy["onnx"] - accuracy["numpy"]) <= 0.01
+
+
+# --- nnc compile --target onnx ------------------------------------------------------------------------------
+
+def _python_blocks(readme: str) -> list[str]:
+    import re
+    return re.findall(r"```python\n(.*?)```", readme, re.S)
+
+
+ONLY_ORT = ("\nimport sys\nbad = [m for m in sys.modules if m.split('.')[0] in ('nnc', 'onnx')]\n"
+            "assert not bad, f'imported {bad}'\n")
+
+
+def test_compile_writes_models_steps_and_a_readme_whose_code_runs_with_onnxruntime_alone(tmp_path, capsys):
+    import subprocess
+    import sys
+    out = tmp_path / "out"
+    assert main(["compile", str(EXAMPLES / "digits_mlp.nn"), "--target", "onnx", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out.split()
+    assert printed == [str(out / "mlp.onnx"), str(out / "digits.step.onnx"), str(out / "README.md")]
+    readme = (out / "README.md").read_text()
+    blocks = _python_blocks(readme)
+    assert len(blocks) == 2 and "new/X" in readme
+    for code in blocks:
+        r = subprocess.run([sys.executable, "-I", "-c", code + ONLY_ORT], capture_output=True, text=True, cwd=out)
+        assert r.returncode == 0, r.stderr
+    assert [line.split()[0] for line in r.stdout.splitlines()] == ["0", "1", "2"]
+
+
+def test_the_compiled_step_fed_back_as_the_readme_says_trains_like_nnc(tmp_path):
+    """Three steps in a fresh process with onnxruntime and numpy only, against the numpy oracle's Trainer."""
+    import subprocess
+    import sys
+    assert main(["compile", str(EXAMPLES / "digits_mlp.nn"), "--target", "onnx", "--train", "digits",
+                 "-o", str(tmp_path), "--seed", "5"]) == 0
+    assert not (tmp_path / "mlp.onnx").exists()
+    code = (
+        "import json, numpy as np, onnxruntime as ort\n"
+        "so = ort.SessionOptions(); so.intra_op_num_threads = 1; so.log_severity_level = 3\n"
+        "s = ort.InferenceSession('digits.step.onnx', so, providers=['CPUExecutionProvider'])\n"
+        "updates = json.loads(s.get_modelmeta().custom_metadata_map['nnc.updates'])\n"
+        "names = [o.name for o in s.get_outputs()]\n"
+        "state, losses, rng = {}, [], np.random.default_rng(0)\n"
+        "for step in range(3):\n"
+        "    batch = {'x': rng.random((8, 64)).astype(np.float32), 'y': rng.integers(0, 10, 8).astype(np.int32)}\n"
+        "    values = dict(zip(names, s.run(names, {**batch, **state})))\n"
+        "    state = {updates[n]: values[n] for n in updates}\n"
+        "    losses.append(float(values['loss']))\n"
+        "print(json.dumps(losses))\n" + ONLY_ORT)
+    r = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    t = nnc.load(EXAMPLES / "digits_mlp.nn").train("digits", seed=5)
+    rng = np.random.default_rng(0)
+    want = [t.step(x=rng.random((8, 64)).astype(np.float32), y=rng.integers(0, 10, 8).astype(np.int32))["loss"]
+            for _ in range(3)]
+    np.testing.assert_allclose(json.loads(r.stdout), want, rtol=1e-4)
+
+
+def test_compile_mistakes_are_one_line_and_status_2(tmp_path, capsys):
+    program = str(EXAMPLES / "digits_mlp.nn")
+    assert main(["compile", program, "--target", "llvm", "-o", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == "nnc: error: nnc compile --target llvm is not built yet; use --target onnx"
+    assert main(["compile", program, "--target", "onnx", "--model", "nope", "-o", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == f"nnc: error: no model `nope` in {program} (models: mlp)"
+    assert main(["compile", str(tmp_path / "missing.nn"), "--target", "onnx"]) == 2
+    assert capsys.readouterr().err.strip().startswith("nnc: error:")

@@ -43,22 +43,32 @@ def value_info(name: str, t: TensorType):
 
 
 def export(graph: Graph, signature: Signature | None = None, *,
-           initializers: Mapping[str, np.ndarray] | None = None, doc: str = "") -> Exported:
-    """`graph` as ONNX; parameters named in `initializers` are baked in, the others are inputs."""
+           initializers: Mapping[str, np.ndarray] | None = None, defaults: Mapping[str, np.ndarray] | None = None,
+           doc: str = "") -> Exported:
+    """`graph` as ONNX. Parameters named in `initializers` are baked in; every other parameter is an input.
+    Inputs named in `defaults` keep an initializer of the same name: a value used unless one is fed."""
     initializers = dict(initializers or {})
+    defaults = dict(defaults or {})
     b = Builder()
     names: dict[int, str] = {}
     inputs, inits = [], []
+
+    def stored(name: str, t: TensorType, value) -> None:
+        inits.append(numpy_helper.from_array(np.asarray(value, dtype=NP_DTYPES[t.dtype]), name))
+
     for name, vid in graph.inputs:
         names[vid] = name
         inputs.append(value_info(name, graph.type_of(vid)))
+        if name in defaults:
+            stored(name, graph.type_of(vid), defaults[name])
     for p in graph.params:
         names[p.value.id] = p.name
         if p.name in initializers:
-            a = np.asarray(initializers[p.name], dtype=NP_DTYPES[p.value.type.dtype])
-            inits.append(numpy_helper.from_array(a, p.name))
+            stored(p.name, p.value.type, initializers[p.name])
         else:
             inputs.append(value_info(p.name, p.value.type))
+            if p.name in defaults:
+                stored(p.name, p.value.type, defaults[p.name])
     for node in graph.nodes:
         b.at(node.path, node.span)
         try:
