@@ -9,7 +9,11 @@ every backend must follow bit for bit:
     key     = (seed mod 2^32, (seed >> 32) mod 2^32)
     counter = (i mod 2^32, (i >> 32) mod 2^32, stream, step mod 2^32)
 
-for element i (row-major) of the drawn tensor, where `stream` is a 32-bit
+for element i of the drawn tensor, where i = offset + (the element's row-major
+position); `offset` is 0 unless the node has the optional element-offset input
+(data-parallel training feeds it (first global sample of the shard) ×
+(elements per sample), so a sample draws the same numbers on whichever worker
+holds it: nnc/train/split.py). `stream` is a 32-bit
 number fixed per random node when the graph is built (from the node's path)
 and `step` is the step or call counter. The first output word u gives
 uniform = (u >> 8) · 2^-24, a float32 in [0, 1) that is exact in float32 and
@@ -48,10 +52,11 @@ def philox4x32(counter: tuple, key: tuple) -> tuple:
     return c0, c1, c2, c3
 
 
-def uniform(shape: tuple[int, ...], seed: int, stream: int, step: int) -> "np.ndarray":
-    """A float32 array of `shape` drawn uniformly from [0, 1) by nnc's layout above."""
+def uniform(shape: tuple[int, ...], seed: int, stream: int, step: int, offset: int = 0) -> "np.ndarray":
+    """A float32 array of `shape` drawn uniformly from [0, 1) by nnc's layout above; element i of the
+    array uses counter index offset + i (offset 0: the layout every graph without an offset input uses)."""
     n = int(np.prod(shape, dtype=np.int64)) if shape else 1
-    i = np.arange(n, dtype=np.uint64)
+    i = np.arange(n, dtype=np.uint64) + np.uint64(int(offset) & 0xFFFFFFFFFFFFFFFF)
     seed, step = int(seed) & 0xFFFFFFFFFFFFFFFF, int(step)
     words = philox4x32((i & np.uint64(MASK32), i >> np.uint64(32), np.full(n, stream & MASK32, np.uint64),
                         np.full(n, step & MASK32, np.uint64)), (seed & MASK32, seed >> 32))
