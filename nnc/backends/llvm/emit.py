@@ -16,7 +16,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from .loops import (Affine, Buf, Const, Expr, Iota, Kernel, Load, Map, Matmul, Pad, Random, Reduce, Store,
-                    contiguous_strides, numel)
+                    Window, WindowPick, contiguous_strides, numel)
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 F32, F64 = ir.FloatType(), ir.DoubleType()
@@ -143,11 +143,46 @@ class KernelBuilder:
                 src.append(s)
             src = [b.select(inside, s, ir.Constant(I64, 0)) for s in src]
             return b.select(inside, self.ev(x.src, src), const(x.dtype, x.value))
+        if isinstance(x, Window):
+            return self.window(x, idx)
         if isinstance(x, Random):
             from .philox import uniform
             linear = self.affine(0, contiguous_strides(x.shape), idx)
             return uniform(self, linear, self.ev(x.key, []), self.ev(x.counter, []), x.stream, x.dtype)
         raise TypeError(f"cannot emit {type(x).__name__}")
+
+
+    def window(self, x: Window, idx) -> ir.Value:
+        """x.src at the window position, or x.fill where that is padding or a hole of an input dilation."""
+        b = self.b
+        zero = ir.Constant(I64, 0)
+        inside = None
+        src = []
+        for row, c, d, n in zip(x.mat, x.const, x.dil, x.src.shape):
+            q = self.affine(c, row, idx)
+            lo = c + sum(min(0, a * (m - 1)) for a, m in zip(row, x.shape))
+            hi = c + sum(max(0, a * (m - 1)) for a, m in zip(row, x.shape))
+            if d == 1 and lo >= 0 and hi < n:
+                src.append(q)  # never outside: no test
+                continue
+            if d == 1:
+                ok = b.and_(b.icmp_signed(">=", q, zero), b.icmp_signed("<", q, ir.Constant(I64, n)))
+                s = q
+            else:
+                pos = b.icmp_signed(">=", q, zero)
+                qc = b.select(pos, q, zero)
+                s = b.udiv(qc, ir.Constant(I64, d))
+                ok = b.and_(b.and_(pos, b.icmp_unsigned("==", b.urem(qc, ir.Constant(I64, d)), zero)),
+                            b.icmp_signed("<", s, ir.Constant(I64, n)))
+            inside = ok if inside is None else b.and_(inside, ok)
+            src.append(s)
+        if inside is None:
+            return self.ev(x.src, src)
+        src = [b.select(inside, s, zero) for s in src]
+        return b.select(inside, self.ev(x.src, src), const(x.dtype, x.fill))
+
+    def at_offset(self, x: Load, off: ir.Value) -> ir.Value:
+        return self.b.gep(self.ptr[id(x.buf)], [off], source_etype=MEM[x.dtype])
 
 
 def const(dtype: str, value) -> ir.Constant:
@@ -240,7 +275,55 @@ def emit_matmul(k: KernelBuilder, kern: Matmul) -> None:
     k.nest(batch, one)
 
 
-EMITTERS = {Store: emit_store, Reduce: emit_reduce, Matmul: emit_matmul}
+def emit_window_pick(k: KernelBuilder, kern: WindowPick) -> None:
+    """Per window of x: the first maximum (padding never wins), then select h there or scatter g to it."""
+    b, x, sp = k.b, kern.x, len(kern.kernel)
+    dtype = x.dtype
+    plane = contiguous_strides(x.shape[2:])
+    t = kern.target
+    if kern.mode == "scatter":
+        k.nest(t.shape, lambda idx: k.store(t, idx, const(t.dtype, 0.0)))
+    out_shape = t.shape if kern.mode == "select" else kern.other.shape
+    best, at, found = k.alloca(REG[dtype]), k.alloca(I64), k.alloca(I1)
+    zero = ir.Constant(I64, 0)
+
+    def window(idx):
+        n, c, ps = idx[0], idx[1], idx[2:]
+        b.store(const(dtype, float("-inf")), best)
+        b.store(zero, at)
+        b.store(ir.Constant(I1, 0), found)
+        base = k.affine(x.offset, x.strides[:2], [n, c])
+
+        def cell(ks):
+            ok, lin = ir.Constant(I1, 1), zero
+            for p, kk, s, lo, size, st in zip(ps, ks, kern.stride, kern.lo, x.shape[2:], plane):
+                q = b.sub(b.add(b.mul(p, ir.Constant(I64, s)), kk), ir.Constant(I64, lo))
+                ok = b.and_(ok, b.and_(b.icmp_signed(">=", q, zero), b.icmp_signed("<", q, ir.Constant(I64, size))))
+                lin = b.add(lin, b.mul(q, ir.Constant(I64, st)))
+            lin = b.select(ok, lin, zero)
+            v = b.load(k.at_offset(x, b.add(base, lin)), typ=MEM[dtype])
+            cur, seen = b.load(best, typ=REG[dtype]), b.load(found, typ=I1)
+            better = b.or_(b.fcmp_ordered(">", v, cur),
+                           b.and_(b.fcmp_unordered("!=", v, v), b.fcmp_ordered("==", cur, cur)))
+            take = b.and_(ok, b.or_(b.not_(seen), better))
+            b.store(b.select(take, v, cur), best)
+            b.store(b.select(take, lin, b.load(at, typ=I64)), at)
+            b.store(b.or_(seen, take), found)
+        k.nest(kern.kernel, cell)
+        lin, seen = b.load(at, typ=I64), b.load(found, typ=I1)
+        other = kern.other
+        if kern.mode == "select":
+            hbase = k.affine(other.offset, other.strides[:2], [n, c])
+            v = b.load(k.at_offset(other, b.add(hbase, lin)), typ=MEM[other.dtype])
+            k.store(t, idx, b.select(seen, v, const(other.dtype, 0.0)))
+        else:
+            g = b.select(seen, k.load(other, idx), const(other.dtype, 0.0))
+            ptr = k.at_offset(t, b.add(k.affine(t.offset, t.strides[:2], [n, c]), lin))
+            b.store(b.fadd(b.load(ptr, typ=MEM[t.dtype]), g), ptr)
+    k.nest(out_shape[:2] + tuple(out_shape[2:2 + sp]), window)
+
+
+EMITTERS = {Store: emit_store, Reduce: emit_reduce, Matmul: emit_matmul, WindowPick: emit_window_pick}
 
 
 def kernel_buffers(kern: Kernel) -> list[Buf]:

@@ -121,6 +121,23 @@ class Pad(Expr):
 
 
 @dataclass(eq=False)
+class Window(Expr):
+    """Sliding windows: q = const + mat · out_index per axis of src; where `dil` > 1 (an input dilation)
+    only multiples of dil are real, at q / dil; src there when inside it, else `fill` (padding)."""
+
+    src: Expr
+    shape: tuple[int, ...]
+    mat: tuple[tuple[int, ...], ...]
+    const: tuple[int, ...]
+    dil: tuple[int, ...]
+    fill: float
+
+    @property
+    def dtype(self) -> str:
+        return self.src.dtype
+
+
+@dataclass(eq=False)
 class Iota(Expr):
     shape: tuple[int, ...]
     axis: int
@@ -206,7 +223,7 @@ def leaves(x: Expr) -> list[Buf]:
         return [x.buf]
     if isinstance(x, Map):
         return [b for a in x.args for b in leaves(a)]
-    if isinstance(x, (Affine, Pad)):
+    if isinstance(x, (Affine, Pad, Window)):
         return leaves(x.src)
     if isinstance(x, Random):
         return leaves(x.key) + leaves(x.counter)
@@ -219,7 +236,7 @@ def cost(x: Expr) -> int:
         return 0
     if isinstance(x, Map):
         return 1 + sum(cost(a) for a in x.args)
-    if isinstance(x, (Affine, Pad)):
+    if isinstance(x, (Affine, Pad, Window)):
         return cost(x.src) + 1
     return 50
 
@@ -269,3 +286,22 @@ class Matmul(Kernel):
 
     def reads(self) -> list[Buf]:
         return [self.a.buf, self.b.buf]
+
+
+@dataclass(eq=False)
+class WindowPick(Kernel):
+    """Max pooling's winners: per window of x (first maximum, NaN first, padding never wins),
+    `select` writes h at the winner to target[n, c, window]; `scatter` adds g[n, c, window] to
+    target[n, c, winner] (target zeroed first). x, h and a scatter's target are contiguous."""
+
+    target: Load
+    x: Load
+    other: Load          # h (select) or g (scatter)
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    lo: tuple[int, ...]
+    mode: str
+    origin: str = ""
+
+    def reads(self) -> list[Buf]:
+        return [self.x.buf, self.other.buf]

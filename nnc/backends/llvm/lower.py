@@ -239,6 +239,79 @@ def _random(lw, node, xs):
     return L.Random(xs[1], xs[2], node.attr("stream"), shape, dtype)
 
 
+def _conv(lw, node, xs):
+    """Per group: im2col (a Window expression stored once) and a matmul with the weights as the small
+    operand, so the output lands in NCHW order without a transpose."""
+    x, w = xs
+    if L.cost(x) > 0:
+        x = lw.materialize(x)
+    w = lw.contiguous(w)
+    dtype, shape = _out(lw, node)
+    sp = len(shape) - 2
+    n, groups = x.shape[0], node.attr("groups", 1)
+    o, cg = w.shape[:2]
+    kernel, out_sp = w.shape[2:], shape[2:]
+    og, kt, pt = o // groups, L.numel(kernel), L.numel(out_sp)
+    stride, rd, ld = node.attr("stride"), node.attr("rhs_dilation"), node.attr("lhs_dilation")
+    lo = tuple(p[0] for p in node.attr("padding"))
+    buf = lw.new_buf(dtype, shape, node.outputs[0])
+    cols_shape = (n, cg) + tuple(kernel) + tuple(out_sp)
+    q = len(cols_shape)
+    for g in range(groups):
+        mat = [[int(j == 0) for j in range(q)], [int(j == 1) for j in range(q)]]
+        const = [0, g * cg]
+        for d in range(sp):
+            row = [0] * q
+            row[2 + d], row[2 + sp + d] = rd[d], stride[d]
+            mat.append(row)
+            const.append(-lo[d])
+        cols = lw.new_buf(dtype, cols_shape)
+        lw.emit(Store(cols.load(), L.Window(x, cols_shape, tuple(map(tuple, mat)), tuple(const),
+                                            (1, 1) + tuple(ld), 0.0)))
+        a = Load(w.buf, (n, og, cg * kt), (0, cg * kt, 1), w.offset + g * og * cg * kt)
+        b = Load(cols, (n, cg * kt, pt), (cg * kt * pt, pt, 1), 0)
+        lw.emit(Matmul(Load(buf, (n, og, pt), (o * pt, pt, 1), g * og * pt), a, b))
+    return buf.load()
+
+
+def _window_geometry(node: Node):
+    return tuple(node.attr("kernel")), tuple(node.attr("stride")), tuple(p[0] for p in node.attr("padding"))
+
+
+def _reduce_window(lw, node, xs):
+    x = xs[0]
+    dtype, shape = _out(lw, node)
+    kernel, stride, lo = _window_geometry(node)
+    sp = len(kernel)
+    full = shape + kernel
+    q = len(full)
+    mat = [[int(j == 0) for j in range(q)], [int(j == 1) for j in range(q)]]
+    for d in range(sp):
+        row = [0] * q
+        row[2 + d], row[2 + sp + d] = stride[d], 1
+        mat.append(row)
+    kind = node.attr("kind")
+    win = L.Window(x, full, tuple(map(tuple, mat)), (0, 0) + tuple(-v for v in lo), (1,) * (2 + sp),
+                   float("-inf") if kind == "max" else 0.0)
+    buf = lw.new_buf(dtype, shape, node.outputs[0])
+    lw.emit(Reduce(buf.load(), win, tuple(range(2 + sp, q)), kind))
+    return buf.load()
+
+
+def _window_pick(mode: str) -> Callable:
+    def lower(lw, node, xs):
+        other, x = lw.materialize(xs[0]), lw.contiguous(xs[1])
+        if mode == "select":
+            other = lw.contiguous(other)
+        dtype, shape = _out(lw, node)
+        kernel, stride, lo = _window_geometry(node)
+        buf = lw.new_buf(dtype, shape, node.outputs[0])
+        target = buf.load()
+        lw.emit(L.WindowPick(target, x, other, kernel, stride, lo, mode))
+        return buf.load()
+    return lower
+
+
 LOWERINGS: dict[str, Callable] = {
     **{op: _elementwise(op) for op in UNARY + BINARY + ("compare", "where", "cast")},
     "constant": _constant, "size": _size, "iota": _iota,
@@ -247,4 +320,6 @@ LOWERINGS: dict[str, Callable] = {
     "reshape": _reshape, "reshape_like": _reshape, "broadcast_to": _broadcast_to, "transpose": _transpose,
     "slice": _slice, "reverse": _reverse, "pad": _pad, "concat": _concat,
     "random_uniform": _random,
+    "conv": _conv, "reduce_window": _reduce_window,
+    "select_and_scatter_add": _window_pick("scatter"), "pool_select": _window_pick("select"),
 }
