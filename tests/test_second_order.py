@@ -22,6 +22,7 @@ CASES = [
     ("reshape broadcasting", "input x: f64[N, 6]", "reshape(x -> tanh, [-1, 2, 3]) * reshape(x, [-1, 2, 3])",
      (2, 6)),
     ("maxout", "input x: f64[N, 4]", "x -> dense(6) -> tanh -> maxout(2) -> dense(2)", (2, 4)),
+    ("maxout over channels of a sequence", "input x: f64[N, 6, T]", "tanh(x * x) -> maxout(3) -> tanh", (2, 6, 3)),
     ("conv net with pooling", "input x: f64[N, 2, 6, 6]",
      "x -> conv2d(3, 3, padding=1) -> tanh -> maxpool(2) -> conv2d(2, 2, stride=1) -> tanh "
      "-> avgpool(2) -> flatten -> dense(2)", (2, 2, 6, 6)),

@@ -23,12 +23,14 @@ def vjp(e, ins, outs, gs, a):
     from .common import filled_like
     g, x = ins
     k = a["pieces"]
-    rest = x.type.shape[1:]
-    if not all(isinstance(d, int) for d in rest):
-        raise NotImplementedError("the second derivative of maxout needs the non-batch axes' sizes known")
     onehot = e("maxout_grad", filled_like(e, g, 1.0), x, pieces=k)
-    grouped = e("reshape", e("mul", gs[0], onehot), shape=(-1, rest[0] // k, k) + tuple(rest[1:]))
-    return [e("sum", grouped, axis=2), None]
+    picked = e("mul", gs[0], onehot)
+    # channel j of every group is slice(start=j, step=k); summing the k slices sums each group (any sizes)
+    total = None
+    for j in range(k):
+        part = e("slice", picked, axis=1, start=j, end=None, step=k)
+        total = part if total is None else e("add", total, part)
+    return [total, None]
 
 
 def decompose(e, ins, out_types, a):
