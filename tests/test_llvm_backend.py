@@ -285,3 +285,49 @@ def test_convolutional_examples_infer_and_train_number_for_number(file, model, t
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-5) and a["accuracy"] == b["accuracy"]
     for name, value in ref.params.items():
         np.testing.assert_allclose(fast.params[name], value, rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+EMBED = """model m {
+  input tokens: i32[N, 5]
+  output y = tokens -> embedding(20, 8) -> flatten -> dense(3)
+}
+train t {
+  input tokens: i32[N, 5]
+  input labels: i32[N]
+  logits = m(tokens)
+  loss = cross_entropy(logits, labels)
+  metric accuracy = accuracy(logits, labels)
+  minimize loss over m with sgd(lr=0.1, momentum=0.9)
+}
+"""
+
+
+def test_embeddings_gather_and_scatter_add_train_number_for_number(tmp_path):
+    path = tmp_path / "e.nn"
+    path.write_text(EMBED)
+    prog = nnc.load(path)
+    fast, ref = prog.train("t", backend="llvm", seed=1), prog.train("t", backend="numpy", seed=1)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        batch = {"tokens": rng.integers(0, 4, (6, 5)).astype(np.int32),  # repeated ids accumulate
+                 "labels": rng.integers(0, 3, 6).astype(np.int32)}
+        a, b = fast.step(**batch), ref.step(**batch)
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-5) and a["accuracy"] == b["accuracy"]
+    for name, value in ref.params.items():
+        np.testing.assert_allclose(fast.params[name], value, rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("bad", [20, -1])
+def test_an_id_outside_the_table_is_a_run_error_and_changes_nothing(tmp_path, bad):
+    path = tmp_path / "e.nn"
+    path.write_text(EMBED)
+    t = nnc.load(path).train("t", backend="llvm", seed=1)
+    before = {k: v.copy() for k, v in t.params.items()}
+    tokens = np.zeros((2, 5), np.int32)
+    tokens[1, 3] = bad
+    with pytest.raises(RunError, match=r"gather ids must be in 0\.\.19 \(line 3 of \S*e\.nn"):
+        t._step(tokens=tokens, labels=np.zeros(2, np.int32))
+    for k, v in t.params.items():
+        np.testing.assert_array_equal(v, before[k])
+    assert t.steps_done == 0
+    assert t.step(tokens=np.zeros((2, 5), np.int32), labels=np.zeros(2, np.int32))["loss"] > 0

@@ -16,7 +16,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from .loops import (Affine, Buf, Const, Expr, Iota, Kernel, Load, Map, Matmul, Pad, Random, Reduce, Store,
-                    Window, WindowPick, contiguous_strides, numel)
+                    Gather, ScatterRows, Window, WindowPick, contiguous_strides, numel)
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 F32, F64 = ir.FloatType(), ir.DoubleType()
@@ -145,6 +145,10 @@ class KernelBuilder:
             return b.select(inside, self.ev(x.src, src), const(x.dtype, x.value))
         if isinstance(x, Window):
             return self.window(x, idx)
+        if isinstance(x, Gather):
+            r = len(x.ids.shape)
+            row = self.row(x.ids, idx[:r], x.table.shape[0], x.status, x.check)
+            return self.ev(x.table, [row] + list(idx[r:]))
         if isinstance(x, Random):
             from .philox import uniform
             linear = self.affine(0, contiguous_strides(x.shape), idx)
@@ -180,6 +184,18 @@ class KernelBuilder:
             return self.ev(x.src, src)
         src = [b.select(inside, s, zero) for s in src]
         return b.select(inside, self.ev(x.src, src), const(x.dtype, x.fill))
+
+    def row(self, ids: Expr, idx, rows: int, status: Buf, check: int) -> ir.Value:
+        """ids at idx as an i64 row number; outside 0..rows-1 it records `check` in status and gives 0."""
+        b = self.b
+        v = self.ev(ids, idx)
+        v = b.sext(v, I64) if v.type.width < 64 else v
+        ok = b.icmp_unsigned("<", v, ir.Constant(I64, rows))  # negative ids are huge unsigned
+        with b.if_then(b.not_(ok), likely=False):  # the first failed check is the one reported
+            old = b.load(self.ptr[id(status)], typ=I64)
+            first = b.icmp_signed("==", old, ir.Constant(I64, 0))
+            b.store(b.select(first, ir.Constant(I64, check), old), self.ptr[id(status)])
+        return b.select(ok, v, ir.Constant(I64, 0))
 
     def at_offset(self, x: Load, off: ir.Value) -> ir.Value:
         return self.b.gep(self.ptr[id(x.buf)], [off], source_etype=MEM[x.dtype])
@@ -323,7 +339,20 @@ def emit_window_pick(k: KernelBuilder, kern: WindowPick) -> None:
     k.nest(out_shape[:2] + tuple(out_shape[2:2 + sp]), window)
 
 
-EMITTERS = {Store: emit_store, Reduce: emit_reduce, Matmul: emit_matmul, WindowPick: emit_window_pick}
+def emit_scatter_rows(k: KernelBuilder, kern: ScatterRows) -> None:
+    t = kern.target
+    r = len(kern.ids.shape)
+
+    def cell(idx):
+        row = k.row(kern.ids, idx[:r], t.shape[0], kern.status, kern.check)
+        full = [row] + list(idx[r:])
+        old = k.load(t, full)
+        v = k.ev(kern.up, idx)
+        k.store(t, full, k.b.fadd(old, v) if t.dtype in FLOATS else k.b.add(old, v))
+    k.nest(kern.up.shape, cell)
+
+
+EMITTERS = {ScatterRows: emit_scatter_rows, Store: emit_store, Reduce: emit_reduce, Matmul: emit_matmul, WindowPick: emit_window_pick}
 
 
 def kernel_buffers(kern: Kernel) -> list[Buf]:

@@ -54,8 +54,9 @@ class Variant:
             self.out_shapes[port.name] = shape
             outs.setdefault(out_vids[port.name], []).append(
                 Buf(port.name, port.type.dtype, shape, arg=len(sig.inputs) + j))
-        lw = Lowering(graph, bindings, ins, outs)
+        lw = Lowering(graph, bindings, ins, outs, Buf("status", "i64", (1,), arg=exe.n_args + 1))
         lw.run()
+        self.checks = lw.checks
         self.plan = plan_arena(lw.kernels, lw.scratch)
         self.kernels = len(lw.kernels)
         module = emit_module(lw.kernels, exe.n_args, exe.host.triple, exe.data_layout)
@@ -64,8 +65,10 @@ class Variant:
         self._loaded = T.Loaded(obj, exe.host)
         self.fn = self._loaded.function(ENTRY, PROTOTYPE)
         self._arena = np.empty(self.plan.arena_bytes + 64, np.uint8)
-        self.ptrs = np.zeros(exe.n_args + 1, np.uint64)
+        self.ptrs = np.zeros(exe.n_args + 2, np.uint64)
         self.ptrs[exe.n_args] = (_addr(self._arena) + 63) // 64 * 64
+        self.status = np.zeros(1, np.int64)  # k > 0 after a call: checks[k - 1] failed (an id out of range)
+        self.ptrs[exe.n_args + 1] = _addr(self.status)
         self.ptrs_addr = _addr(self.ptrs)
         # outputs that are neither reported nor updates still need somewhere to go
         self._held = {}
@@ -202,6 +205,9 @@ class LlvmExecutable:
             ptrs[self._out_slot[port.name]] = _addr(r)
             out[port.name] = r
         v.fn(v.ptrs_addr)
+        if v.status[0]:
+            failed, v.status[0] = int(v.status[0]), 0
+            raise RunError(v.checks[failed - 1])
         if self._updates and all(np.isfinite(out[n]).all() for n in self._losses):
             for o, replaced in self._updates:
                 self._values[replaced], self._spare[o] = self._spare[o], self._values[replaced]

@@ -138,6 +138,22 @@ class Window(Expr):
 
 
 @dataclass(eq=False)
+class Gather(Expr):
+    """table[ids[i...], j...] (rows along axis 0). An id outside the table writes `check` into the
+    `status` buffer (the executable turns it into a RunError) and reads row 0 instead."""
+
+    table: Expr
+    ids: Expr
+    shape: tuple[int, ...]
+    status: Buf
+    check: int
+
+    @property
+    def dtype(self) -> str:
+        return self.table.dtype
+
+
+@dataclass(eq=False)
 class Iota(Expr):
     shape: tuple[int, ...]
     axis: int
@@ -227,6 +243,8 @@ def leaves(x: Expr) -> list[Buf]:
         return leaves(x.src)
     if isinstance(x, Random):
         return leaves(x.key) + leaves(x.counter)
+    if isinstance(x, Gather):
+        return leaves(x.table) + leaves(x.ids) + [x.status]
     return []
 
 
@@ -305,3 +323,18 @@ class WindowPick(Kernel):
 
     def reads(self) -> list[Buf]:
         return [self.x.buf, self.other.buf]
+
+
+@dataclass(eq=False)
+class ScatterRows(Kernel):
+    """target[ids[i...], j...] += up[i..., j...], in order (repeated ids accumulate); bad ids as Gather."""
+
+    target: Load
+    ids: Expr
+    up: Expr
+    status: Buf
+    check: int
+    origin: str = ""
+
+    def reads(self) -> list[Buf]:
+        return leaves(self.ids) + leaves(self.up) + [self.status]

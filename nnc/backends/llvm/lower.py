@@ -29,8 +29,10 @@ class Lowering:
     """Walks a graph once, building kernels and buffers; `value_of` gives a node input's expression."""
 
     def __init__(self, graph: Graph, bindings: dict[str, int], inputs: dict[int, Buf],
-                 outputs: dict[int, list[Buf]]):
+                 outputs: dict[int, list[Buf]], status: Buf | None = None):
         self.graph = graph
+        self.status = status or Buf("status", "i64", (1,))
+        self.checks: list[str] = []  # what a status value k > 0 means: checks[k - 1]
         self.bindings = bindings
         self.env: dict[int, Expr] = {vid: buf.load() for vid, buf in inputs.items()}
         self.outputs = outputs
@@ -312,6 +314,33 @@ def _window_pick(mode: str) -> Callable:
     return lower
 
 
+def _check(lw: Lowering, rows: int) -> int:
+    lw.checks.append(f"{lw.node.op} ids must be in 0..{rows - 1} ({where(lw.node)}, {lw.node.path})")
+    return len(lw.checks)
+
+
+def _gather(lw, node, xs):
+    table, ids = xs
+    _, shape = _out(lw, node)
+    if L.cost(table) > 0:
+        table = lw.materialize(table)
+    return L.Gather(table, ids, shape, lw.status, _check(lw, table.shape[0]))
+
+
+def _scatter_add(lw, node, xs):
+    x, ids, up = xs
+    dtype, shape = _out(lw, node)
+    rows = tuple(ids.shape) + tuple(shape[1:])
+    if tuple(up.shape) != rows:  # the same elements in another shape (the oracle reshapes)
+        up = lw.contiguous(up)
+        up = Load(up.buf, rows, L.contiguous_strides(rows), up.offset)
+    buf = lw.new_buf(dtype, shape, node.outputs[0])
+    lw.emit(Store(buf.load(), x))
+    lw.emit(L.ScatterRows(buf.load(), ids, up, lw.status,
+                          _check(lw, shape[0])))
+    return buf.load()
+
+
 LOWERINGS: dict[str, Callable] = {
     **{op: _elementwise(op) for op in UNARY + BINARY + ("compare", "where", "cast")},
     "constant": _constant, "size": _size, "iota": _iota,
@@ -320,6 +349,7 @@ LOWERINGS: dict[str, Callable] = {
     "reshape": _reshape, "reshape_like": _reshape, "broadcast_to": _broadcast_to, "transpose": _transpose,
     "slice": _slice, "reverse": _reverse, "pad": _pad, "concat": _concat,
     "random_uniform": _random,
+    "gather": _gather, "scatter_add": _scatter_add,
     "conv": _conv, "reduce_window": _reduce_window,
     "select_and_scatter_add": _window_pick("scatter"), "pool_select": _window_pick("select"),
 }
