@@ -26,7 +26,7 @@ def _first_order_only(op: str) -> bool:
     return backward is not None and backward.vjp is None and backward.decompose is None
 
 
-def _ancestors(graph: Graph, producer: dict[int, Node], value: int, stop_at_no_gradient: bool) -> set[int]:
+def _ancestors(producer: dict[int, Node], value: int, stop_at_no_gradient: bool) -> set[int]:
     """The values `value` is computed from (itself included); optionally only those a gradient flows to."""
     seen, todo = {value}, [value]
     while todo:
@@ -58,14 +58,14 @@ def twice_differentiated(graph: Graph, loss: int, wrt: set[int]) -> list[tuple[N
     if not any(_first_order_only(n.op) for n in graph.nodes) or not any(n.op == "grad" for n in graph.nodes):
         return []
     producer = {o: n for n in graph.nodes for o in n.outputs}
-    reached = _ancestors(graph, producer, loss, stop_at_no_gradient=True)
+    reached = _ancestors(producer, loss, stop_at_no_gradient=True)
     influenced = _dependents(graph, wrt)
     found: list[tuple[Node, Node]] = []
     for node in graph.nodes:
         if node.op != "grad" or node.outputs[0] not in reached or node.outputs[0] not in influenced:
             continue
         y, x = node.inputs
-        path = _ancestors(graph, producer, y, stop_at_no_gradient=True) & _dependents(graph, {x})
+        path = _ancestors(producer, y, stop_at_no_gradient=True) & _dependents(graph, {x})
         for inner in graph.nodes:
             if _first_order_only(inner.op) and any(o in path for o in inner.outputs):
                 found.append((node, inner))
