@@ -175,3 +175,13 @@ def test_a_gradient_of_a_gradient_through_a_gru_is_e0119_and_through_attention_i
     assert [e.code for e in errors(check(src))] == ["E0119"]
     src = model_src("input x: f32[N, T, 4]", "grad(sum(grad(sum(x -> attention(x, x, heads=2)), x) * x), x)")
     assert not errors(check(src))
+
+
+def test_nnc_train_runs_a_gradient_penalty_end_to_end(tmp_path, capsys):
+    from nnc.cli import main
+    src = WGAN_GP.rstrip().rstrip("}") + '  data "synthetic"\n  epochs 2\n  batch 32\n}\n'
+    (tmp_path / "wgan_gp.nn").write_text(src)
+    assert main(["train", str(tmp_path / "wgan_gp.nn"), "--format", "json"]) == 0
+    import json
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert len(rows) == 2 and all(np.isfinite(v) for r in rows for v in r["train"].values())
