@@ -331,3 +331,29 @@ def test_an_id_outside_the_table_is_a_run_error_and_changes_nothing(tmp_path, ba
         np.testing.assert_array_equal(v, before[k])
     assert t.steps_done == 0
     assert t.step(tokens=np.zeros((2, 5), np.int32), labels=np.zeros(2, np.int32))["loss"] > 0
+
+
+def _history(capsys, backend: str) -> list[dict]:
+    import json
+    from nnc.cli import main
+    assert main(["train", str(MLP), "--backend", backend, "--epochs", "4", "--format", "json"]) == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+
+
+def test_nnc_train_on_llvm_reaches_the_accuracy_of_numpy(capsys):
+    fast, ref = _history(capsys, "llvm"), _history(capsys, "numpy")
+    assert len(fast) == len(ref) == 4
+    assert abs(fast[-1]["val"]["accuracy"] - ref[-1]["val"]["accuracy"]) <= 0.01
+    assert fast[-1]["val"]["accuracy"] > 0.9
+    assert fast[-1]["train"]["loss"] == pytest.approx(ref[-1]["train"]["loss"], rel=1e-4)
+
+
+@pytest.mark.parametrize("command", ["train", "run"])
+def test_the_cli_refuses_an_op_it_cannot_lower_in_one_line(capsys, command):
+    from nnc.cli import main
+    args = [command, str(ROOT / "examples" / "lstm_classifier.nn"), "--backend", "llvm", "--epochs", "1"]
+    if command == "run":
+        args = args[:-2] + ["--model", "reader"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("nnc: error: the llvm backend cannot lower lstm yet (line 4 of ")

@@ -61,9 +61,10 @@ def train_command(args, out=None, err=None) -> int:
                         json_lines=args.format == "json", base_dir=Path(args.file).resolve().parent,
                         backend=args.backend, device=args.device)
     text = Path(args.file).read_text(errors="replace")
+    from ..backends import BackendUnavailable
     try:
         train(info, settings, out, err, program_text=text)
-    except DataError as e:
+    except (DataError, BackendUnavailable) as e:  # BackendUnavailable: an op the backend cannot lower yet
         print(f"nnc: error: {e}", file=err)
         return EXIT_USAGE
     except (TrainingStopped, CheckpointError) as e:
@@ -96,7 +97,12 @@ def run_command(args, out=None, err=None) -> int:
     info = _pick("model", args.model, result.models, args.file, err)
     if info is None:
         return EXIT_USAGE
-    model = Model(info.graph, seed=args.seed, backend=args.backend, device=args.device)
+    from ..backends import BackendUnavailable
+    try:
+        model = Model(info.graph, seed=args.seed, backend=args.backend, device=args.device)
+    except BackendUnavailable as e:  # an op the backend cannot lower yet: one line, not a traceback
+        print(f"nnc: error: {e}", file=err)
+        return EXIT_USAGE
     if args.weights:
         try:
             ckpt = load_checkpoint(Path(args.weights))
