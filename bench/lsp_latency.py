@@ -2,9 +2,9 @@
 
 Starts the server, opens a file, then sends full-text changes that alternate between a clean text and
 one with a shape error, and times each `textDocument/didChange` to the `publishDiagnostics` of that
-version (the 20 ms debounce included). Files: a generated 200-line program and ResNet-50. The goals
+version (the server's 5 ms coalescing delay included). Files: a generated 200-line program and ResNet-50. The goals
 (issue 12): 100 ms for the 200-line file, 300 ms for ResNet-50. "check" is the check alone, in process;
-the rest is the debounce, JSON-RPC and the client. Timings depend on the load: see `uptime`.
+the rest is the coalescing delay, JSON-RPC and the client. Timings depend on the load: see `uptime`.
 Run: python bench/lsp_latency.py [--edits 40]
 """
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Open documents, their last analysis, and the debounced re-checking of a file and the files importing it.
 
 Checking runs on one worker thread, one file at a time, so the event loop keeps answering requests
-(from the last analysis) while a large paste is checked. Changes that arrive while a check runs are
-collected and checked after it; a file is never checked twice at once, and a result for an older text
-is still published (it is the newest there is) and then replaced.
+(from the last analysis) while a large paste is checked. A change starts a check at once when none is
+running; changes that arrive while a check runs are collected and checked right after it (so typing
+is debounced by the check itself). A file is never checked twice at once, and a result for an older
+text is still published (it is the newest there is) and then replaced.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from ..elaborate.loader import resolved
 from .analysis import Analysis, analyze
 from .index import index
 
-DEBOUNCE_S = 0.02  # wait this long after a keystroke before checking; typing resets it
+DEBOUNCE_S = 0.005  # a burst of notifications arriving together is checked once
 
 
 @dataclass
@@ -104,10 +105,17 @@ class Scheduler:
         self.on_failure: Callable[[str, BaseException], None] | None = None
 
     def changed(self, path: Path, immediately: bool = False) -> None:
-        """`path` changed (or opened): check it and the open files that import it, after the debounce delay."""
+        """`path` changed (or opened): check it and the open files that import it.
+
+        When no check is running, checking starts after `delay` (a few milliseconds, to take a burst of
+        notifications together); changes that arrive during a check are checked, together, right after it.
+        Typing is thus debounced by the check itself, and a single edit waits for nothing.
+        """
         for p in [path] + self.docs.dependents(path):
             self.pending.pop(p, None)
             self.pending[p] = None
+        if self._task is not None and not self._task.done():
+            return  # the running drain takes the newest text when its current check ends
         loop = asyncio.get_running_loop()
         if self._timer is not None:
             self._timer.cancel()
