@@ -68,7 +68,8 @@ class Model:
         self.seed = seed
         self.device = device
         self.backend = resolve(backend, device)
-        self._exe = self.backend.compile(prepare(graph, self.backend), inference_signature(graph), device=device)
+        signature = inference_signature(graph)
+        self._exe = self.backend.compile(prepare(graph, self.backend, signature=signature), signature, device=device)
         self._exe.load_state(initialize(graph.params, seed))
         self._trainable = [p.name for p in graph.params if p.trainable]
         self._state = [p.name for p in graph.params if not p.trainable]
@@ -120,7 +121,7 @@ class Model:
                                                                                        counter.type)),
                             base.outputs + (Port("new/" + STEP_INPUT, Role.STEP, counter.type,
                                                  replaces=STEP_INPUT),))
-            self._mc = self.backend.compile(prepare(graph, self.backend), sig, device=self.device)
+            self._mc = self.backend.compile(prepare(graph, self.backend, signature=sig), sig, device=self.device)
             self._mc.load_state({KEY_INPUT: np.asarray(self.seed, np.int64), STEP_INPUT: np.asarray(0, np.int64)})
         if self._mc_stale:
             self._mc.load_state({n: v for n, v in self._exe.state().items()})

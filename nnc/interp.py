@@ -61,6 +61,8 @@ def check_feed(graph: Graph, feeds: dict[str, np.ndarray]) -> dict[int, np.ndarr
             a = a.astype(want, copy=False)
         elif t.is_int and np.issubdtype(a.dtype, np.integer):
             a = a.astype(want, copy=False)
+        elif t.dtype == "bool" and a.dtype == np.bool_:
+            pass
         else:
             raise RunError(f"input {name} must be {t.dtype}, found an array of {a.dtype}")
         shapes.append((name, t, a.shape))

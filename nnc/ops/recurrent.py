@@ -62,10 +62,11 @@ def make_recurrent(name: str, doc: str) -> Op:
 
     def vjp(e, ins, outs, gs, a):
         """Zeros stand in for outputs nobody used (only the final state, or only the sequence)."""
-        grads = [g if g is not None else e("mul", o, e.const(0.0)) for g, o in zip(gs, outs)]
+        from ._prims import zeros_like  # zeros, not o·0, which is NaN where o is infinite
+        grads = [g if g is not None else zeros_like(e, o) for g, o in zip(gs, outs)]
         n_init = a["initial_states"]
         while len(grads) < 1 + len(states):  # return_state=false: no gradient reaches the final states
-            grads.append(e("mul", e("last", outs[0]), e.const(0.0)))
+            grads.append(zeros_like(e, e("last", outs[0])))
         d = e("recurrent_backward", *ins, *grads, kind=name, initial_states=n_init)
         return list(d)
 

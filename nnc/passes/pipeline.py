@@ -49,22 +49,28 @@ def verify_passes_default() -> bool:
     return os.environ.get("NNC_VERIFY_PASSES", "") not in ("", "0")
 
 
-def prepare(graph: Graph, backend, verify_each: bool | None = None) -> Graph:
-    """`graph` after every pass of `backend`'s list, verified after each when asked (or in the tests)."""
+def prepare(graph: Graph, backend, verify_each: bool | None = None, signature=None) -> Graph:
+    """`graph` after every pass of `backend`'s list, verified after each when asked (or in the tests).
+
+    With a `signature`, verification also checks the graph against it: every port present with its type,
+    and no node reading an input after the node that computes the value replacing it."""
     if verify_each is None:
         verify_each = verify_passes_default()
     if verify_each:
-        _verify(graph, "building")
+        _verify(graph, "building", signature)
     for name, run in passes_for(backend):
         graph = run(graph)
         if verify_each:
-            _verify(graph, name)
+            _verify(graph, name, signature)
     return graph
 
 
-def _verify(graph: Graph, after: str) -> None:
-    from ..ir.verify import InvalidGraph, verify
+def _verify(graph: Graph, after: str, signature) -> None:
+    from ..ir.verify import InvalidGraph, verify, verify_updates
     try:
         verify(graph, full=True)
+        if signature is not None:
+            signature.check(graph)
+            verify_updates(graph, signature)
     except InvalidGraph as e:
         raise InvalidGraph(f"after {after}: {e}") from None

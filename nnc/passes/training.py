@@ -64,10 +64,10 @@ def expand_grads(graph: Graph) -> Graph:
         gradient = grads[x]
         rest = graph.nodes[index + 1:]
         if gradient is None:  # y does not depend on x: the gradient is zero
+            from ..ops._prims import zeros_like
             from .emit import Emitter, builder_from, tensor
             b = builder_from(with_grad)
-            gradient = Emitter(b, node.span, node.scope, node.name)("mul", tensor(b, x), Emitter(
-                b, node.span, node.scope, node.name).const(0.0, graph.values[x].type.dtype)).id
+            gradient = zeros_like(Emitter(b, node.span, node.scope, node.name), tensor(b, x)).id  # not x·0: NaN at inf
             with_grad = b.build()
         remap = {node.outputs[0]: gradient}
         nodes = list(with_grad.nodes) + [dataclasses.replace(n, inputs=tuple(remap.get(i, i) for i in n.inputs))

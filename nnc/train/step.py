@@ -21,6 +21,7 @@ from ..elaborate import TrainInfo
 from ..elaborate.values import Tensor
 from ..ir.graph import Graph
 from ..ops._philox import stream_of
+from ..ops._prims import zeros_like
 from ..ops.lr_schedule import schedule_from_spec
 from ..passes.autodiff import dependents, differentiate
 from ..passes.emit import Emitter, builder_from, tensor
@@ -85,7 +86,7 @@ def build_step(info: TrainInfo) -> StepGraph:
             args["decoupled"] = True
         for name, w in zip(line.params, wrt):
             p = tensor(b, w)
-            grad = tensor(b, grads[w]) if grads[w] is not None else emit("mul", p, emit.const(0.0))
+            grad = tensor(b, grads[w]) if grads[w] is not None else zeros_like(emit, p)  # not p·0: NaN at inf
             state = []
             for slot_name in SLOTS[line.optimizer.name]:
                 slot = Slot(f"{index}.{line.optimizer.name}.{slot_name}/{name}", name)

@@ -40,8 +40,10 @@ class Trainer:
         self.backend = resolve(backend, device)
         self.compiled = build_step(info)
         step = self.compiled
-        self._step = self.backend.compile(prepare(step.graph, self.backend), step.signature, device=device)
-        self._eval = self.backend.compile(prepare(step.forward, self.backend), step.forward_signature, device=device)
+        self._step = self.backend.compile(prepare(step.graph, self.backend, signature=step.signature),
+                                          step.signature, device=device)
+        self._eval = self.backend.compile(prepare(step.forward, self.backend, signature=step.forward_signature),
+                                          step.forward_signature, device=device)
         values = initialize(step.graph.params, seed)
         values.update({p.name: np.zeros(_shape(p), NP_DTYPES[p.type.dtype])
                        for p in step.signature.inputs_of(Role.SLOT)})
