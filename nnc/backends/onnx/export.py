@@ -21,6 +21,7 @@ from onnx import ModelProto, helper, numpy_helper
 from ...ir.graph import Graph
 from ...ir.types import TensorType, dim_str
 from ..base import Signature
+from .broadcasts import implicit_broadcasts
 from .builder import IR_VERSION, NP_DTYPES, ONNX_DTYPES, OPSET, Builder
 from .lower import lower_node
 
@@ -69,10 +70,14 @@ def export(graph: Graph, signature: Signature | None = None, *,
             inputs.append(value_info(p.name, p.value.type))
             if p.name in defaults:
                 stored(p.name, p.value.type, defaults[p.name])
-    for node in graph.nodes:
+    substitute, skip = implicit_broadcasts(graph)
+    for k, node in enumerate(graph.nodes):
+        if k in skip:
+            continue
         b.at(node.path, node.span)
+        ins = [substitute.get((k, pos), vid) for pos, vid in enumerate(node.inputs)]
         try:
-            outs = lower_node(b, node.op, [names[i] for i in node.inputs], [graph.type_of(i) for i in node.inputs],
+            outs = lower_node(b, node.op, [names[i] for i in ins], [graph.type_of(i) for i in ins],
                               [graph.type_of(o) for o in node.outputs], node.attr_dict)
         except NotImplementedError as e:
             where = f" at {node.span.file}:{node.span.line}" if node.span else ""
