@@ -53,6 +53,9 @@ def why_not(device: str) -> str | None:
         return None
     if PROVIDERS[device][0] not in ort.get_available_providers():
         return f"this onnxruntime build has no {PROVIDERS[device][0]} (install onnxruntime-gpu)"
+    missing = _missing_library(ort)
+    if missing:
+        return f"the onnx backend cannot use {device} here: {missing} (no usable CUDA libraries)"
     from onnx import TensorProto, helper
 
     from .builder import IR_VERSION, OPSET
@@ -61,9 +64,29 @@ def why_not(device: str) -> str | None:
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = IR_VERSION
+    ort.set_default_logger_severity(4)  # the probe's failure is reported here, in one line
     try:
         make_session(model.SerializeToString(), device)
     except Exception as e:  # noqa: BLE001 - any failure to start is the answer
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         return f"the onnx backend cannot use {device} here: {first}; no usable GPU or CUDA libraries"
+    finally:
+        ort.set_default_logger_severity(2)  # onnxruntime's default
+    return None
+
+
+def _missing_library(ort) -> str | None:
+    """The shared library the CUDA provider cannot load, when that is why it cannot start."""
+    import ctypes
+    from pathlib import Path
+    lib = Path(ort.__file__).parent / "capi" / "libonnxruntime_providers_cuda.so"
+    if not lib.exists():
+        return None
+    try:
+        ctypes.CDLL(str(lib))
+    except OSError as e:
+        import re
+        found = re.search(r"([^\s:/]+\.so[^\s:]*): cannot open shared object file", str(e))
+        if found:
+            return f"{found.group(1)} is missing"
     return None

@@ -38,7 +38,7 @@ def _binary(onnx_op: str) -> Rule:
 def _constant(b, ins, it, ot, a):
     t = ot[0]
     value = bool(a["value"]) if t.dtype == "bool" else a["value"]
-    return [b.op("Identity", [b.const(value, t.dtype)])]
+    return [b.const(value, t.dtype)]
 
 
 def _cast(b, ins, it, ot, a):
