@@ -103,6 +103,7 @@ class Scheduler:
         self.checks = 0
         self.failures: list[str] = []
         self.on_failure: Callable[[str, BaseException], None] | None = None
+        self.closed = False
 
     def changed(self, path: Path, immediately: bool = False) -> None:
         """`path` changed (or opened): check it and the open files that import it.
@@ -131,7 +132,7 @@ class Scheduler:
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
-        while self.pending:
+        while self.pending and not self.closed:
             path = next(iter(self.pending))
             del self.pending[path]
             doc = self.docs.get(path)
@@ -141,6 +142,8 @@ class Scheduler:
             try:
                 analysis = await loop.run_in_executor(self.pool, self.docs.check, path)
             except Exception as e:  # a bug in the checker: reported in the log, never fatal
+                if self.closed:
+                    return  # shut down mid-check: nothing to report
                 self.failures.append(f"{type(e).__name__}: {e}")
                 if self.on_failure is not None:
                     self.on_failure("checking", e)
@@ -160,14 +163,12 @@ class Scheduler:
                 if self.on_failure is not None:
                     self.on_failure("publishing diagnostics", e)
                 continue
-            self.pool.submit(warm, analysis)  # build the request tables now, before the first request
-
-    async def idle(self) -> None:
-        """Wait until every pending check has run (for tests and the benchmark)."""
-        while self._timer is not None or self.pending or (self._task is not None and not self._task.done()):
-            await asyncio.sleep(0.005)
+            if not self.closed:
+                self.pool.submit(warm, analysis)  # build the request tables now, before the first request
 
     def shutdown(self) -> None:
+        self.closed = True
+        self.pending.clear()
         if self._timer is not None:
             self._timer.cancel()
         self.pool.shutdown(wait=False, cancel_futures=True)

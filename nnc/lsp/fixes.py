@@ -22,7 +22,7 @@ _CALL = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*\((.*)\)\s*$", re.S)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def _slice(lines: Lines, text: str, r: lsp.Range) -> tuple[int, int]:
+def _slice(lines: Lines, r: lsp.Range) -> tuple[int, int]:
     return lines.offset(r.start), lines.offset(r.end)
 
 
@@ -73,7 +73,7 @@ def _fixes_for(uri: str, text: str, lines: Lines, d: lsp.Diagnostic) -> list[lsp
     hint = d.data.get("hint") if isinstance(d.data, dict) else None
     if not hint:
         return []
-    start, end = _slice(lines, text, d.range)
+    start, end = _slice(lines, d.range)
     current = text[start:end]
     out = []
     for m in _DID_YOU_MEAN.finditer(hint):
