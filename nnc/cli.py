@@ -40,6 +40,17 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--patience", type=_positive, metavar="P", help="stop after P epochs without improvement")
     t.add_argument("--plot", metavar="PNG", help="draw loss and metrics per epoch")
     t.add_argument("--format", choices=("text", "json"), default="text")
+    dist = t.add_argument_group("data-parallel training (docs/distributed.md)")
+    dist.add_argument("--workers", type=_positive, metavar="N", help="train on N MPI processes (mpiexec is started here)")
+    dist.add_argument("--virtual-shards", type=_positive, metavar="V", help="split every batch into V shards summed "
+                      "in a fixed tree: the same bits for any --workers dividing V (default: the worker count)")
+    dist.add_argument("--reduction", choices=("exact", "allreduce"), default="exact",
+                      help="exact: the fixed tree (default); allreduce: MPI's own sum, not reproducible across N")
+    dist.add_argument("--threads", type=_positive, metavar="T", help="BLAS/OpenMP threads per worker (default 1)")
+    dist.add_argument("--check-every", type=_positive, metavar="K", help="check every K steps that all ranks hold "
+                      "the same parameters")
+    dist.add_argument("--step-timeout", type=float, metavar="S", help="end the job, naming the rank, when a step "
+                      "takes longer than S seconds")
 
     r = sub.add_parser("run", help="inference with trained weights")
     r.add_argument("file", metavar="FILE")
@@ -71,6 +82,16 @@ def _parser() -> argparse.ArgumentParser:
     only.add_argument("--train", metavar="T", help="only this train block")
     o.add_argument("-o", "--output", metavar="DIR", default=".", help="the output folder (default: here)")
     o.add_argument("--seed", type=int, default=0, help="the seed of the initial parameters")
+
+    g = sub.add_parser("graph", help="the dataflow graph as built and as a compiled backend receives it: "
+                                     "text, DOT or SVG")
+    g.add_argument("file", metavar="FILE")
+    which = g.add_mutually_exclusive_group()
+    which.add_argument("--model", metavar="M")
+    which.add_argument("--train", metavar="T", help="the training step of a train block")
+    g.add_argument("--stage", choices=("built", "primitives", "both"), default="both",
+                   help="as built, after decomposition into primitives, or both (default)")
+    g.add_argument("-o", "--output", metavar="OUT", help="graph.svg (needs Graphviz), graph.dot, or a text file")
 
     e = sub.add_parser("explain", help="the long explanation of a diagnostic code, e.g. nnc explain E0301")
     e.add_argument("code")
@@ -126,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args) -> int:
     try:
         return {"check": cmd_check, "stats": cmd_stats, "explain": cmd_explain, "train": cmd_train,
-                "run": cmd_run, "verify": cmd_verify, "cache": cmd_cache, "lsp": cmd_lsp, "compile": cmd_compile}[args.command](args)
+                "run": cmd_run, "verify": cmd_verify, "graph": cmd_graph, "cache": cmd_cache, "lsp": cmd_lsp, "compile": cmd_compile}[args.command](args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -297,6 +318,52 @@ def cmd_verify(args) -> int:
         for r in results:
             print(format_result(r, args.backend))
     return EXIT_OK if all(r.agrees for r in results) else EXIT_ERRORS
+
+
+def cmd_graph(args) -> int:
+    """`nnc graph`: text to standard output, or -o graph.svg / graph.dot / graph.txt written atomically."""
+    from .diagnostics import render_text
+    from .graph_view import STAGES, render_svg, stage, to_dot, to_text
+    from .train.commands import _pick, write_atomically
+    result, err = _check(args.file, False)
+    if result is None:
+        print(f"nnc: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    if result.errors:
+        print(render_text(result.diagnostics, result.sources), file=sys.stderr)
+        return EXIT_ERRORS
+    if args.train is not None or (args.model is None and not result.models and result.trains):
+        info = _pick("train block", args.train, result.trains, args.file, sys.stderr)
+        if info is None:
+            return EXIT_USAGE
+        from .train.step import build_step
+        graph, what = build_step(info).graph, f"train {info.name} (one step)"
+    else:
+        info = _pick("model", args.model, result.models, args.file, sys.stderr)
+        if info is None:
+            return EXIT_USAGE
+        graph, what = info.graph, f"model {info.name}"
+    stages = STAGES if args.stage == "both" else (args.stage,)
+    graphs = [(f"{what}: {s}", stage(graph, s)) for s in stages]
+    out = args.output
+    if out is None:
+        sys.stdout.write(to_text(graphs))
+        return EXIT_OK
+    if out.endswith(".svg"):
+        data = render_svg(to_dot(graphs))
+        if data is None:
+            print("nnc: error: drawing SVG needs Graphviz's `dot` (apt-get install graphviz); "
+                  "write graph.dot or a text file instead", file=sys.stderr)
+            return EXIT_USAGE
+    else:
+        data = (to_dot(graphs) if out.endswith(".dot") else to_text(graphs)).encode()
+    try:
+        write_atomically(Path(out), data)
+    except OSError as e:
+        print(f"nnc: error: cannot write {out}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"wrote {out}: {', '.join(f'{t} ({len(g.nodes)} nodes)' for t, g in graphs)}")
+    return EXIT_OK
 
 
 def cmd_explain(args) -> int:

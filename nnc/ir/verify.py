@@ -147,8 +147,8 @@ def format_graph(graph: Graph) -> str:
         lines.append(f"  param  %{p.value.id}: {p.value.type}  # {p.name}{'' if p.trainable else ' (state)'}")
     for n in graph.nodes:
         outs = ", ".join(f"%{o}: {graph.type_of(o)}" for o in n.outputs)
-        args = ", ".join(f"%{i}" for i in n.inputs)
-        attrs = "".join(f", {k}={v!r}" for k, v in n.attrs)
+        args = ", ".join([f"%{i}" for i in n.inputs] + [f"{k}={v!r}" for k, v in n.attrs])
+        attrs = ""
         where = f"  # {n.span.file}:{n.span.line}" if n.span else ""
         lines.append(f"  {outs} = {n.op}({args}{attrs})  [{n.path}]{where}")
     for name, vid in graph.outputs:

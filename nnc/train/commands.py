@@ -42,8 +42,11 @@ def _pick(kind: str, wanted: str | None, available: dict, path: str, err):
     return None
 
 
-def train_command(args, out=None, err=None) -> int:
+def train_command(args, out=None, err=None, distributed=None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
+    from .launch import distributed_train, wanted
+    if distributed is None and wanted(args):  # --workers N, or started by mpiexec/srun: nnc/train/launch.py
+        return distributed_train(args, out, err)
     from .checkpoint import CheckpointError
     from .data import DataError
     from .loop import Settings, TrainingStopped, train
@@ -59,7 +62,7 @@ def train_command(args, out=None, err=None) -> int:
                         val_fraction=args.val, checkpoint=Path(args.checkpoint) if args.checkpoint else None,
                         resume=args.resume, patience=args.patience, plot=Path(args.plot) if args.plot else None,
                         json_lines=args.format == "json", base_dir=Path(args.file).resolve().parent,
-                        backend=args.backend, device=args.device)
+                        backend=args.backend, device=args.device, distributed=distributed)
     text = Path(args.file).read_text(errors="replace")
     from ..backends import BackendUnavailable
     try:
@@ -162,10 +165,18 @@ def run_command(args, out=None, err=None) -> int:
 
 def _save_npz(path: Path, arrays: dict) -> None:
     """Written to a temporary file and renamed, so an existing output is never left half-written."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".npz")
+    import io
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_atomically(path, buffer.getvalue())
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """`data` to a temporary file beside `path`, fsync'd, then renamed over it: never half-written."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)

@@ -51,7 +51,6 @@ class Trainer:
         values[STEP_INPUT] = np.asarray(0, np.int64)
         self._step.load_state(values)
         self._eval_stale = True
-        self.slot_names = tuple(p.name for p in step.signature.inputs_of(Role.SLOT))
 
     @property
     def inputs(self) -> tuple[str, ...]:
