@@ -257,6 +257,9 @@ def _conv(lw, node, xs):
     stride, rd, ld = node.attr("stride"), node.attr("rhs_dilation"), node.attr("lhs_dilation")
     lo = tuple(p[0] for p in node.attr("padding"))
     buf = lw.new_buf(dtype, shape, node.outputs[0])
+    # cols [N, Cg·K, P] feeds a matmul vectorised along P; with few output positions (a weight gradient:
+    # P is the kernel's size) store it as [N, P, Cg·K] instead, so the matmul is dot products along Cg·K
+    by_rows = pt < 16 <= cg * kt
     cols_shape = (n, cg) + tuple(kernel) + tuple(out_sp)
     q = len(cols_shape)
     for g in range(groups):
@@ -267,11 +270,18 @@ def _conv(lw, node, xs):
             row[2 + d], row[2 + sp + d] = rd[d], stride[d]
             mat.append(row)
             const.append(-lo[d])
-        cols = lw.new_buf(dtype, cols_shape)
-        lw.emit(Store(cols.load(), L.Window(x, cols_shape, tuple(map(tuple, mat)), tuple(const),
-                                            (1, 1) + tuple(ld), 0.0)))
+        win = L.Window(x, cols_shape, tuple(map(tuple, mat)), tuple(const), (1, 1) + tuple(ld), 0.0)
+        if by_rows:  # stored as [N, P..., Cg, K...]
+            stored = (n,) + tuple(out_sp) + (cg,) + tuple(kernel)
+            cols = lw.new_buf(dtype, stored)
+            lw.emit(Store(cols.load(), L.transpose(win, (0,) + tuple(range(2 + sp, 2 + 2 * sp)) + (1,)
+                                                   + tuple(range(2, 2 + sp)))))
+            b = Load(cols, (n, cg * kt, pt), (cg * kt * pt, 1, cg * kt), 0)
+        else:
+            cols = lw.new_buf(dtype, cols_shape)
+            lw.emit(Store(cols.load(), win))
+            b = Load(cols, (n, cg * kt, pt), (cg * kt * pt, pt, 1), 0)
         a = Load(w.buf, (n, og, cg * kt), (0, cg * kt, 1), w.offset + g * og * cg * kt)
-        b = Load(cols, (n, cg * kt, pt), (cg * kt * pt, pt, 1), 0)
         lw.emit(Matmul(Load(buf, (n, og, pt), (o * pt, pt, 1), g * og * pt), a, b))
     return buf.load()
 
