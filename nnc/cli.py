@@ -256,24 +256,33 @@ def cmd_lsp(args) -> int:
     return serve()
 
 
-def cmd_compile(args) -> int:
-    """`nnc compile --target onnx`: the chosen (or every) model and train block as .onnx files and a README."""
+def _checked_program(args):
+    """(the checked program, EXIT_OK), or (None, the exit status) after printing why: an unreadable file,
+    diagnostics, or an --model / --train name the program does not have."""
     from .diagnostics import render_text
-    if args.target == "llvm":
-        print("nnc: error: nnc compile --target llvm is not built yet; use --target onnx", file=sys.stderr)
-        return EXIT_USAGE
     result, err = _check(args.file, False)
     if result is None:
         print(f"nnc: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
+        return None, EXIT_USAGE
     if result.errors:
         print(render_text(result.diagnostics, result.sources), file=sys.stderr)
-        return EXIT_ERRORS
+        return None, EXIT_ERRORS
     for kind, name, table in (("model", args.model, result.models), ("train block", args.train, result.trains)):
         if name is not None and name not in table:
             print(f"nnc: error: no {kind} `{name}` in {args.file} ({kind}s: {', '.join(table) or 'none'})",
                   file=sys.stderr)
-            return EXIT_USAGE
+            return None, EXIT_USAGE
+    return result, EXIT_OK
+
+
+def cmd_compile(args) -> int:
+    """`nnc compile --target onnx`: the chosen (or every) model and train block as .onnx files and a README."""
+    if args.target == "llvm":
+        print("nnc: error: nnc compile --target llvm is not built yet; use --target onnx", file=sys.stderr)
+        return EXIT_USAGE
+    result, status = _checked_program(args)
+    if result is None:
+        return status
     from .backends import BackendUnavailable, resolve
     try:
         resolve("onnx")
@@ -291,19 +300,9 @@ def cmd_compile(args) -> int:
 def cmd_verify(args) -> int:
     """`nnc verify`: the oracle against a backend; exit 0 when everything agrees, 1 when something diverges."""
     from .backends import BackendUnavailable
-    from .diagnostics import render_text
-    result, err = _check(args.file, False)
+    result, status = _checked_program(args)
     if result is None:
-        print(f"nnc: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    if result.errors:
-        print(render_text(result.diagnostics, result.sources), file=sys.stderr)
-        return EXIT_ERRORS
-    for kind, name, table in (("model", args.model, result.models), ("train block", args.train, result.trains)):
-        if name is not None and name not in table:
-            print(f"nnc: error: no {kind} `{name}` in {args.file} ({kind}s: {', '.join(table) or 'none'})",
-                  file=sys.stderr)
-            return EXIT_USAGE
+        return status
     from .verify import format_result, verify_program
     try:
         results = verify_program(result, args.backend, args.device, args.model, args.train, args.seed, args.batch,
@@ -322,16 +321,11 @@ def cmd_verify(args) -> int:
 
 def cmd_graph(args) -> int:
     """`nnc graph`: text to standard output, or -o graph.svg / graph.dot / graph.txt written atomically."""
-    from .diagnostics import render_text
     from .graph_view import STAGES, render_svg, stage, to_dot, to_text
     from .train.commands import _pick, write_atomically
-    result, err = _check(args.file, False)
+    result, status = _checked_program(args)
     if result is None:
-        print(f"nnc: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    if result.errors:
-        print(render_text(result.diagnostics, result.sources), file=sys.stderr)
-        return EXIT_ERRORS
+        return status
     if args.train is not None or (args.model is None and not result.models and result.trains):
         info = _pick("train block", args.train, result.trains, args.file, sys.stderr)
         if info is None:
