@@ -47,6 +47,7 @@ class Settings:
     device: str = "cpu"
     progress: bool | None = None  # None: only when standard error is a terminal
     base_dir: Path | None = None
+    distributed: object | None = None  # nnc.train.distributed.Options: one rank of `nnc train --workers N`
 
 
 @dataclass
@@ -104,8 +105,13 @@ def train(info: TrainInfo, settings: Settings, out: TextIO | None = None, err: T
                         base_dir=settings.base_dir, num_classes=class_counts(info) or None,
                         vocab=embedding_vocabularies(info.graph))
     check_batch(batch, dataset)
-    trainer = Trainer(info, seed=settings.seed, program_text=program_text, backend=settings.backend,
-                      device=settings.device)
+    if settings.distributed is not None:  # data-parallel: the same interface, the step split over ranks
+        from .distributed import DistributedTrainer
+        trainer = DistributedTrainer(info, settings.distributed, seed=settings.seed, program_text=program_text,
+                                     backend=settings.backend, device=settings.device)
+    else:
+        trainer = Trainer(info, seed=settings.seed, program_text=program_text, backend=settings.backend,
+                          device=settings.device)
     history = History()
     start_epoch = 0
     if settings.resume:
@@ -134,14 +140,16 @@ def train(info: TrainInfo, settings: Settings, out: TextIO | None = None, err: T
             progress.close()
         row = {"epoch": epoch + 1, "train": mean_report(parts),
                "val": evaluate(trainer, dataset.val, batch), "seconds": round(time.perf_counter() - began, 3)}
+        if settings.distributed is not None:
+            row["workers"] = settings.distributed.size
         history.epochs.append(row)
         improved = _track_best(history, row)
-        if settings.checkpoint:
+        if settings.checkpoint and getattr(trainer, "writes", True):  # rank 0 alone writes
             meta = {"epoch": epoch + 1, "history": history.epochs, "best": history.best,
                     "best_epoch": history.best_epoch, "since_best": history.since_best}
             save_to_directory(settings.checkpoint, trainer.checkpoint(meta), best=improved)
         print(json.dumps(row) if settings.json_lines else _format_row(row, epochs), file=out, flush=True)
-        if settings.plot:
+        if settings.plot and getattr(trainer, "writes", True):
             plot_curves(history, settings.plot)
         if settings.patience is not None and history.since_best >= settings.patience:
             if not settings.json_lines:
