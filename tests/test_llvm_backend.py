@@ -357,3 +357,42 @@ def test_the_cli_refuses_an_op_it_cannot_lower_in_one_line(capsys, command):
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("nnc: error: the llvm backend cannot lower lstm yet (line 4 of ")
+
+
+def _random_feeds(graph, names, n: int, rng) -> dict:
+    feeds = {}
+    for name in names:
+        t = graph.input_type(name)
+        shape = tuple(d if isinstance(d, int) else n for d in t.shape)
+        feeds[name] = (rng.normal(size=shape).astype(np.float32) if t.is_float
+                       else rng.integers(0, 2, shape).astype(np.int32))
+    return feeds
+
+
+@pytest.mark.parametrize("file", ["gan.nn", "fgsm.nn", "alexnet.nn", "resnet18.nn"])
+def test_every_model_of_an_example_infers_like_the_oracle(file):
+    prog = nnc.load(ROOT / "examples" / file)
+    for name in prog.models:
+        graph = prog.graph(name)
+        fast, ref = prog.model(name, backend="llvm", seed=0), prog.model(name, backend="numpy", seed=0)
+        feeds = _random_feeds(graph, [n for n, _ in graph.inputs], 1, np.random.default_rng(0))
+        a, b = fast(**feeds), ref(**feeds)
+        scale = float(np.abs(b).max())
+        np.testing.assert_allclose(a, b, rtol=RTOL, atol=1e-5 * scale, err_msg=f"{file} {name}")
+
+
+@pytest.mark.parametrize("file", ["gan.nn", "fgsm.nn"])
+def test_several_train_blocks_step_number_for_number(file):
+    prog = nnc.load(ROOT / "examples" / file)
+    for name in prog.trains:
+        fast, ref = prog.train(name, backend="llvm", seed=1), prog.train(name, backend="numpy", seed=1)
+        rng = np.random.default_rng(0)
+        for _ in range(3):
+            feeds = _random_feeds(fast.compiled.graph, fast.inputs, 4, rng)
+            a, b = fast.step(**feeds), ref.step(**feeds)
+            assert a.keys() == b.keys()
+            for k in a:
+                assert a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-6), (file, name, k)
+        for p, value in ref.params.items():
+            # FGSM steps along sign(grad): a gradient within rounding of zero may take the other sign
+            np.testing.assert_allclose(fast.params[p], value, rtol=1e-4, atol=1e-4 if file == "fgsm.nn" else 1e-6)
