@@ -51,6 +51,7 @@ class Trainer:
         values[STEP_INPUT] = np.asarray(0, np.int64)
         self._step.load_state(values)
         self._eval_stale = True
+        self._steps = 0  # mirrors the executable's counter, so a step never reads state back from a device
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -58,7 +59,7 @@ class Trainer:
 
     @property
     def steps_done(self) -> int:
-        return int(self._step.state()[STEP_INPUT])
+        return self._steps
 
     @property
     def params(self) -> StateDict:
@@ -84,14 +85,14 @@ class Trainer:
 
     def step(self, **batch) -> dict[str, float]:
         """One training step: every `minimize` line once. Returns every minimized value and metric by name."""
-        before = self.steps_done
         out = self._step(**batch)
-        self._eval_stale = True
         report = {name: float(out[name]) for name in self.compiled.losses + self.compiled.metrics}
         bad = [name for name in self.compiled.losses if not np.isfinite(report[name])]
-        if bad:
-            raise NonFiniteLoss(f"{bad[0]} became {report[bad[0]]} at step {before + 1}; parameters are "
+        if bad:  # the executable committed nothing
+            raise NonFiniteLoss(f"{bad[0]} became {report[bad[0]]} at step {self._steps + 1}; parameters are "
                                 f"left as they were before this step")
+        self._steps += 1
+        self._eval_stale = True
         return report
 
     def evaluate(self, **batch) -> dict[str, float]:
@@ -128,6 +129,7 @@ class Trainer:
         values = {**ckpt.params, **ckpt.state, **ckpt.optimizer}
         values[STEP_INPUT] = np.asarray(int(ckpt.meta.get("step", 0)), np.int64)
         self._load(values)
+        self._steps = int(ckpt.meta.get("step", 0))
         return ckpt.meta
 
 
