@@ -155,7 +155,7 @@ def test_quick_fix_makes_the_file_check_clean(client, tmp_path):
     actions = client.request("textDocument/codeAction", {
         **doc(uri), "range": diags[0]["range"], "context": {"diagnostics": diags}})
     fixes = [a for a in actions if a.get("kind") == "quickfix"]
-    assert [a["title"] for a in fixes] == ["Set padding=1", "Set stride=2"]
+    assert [a["title"] for a in fixes][:2] == ["Set padding=1", "Set stride=2"]  # every alternative the hint names
     assert any(a.get("command", {}).get("command") == "nnc.explain" for a in actions)
     for fix in fixes:
         fixed = apply_edits(BROKEN, fix["edit"]["changes"][uri])
@@ -426,3 +426,39 @@ def test_call_context_skips_strings_comments_and_closed_calls():
     assert call.used == ("init",)
     call, after_arrow = context("y = x -> con", len("y = x -> con"))
     assert call is None and after_arrow
+
+
+def test_a_crashing_check_is_reported_and_the_next_one_still_runs(tmp_path):
+    import asyncio
+
+    from nnc.lsp.documents import Documents, Scheduler
+
+    docs = Documents()
+    doc = docs.open("file:///x.nn", tmp_path / "x.nn", GOOD, 1)
+    published, crashed = [], []
+    real_check = docs.check
+    calls = []
+
+    def check(path):
+        calls.append(path)
+        if len(calls) == 1:
+            raise NameError("a bug in the checker")
+        return real_check(path)
+
+    docs.check = check
+
+    async def scenario():
+        s = Scheduler(docs, lambda path, analysis, version: published.append((version, analysis.diagnostics)))
+        s.on_crash = lambda path, version, e: crashed.append((version, str(e)))
+        s.changed(doc.path, immediately=True)
+        while not crashed:
+            await asyncio.sleep(0.01)
+        doc.text, doc.version = BROKEN, 2
+        s.changed(doc.path)
+        while not published:
+            await asyncio.sleep(0.01)
+        s.shutdown()
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert crashed == [(1, "a bug in the checker")]
+    assert [(v, [d.code for d in ds]) for v, ds in published] == [(2, ["E0301"])]

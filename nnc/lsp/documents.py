@@ -103,6 +103,7 @@ class Scheduler:
         self.checks = 0
         self.failures: list[str] = []
         self.on_failure: Callable[[str, BaseException], None] | None = None
+        self.on_crash: Callable[[Path, int | None, BaseException], None] | None = None  # the checker raised
         self.closed = False
 
     def changed(self, path: Path, immediately: bool = False) -> None:
@@ -145,8 +146,8 @@ class Scheduler:
                 if self.closed:
                     return  # shut down mid-check: nothing to report
                 self.failures.append(f"{type(e).__name__}: {e}")
-                if self.on_failure is not None:
-                    self.on_failure("checking", e)
+                if self.on_crash is not None:
+                    self.on_crash(path, version, e)
                 continue
             self.checks += 1
             if analysis is None or self.docs.get(path) is None:

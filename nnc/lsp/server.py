@@ -20,7 +20,7 @@ from .. import __version__
 from . import complete, fixes, hover, inlay, symbols
 from .analysis import Analysis
 from .convert import Lines, path_to_uri, span_path, uri_to_path
-from .diagnose import Converter, by_file
+from .diagnose import SOURCE, Converter, by_file
 from .documents import Documents, Scheduler
 
 log = logging.getLogger("nnc.lsp")
@@ -35,6 +35,7 @@ class NncServer(LanguageServer):
         self.docs = Documents()
         self.scheduler = Scheduler(self.docs, self._publish)
         self.scheduler.on_failure = self.report
+        self.scheduler.on_crash = self._crashed
         self.settings = {"inlayHints": {"stages": True, "bindings": True}}
         self.found: dict[Path, dict[Path, list]] = {}  # checked file -> file -> LSP diagnostics found there
         self.failures: list[str] = []
@@ -80,6 +81,19 @@ class NncServer(LanguageServer):
         uri = doc.uri if doc is not None else path_to_uri(target)
         self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=merged,
                                                                             version=version))
+
+    def _crashed(self, path: Path, version: int | None, error: BaseException) -> None:
+        """The checker itself failed (a bug in nnc): say so in the file, as `nnc check` says so on stderr."""
+        self.report("checking", error)
+        doc = self.docs.get(path)
+        if doc is None:
+            return
+        zero = lsp.Position(line=0, character=0)
+        self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=doc.uri, version=version, diagnostics=[
+            lsp.Diagnostic(range=lsp.Range(start=zero, end=zero), severity=lsp.DiagnosticSeverity.Error,
+                           source=SOURCE, code="internal",
+                           message=f"internal error while checking: {type(error).__name__}: {error}; this is a bug "
+                                   f"in nnc, please report it with the program that caused it")]))
 
     def analysis(self, uri: str) -> Analysis | None:
         doc = self.docs.by_uri(uri)
