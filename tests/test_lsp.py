@@ -116,6 +116,9 @@ def test_hover_a_value_gives_its_shape_and_a_conv_its_arithmetic(client, tmp_pat
     # a use of a block: its signature and result type
     unit = client.request("textDocument/hover", {**doc(uri), "position": pos(9, 8)})["contents"]["value"]
     assert "block unit(x, filters: int)" in unit and "f32[N, 16, 14, 14]" in unit
+    # a model's name: its signature and totals (156 + 880 + 31,370 parameters)
+    net = client.request("textDocument/hover", {**doc(uri), "position": pos(6, 7)})["contents"]["value"]
+    assert "image: `f32[N, 1, 28, 28]` → logits: `f32[N, 10]`" in net and "parameters: 32,406" in net
     # nothing under the cursor: a null result, not an error
     assert client.request("textDocument/hover", {**doc(uri), "position": pos(0, 0)}) is None
 

@@ -164,7 +164,25 @@ def hover(analysis: Analysis, line: int, col: int) -> tuple[str, Span] | None:
             text = (f"**{sig}**\n\n" if sig else "") + "→ " + ", ".join(f"`{type_text(t)}`" for t in types[:MAX_SHOWN])
             return text, type_span
         return value_text(_name_at(analysis, type_span), types), type_span
-    return None
+    return _model_summary(analysis, line, col)
+
+
+def _model_summary(analysis: Analysis, line: int, col: int) -> tuple[str, Span] | None:
+    """On a model's name: its inputs and outputs, parameters and MACs per sample (as `nnc stats` counts)."""
+    item = index(analysis).item_at(line)
+    if not isinstance(item, ast.ModelDef) or not contains(item.name_span, line, col):
+        return None
+    info = analysis.models.get(item.name)
+    if info is None:
+        return f"**model {item.name}** (has errors)", item.name_span
+    from ..stats import model_stats
+    g = info.graph
+    stats = model_stats(g)
+    ins = ", ".join(f"{n}: `{g.type_of(v)}`" for n, v in g.inputs)
+    outs = ", ".join(f"{n}: `{g.type_of(v)}`" for n, v in g.outputs)
+    text = (f"**model {item.name}**\n\n{ins} → {outs}  \nparameters: {stats.params:,}"
+            + (f" (+ {stats.state:,} state)" if stats.state else "") + f" · MACs: {stats.macs:,} per sample")
+    return text, item.name_span
 
 
 def _inside(inner: Span, outer: Span) -> bool:
