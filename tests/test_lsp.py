@@ -85,6 +85,16 @@ def test_diagnostic_at_the_right_range_with_code_related_location_and_link(clien
         assert d["codeDescription"]["href"].endswith("diagnostics.md#e0301-window-does-not-fit-error")
 
 
+def test_incremental_changes_are_applied(client, tmp_path):
+    uri = (tmp_path / "inc.nn").as_uri()
+    client.open(uri, BROKEN, version=1)
+    assert [d["code"] for d in client.diagnostics(uri, version=1)] == ["E0301"]
+    # stride=3 -> stride=1, as an editor sends a one-character edit
+    client.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": 2}, "contentChanges": [
+        {"range": {"start": pos(2, 31), "end": pos(2, 32)}, "text": "1"}]})
+    assert client.diagnostics(uri, version=2) == []
+
+
 def test_diagnostics_are_those_of_nnc_check(tmp_path):
     from nnc.lsp.analysis import analyze
     for path in sorted((ROOT / "examples").glob("*.nn")) + [tmp_path / "broken.nn"]:
