@@ -40,7 +40,8 @@ from .split import GRAD, OFFSET_INPUT, WEIGHT_INPUT, refuse_batchnorm, split_ste
 from .state_dict import StateDict
 from .trainer import GENERATOR, NonFiniteLoss
 
-FAULT_ENV = "NNC_FAULT"  # testing aid: "raise:RANK:STEP", "kill:RANK:STEP" or "hang:RANK:STEP"
+FAULT_ENV = "NNC_FAULT"  # testing aid: KIND:RANK:STEP, KIND raise, kill, hang or skew (perturb a parameter)
+FAULTS = ("raise", "kill", "hang", "skew")
 
 
 @dataclass
@@ -213,7 +214,7 @@ class DistributedTrainer:
 
         def expire():
             sys.stderr.write(f"nnc: error: rank {rank}: step {step} did not finish within {limit:g} s "
-                             f"(--step-timeout); ending the job\n")
+                             f"(--step-timeout: this rank, or a rank it waits for, is stuck); ending the job\n")
             sys.stderr.flush()
             comm.Abort(3)
         timer = threading.Timer(limit, expire)
@@ -242,6 +243,9 @@ class DistributedTrainer:
             os.kill(os.getpid(), signal.SIGKILL)
         if kind == "hang":
             time.sleep(3600)
+        if kind == "skew":
+            first = self.split.params[0].name
+            self.values[first] = self.values[first] + np.asarray(1e-3, self.values[first].dtype)
 
     # ---- checkpoints
     def checkpoint(self, meta: dict | None = None) -> Checkpoint:
@@ -292,6 +296,6 @@ def _parse_fault(text: str) -> tuple[str, int, int] | None:
         return None
     kind, _, rest = text.partition(":")
     rank, _, step = rest.partition(":")
-    if kind not in ("raise", "kill", "hang") or not rank.isdigit() or not step.isdigit():
-        raise ValueError(f"{FAULT_ENV}={text!r}: expected raise|kill|hang:RANK:STEP")
+    if kind not in FAULTS or not rank.isdigit() or not step.isdigit():
+        raise ValueError(f"{FAULT_ENV}={text!r}: expected {'|'.join(FAULTS)}:RANK:STEP")
     return kind, int(rank), int(step)
