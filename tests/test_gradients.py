@@ -74,6 +74,15 @@ CASES = [
     ("l1_loss", "input a: f64[N, 3]; input b: f64[N, 3]", 'l1_loss(a, b, reduction="sum")',
      {"a": R.normal(size=(2, 3)), "b": R.normal(size=(2, 3)) + 3}),
     ("sign", "input a: f64[N, 3]", "a * sign(a)", {"a": away_from_zero((2, 3))}),
+    ("maximum", "input a: f64[N, 3]; input b: f64[3]", "maximum(a, b)", {"a": R.normal(size=(2, 3)), "b": R.normal(size=3)}),
+    ("minimum scalar", X, "minimum(x, 0.3)", {"x": away_from_zero((3, 5))}),
+    ("clip", X, "clip(x, -0.5, 0.5)", {"x": np.linspace(-1.2, 1.2, 15).reshape(3, 5)}),
+    ("where", "input a: f64[N, 3]; input b: f64[N, 3]", "where(a > b, a * b, b)",
+     {"a": R.normal(size=(2, 3)), "b": R.normal(size=(2, 3))}),
+    ("pow", "input a: f64[N, 3]; input b: f64[N, 3]", "a ** b + a ** 3",
+     {"a": R.uniform(0.5, 2, size=(2, 3)), "b": R.normal(size=(2, 3))}),
+    ("pick", "input z: f64[N, 4]; input t: i32[N]", "pick(z -> softmax, t)", {"z": R.normal(size=(3, 4)), "t": np.array([0, 3, 1])}),
+    ("gather", "input z: f64[5, 2]; input t: i32[N]", "gather(z, t)", {"z": R.normal(size=(5, 2)), "t": np.array([0, 4, 4])}),
 ]
 
 

@@ -93,6 +93,19 @@ OK = [
     ("mul", X2, "0.5 * x", "[N, 16]"),
     ("div", X2, "x / 2", "[N, 16]"),
     ("neg", X2, "-x", "[N, 16]"),
+    ("maximum", X2, "maximum(x, 0)", "[N, 16]"),
+    ("minimum", "input a: f32[N, 1]; input b: f32[1, 4]", "minimum(a, b)", "[N, 4]"),
+    ("clip", X2, "x -> clip(-1, 1)", "[N, 16]"),
+    ("where", X2, "where(x > 0, x, 0)", "[N, 16]"),
+    ("compare", X2, "x >= 0.5", "[N, 16]"),
+    ("pow", X2, "x ** 2", "[N, 16]"),
+    ("pow", X2, "pow(x, x)", "[N, 16]"),
+    ("argmax", X2, "argmax(x)", "[N]"),
+    ("argmax", SEQ, "x -> argmax(axis=1, keepdims=true)", "[N, 1, 8]"),
+    ("one_hot", "input t: i32[N, T]", "one_hot(t, 7)", "[N, T, 7]"),
+    ("pick", "input x: f32[N, 10]; input t: i32[N]", "pick(x, t)", "[N]"),
+    ("pick", "input x: f32[N, 10, 4]; input t: i64[N, 4]", "pick(x, t, axis=1)", "[N, 4]"),
+    ("gather", "input x: f32[100, 16]; input t: i32[N, T]", "gather(x, t)", "[N, T, 16]"),
 ]
 
 ERR = [
@@ -171,6 +184,16 @@ ERR = [
     ("log", X2, "log(x, base=2)", "base", "E0103", "no argument"),
     ("sqrt", X2, "sqrt(3)", "3", "E0105", "needs a tensor"),
     ("log_softmax", X2, "x -> log_softmax(axis=-3)", "axis", "E0206", "out of range"),
+    ("maximum", "input a: f32[N, 3]; input b: f32[N, 4]", "maximum(a, b)", "maximum", "E0204", "broadcast"),
+    ("minimum", X2, 'minimum(x, "a")', '"a"', "E0105", "needs a tensor"),
+    ("clip", X2, "clip(x, 2, 1)", "2", "E0207", "lo <= hi"),
+    ("where", X2, "where(x, x, 0)", "x, x", "E0202", "bool condition"),
+    ("compare", "input a: f32[N, 3]; input b: f32[N, 4]", "a < b", "<", "E0204", "broadcast"),
+    ("pow", "input a: f32[N, 3]; input b: f32[N, 4]", "a ** b", "**", "E0204", "broadcast"),
+    ("argmax", X2, "argmax(x, axis=2)", "axis=2", "E0206", "out of range"),
+    ("one_hot", X2, "one_hot(x, 4)", "x", "E0202", "integer ids"),
+    ("pick", "input x: f32[N, 10]; input t: i32[N, 2]", "pick(x, t)", "t)", "E0203", "ids of shape [N]"),
+    ("gather", "input x: f32[100, 16]; input t: f32[N]", "gather(x, t)", "t)", "E0202", "integer ids"),
 ]
 
 

@@ -118,6 +118,29 @@ def _arith_numbers(op: str, a, b):
     return {"+": operator.add, "-": operator.sub, "*": operator.mul}[op](a, b)
 
 
+def power(a, b):
+    """a ** b on compile-time numbers: an int for ints with a non-negative exponent, else a float."""
+    if not (is_number(a) and is_number(b)):
+        raise CompileTimeError(f"`**` needs numbers, found {describe(a)} and {describe(b)}")
+    if isinstance(a, int) and isinstance(b, int) and b >= 0:
+        if abs(a) > 1 and a.bit_length() * b > 256:
+            raise _too_big("`**` gives a number far larger than 2^63 - 1")
+        result = a ** b
+        if abs(result) > MAX_INT:
+            raise _too_big(f"`**` gives {shown(result)}, larger than 2^63 - 1")
+        return result
+    try:
+        result = float(a) ** float(b)
+    except ZeroDivisionError:
+        raise CompileTimeError(f"division by zero: {shown(a)} ** {shown(b)}", code="E0113") from None
+    except OverflowError:
+        raise _too_big(f"`**` on {shown(a)} and {shown(b)} does not fit a float",
+                       hint="floats are at most about 1.8e308") from None
+    if isinstance(result, complex):
+        raise CompileTimeError(f"{shown(a)} ** {shown(b)} is not a real number", code="E0113")
+    return result
+
+
 def compare(op: str, a, b) -> bool:
     if op in ("==", "!="):
         same = a == b and type(a) is type(b) or (is_number(a) and is_number(b) and a == b)

@@ -22,7 +22,7 @@ from ..source import Span
 from ..syntax import ast
 from ..syntax.parser import _new_span
 from .builder import MAX_NODES, GraphBuilder, TooLarge
-from .compile_time import CompileTimeError, arith, compare, is_number, shown
+from .compile_time import CompileTimeError, arith, compare, is_number, power, shown
 from .scope import Scope, UsageLog
 from .values import (POISON, BlockFn, BuiltinFn, LayerFn, ModelFn, OptimizerSpec, Poison, ScheduleSpec, Tensor,
                      TupleValue)
@@ -758,7 +758,7 @@ class Elaborator:
             left_span = _new_span(left_span.file, left_span.line, left_span.column, end.end_line, end.end_column)
         return left
 
-    _TENSOR_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul"}
+    _TENSOR_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul", "**": "pow"}
 
     def binary(self, op: str, a, b, op_span: Span, a_span: Span, b_span: Span, frame: Frame):
         if isinstance(a, Poison) or isinstance(b, Poison):
@@ -778,7 +778,7 @@ class Elaborator:
             return self.apply_op(get_op(self._TENSOR_OPS[op]), [(a, a_span), (b, b_span)], [], op_span, op_span,
                                  frame, operand_labels=True)
         try:
-            return arith(op, a, b)
+            return power(a, b) if op == "**" else arith(op, a, b)
         except CompileTimeError as err:
             self.r.error(err.code, err.message, op_span, hint=err.hint,
                          labels=[Label(a_span, describe(a)), Label(b_span, describe(b))])
@@ -810,9 +810,18 @@ class Elaborator:
         if isinstance(a, Poison) or isinstance(b, Poison):
             return POISON
         if isinstance(a, Tensor) or isinstance(b, Tensor):
-            self.r.error("E0117", f"`{e.op}` compares compile-time values, not tensors", e.op_span,
-                         hint="use shape(x) or channels(x) to compare sizes")
-            return POISON
+            # An elementwise comparison of tensors: a bool tensor (for where, masks and counts).
+            ta, tb = self.as_tensor(a, b, e.left.span, frame), self.as_tensor(b, a, e.right.span, frame)
+            if isinstance(ta, Poison) or isinstance(tb, Poison):
+                return POISON
+            if ta is None or tb is None:
+                self.r.error("E0202", f"`{e.op}` cannot compare a tensor with "
+                             f"{describe(b if ta is not None else a)}", e.op_span,
+                             hint="compare a tensor with a tensor or a number")
+                return POISON
+            return self.apply_op(get_op("compare"), [(ta, e.left.span), (tb, e.right.span)],
+                                 [("kind", _COMPARE_KINDS[e.op], e.op_span, e.op_span)], e.op_span, e.op_span, frame,
+                                 operand_labels=True)
         try:
             return compare(e.op, a, b)
         except CompileTimeError as err:
@@ -1032,8 +1041,8 @@ class Elaborator:
                                  hint=self.signature_hint(op))
                     return POISON
                 if not isinstance(v, (Tensor, Poison)):
-                    converted = self.as_tensor(v, tensors[0] if tensors else None, s, frame) \
-                        if j > 0 and op.category == "loss" and is_number(v) else None
+                    converted = self.as_tensor(v, _dtype_source(tensors), s, frame) \
+                        if j > 0 and op.category in ("loss", "math") and is_number(v) else None
                     if converted is None:
                         what = "first argument" if j == 0 else f"argument `{inp}`"
                         hint = (f"pipe a tensor into it, `x -> {name}(...)`, or name a shared layer with "
@@ -1351,6 +1360,17 @@ class Elaborator:
 
 def _join(path: str, name: str) -> str:
     return f"{path}/{name}" if path else name
+
+
+_COMPARE_KINDS = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
+
+
+def _dtype_source(tensors: list):
+    """The tensor whose dtype a number beside it takes: the last non-bool one so far (where(c, x, 0))."""
+    for t in reversed(tensors):
+        if isinstance(t, Tensor) and t.type.dtype != "bool":
+            return t
+    return None
 
 
 def builtin_value(name: str):

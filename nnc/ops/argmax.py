@@ -22,4 +22,5 @@ def reference(arrays, a, ctx):
 
 OP = Op(name="argmax", doc="the position of the maximum along an axis", inputs=("x",),
         attrs=(Attr("axis", "axis", -1), Attr("keepdims", "bool", False)), infer=infer, resolve=resolve,
-        reference=reference, category="reduce", internal=True, vjp=no_gradient)
+        reference=reference, category="reduce", vjp=no_gradient,
+        examples=("argmax(logits)", "x -> argmax(axis=1)"))

@@ -17,7 +17,8 @@ def infer(ins, a):
 def reference(arrays, a, ctx):
     table, ids = arrays
     if ids.size and (ids.min() < 0 or ids.max() >= table.shape[0]):
-        raise ValueError(f"gather ids must be in 0..{table.shape[0] - 1}, found {ids.min()}..{ids.max()}")
+        from ..interp import RunError  # bad input at run time, reported as such (not a bug in nnc)
+        raise RunError(f"gather ids must be in 0..{table.shape[0] - 1}, found {ids.min()}..{ids.max()}")
     return [np.array(table[ids], order="C")]
 
 
@@ -28,4 +29,5 @@ def vjp(e, ins, outs, gs, a):
 
 
 OP = Op(name="gather", doc="rows of a table at integer ids", inputs=("table", "ids"), infer=infer,
-        reference=reference, category="shape", internal=True, vjp=vjp)
+        reference=reference, category="shape", vjp=vjp,
+        examples=("gather(table, ids)",))

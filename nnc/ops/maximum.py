@@ -1,4 +1,6 @@
 """maximum(a, b) elementwise with NumPy broadcasting (a primitive; relu is maximum(x, 0))."""
+from dataclasses import replace
+
 from ._numpy import np
 
 from .common import binary
@@ -18,4 +20,5 @@ def choose_vjp(kind: str):
     return vjp
 
 
-OP = binary("maximum", lambda a, b: np.maximum(a, b), "the larger of a and b, broadcast", vjp=choose_vjp("ge"))
+OP = replace(binary("maximum", lambda a, b: np.maximum(a, b), "the larger of a and b, broadcast",
+                    vjp=choose_vjp("ge")), internal=False, examples=("maximum(x, 0)", "maximum(a, b)"))

@@ -1,4 +1,6 @@
 """pow(a, b) = a ** b elementwise with NumPy broadcasting (a primitive)."""
+from dataclasses import replace
+
 from ._numpy import np
 
 from .common import binary
@@ -14,4 +16,5 @@ def vjp(e, ins, outs, gs, a):
     return [reduce_to(e, gx, x.type), reduce_to(e, gy, y.type) if y.type.is_float else None]
 
 
-OP = binary("pow", lambda a, b: np.power(a, b), "a to the power b, broadcast", vjp=vjp)
+OP = replace(binary("pow", lambda a, b: np.power(a, b), "a to the power b, broadcast (also `a ** b`)", vjp=vjp),
+             internal=False, examples=("x ** 2", "pow(x, 0.5)"))

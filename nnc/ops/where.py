@@ -28,4 +28,5 @@ def vjp(e, ins, outs, gs, a):
 
 
 OP = Op(name="where", doc="elementwise choice between a and b", inputs=("cond", "a", "b"), infer=infer,
-        reference=reference, category="math", internal=True, vjp=vjp)
+        reference=reference, category="math", vjp=vjp,
+        examples=("where(x > 0, x, 0.1 * x)", "where(mask, a, b)"))

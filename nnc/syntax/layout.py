@@ -20,7 +20,7 @@ _TEXT = {"LPAR": "(", "RPAR": ")", "LSQB": "[", "RSQB": "]", "LBRACE": "{", "RBR
 
 # A newline after one of these does not end the statement.
 _CONTINUE_AFTER = {
-    "ARROW", "COMMA", "EQUAL", "COLON", "ADD_OP", "MUL_OP", "COMPARE", "AND", "OR", "NOT",
+    "ARROW", "COMMA", "EQUAL", "COLON", "ADD_OP", "MUL_OP", "POW", "COMPARE", "AND", "OR", "NOT",
     "LPAR", "LSQB", "LBRACE", "DOTDOT", "IF", "ELSE", "IN", "OVER", "WITH",
 }
 # A newline before one of these does not end the statement.

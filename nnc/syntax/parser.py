@@ -65,9 +65,9 @@ def _fast_parser() -> "FastParser | None":
 # Every character of a text, in runs: whitespace, newlines, names, numbers, comments, strings and
 # operators; anything else one character at a time (and then the fast path gives up).
 _FAST_TOKEN = re.compile(r'[ \t\f\r]+|\n+|[A-Za-z_][A-Za-z0-9_]*|[0-9]+\.[0-9]+(?:[eE][+-]?[0-9]+)?'
-                         r'|[0-9]+[eE][+-]?[0-9]+|[0-9]+|->|#[^\n]*|"(?:[^"\\\n]|\\[^\n])*"|\.\.|[=!<>]=|//|[\s\S]')
+                         r'|[0-9]+[eE][+-]?[0-9]+|[0-9]+|->|#[^\n]*|"(?:[^"\\\n]|\\[^\n])*"|\.\.|[=!<>]=|//|\*\*|[\s\S]')
 _SINGLE = {"->": "ARROW", "..": "DOTDOT", "==": "COMPARE", "!=": "COMPARE", "<=": "COMPARE", ">=": "COMPARE",
-           "<": "COMPARE", ">": "COMPARE", "+": "ADD_OP", "-": "ADD_OP", "//": "MUL_OP", "*": "MUL_OP",
+           "<": "COMPARE", ">": "COMPARE", "+": "ADD_OP", "-": "ADD_OP", "**": "POW", "//": "MUL_OP", "*": "MUL_OP",
            "/": "MUL_OP", "%": "MUL_OP", "@": "MUL_OP", "(": "LPAR", ")": "RPAR", "[": "LSQB", "]": "RSQB",
            "{": "LBRACE", "}": "RBRACE", "=": "EQUAL", ":": "COLON", ",": "COMMA"}
 _NAME_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
@@ -487,7 +487,7 @@ _SOFT_KEYWORDS = {"METRIC", "BATCH", "EPOCHS", "DATA", "OVER", "WITH", "LAYER", 
 _WORDS = {
     "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a string",
     "_NL": "the end of the line", "$END": "the end of the file", "ARROW": "`->`", "DOTDOT": "`..`",
-    "COMPARE": "a comparison", "ADD_OP": "`+` or `-`", "MUL_OP": "`*`, `/`, `//`, `%` or `@`",
+    "COMPARE": "a comparison", "ADD_OP": "`+` or `-`", "POW": "`**`", "MUL_OP": "`*`, `/`, `//`, `%` or `@`",
     "LPAR": "`(`", "RPAR": "`)`", "LSQB": "`[`", "RSQB": "`]`", "LBRACE": "`{`", "RBRACE": "`}`",
     "EQUAL": "`=`", "COMMA": "`,`", "COLON": "`:`",
 }
@@ -541,7 +541,7 @@ def _describe_expected(expected: set[str]) -> str:
 
 
 _TEXT_OF = {"LPAR": ")", "LSQB": "]", "LBRACE": "}"}
-_CONTINUERS = ("->", ",", "+", "-", "*", "/", "%", "@", "=", "and", "or", "not")
+_CONTINUERS = ("->", ",", "+", "-", "**", "*", "/", "%", "@", "=", "and", "or", "not")
 
 
 def _innermost_open(source: SourceFile, tok: Token) -> Token | None:
@@ -845,6 +845,10 @@ class ToAst:
     def arith_op(self, first, *rest):
         pairs = tuple(ast.Operand(str(rest[i]), self.sp(rest[i]), rest[i + 1]) for i in range(0, len(rest), 2))
         return ast.Arith(self.sp(first, pairs[-1].value), first, pairs)
+
+    def power_op(self, base, op, exponent):
+        """`a ** b` is an Arith of one `**` operand (right-grouped: `a ** b ** c` nests in the exponent)."""
+        return ast.Arith(self.sp(base, exponent), base, (ast.Operand("**", self.sp(op), exponent),))
 
     def unary(self, op, operand):
         return ast.Unary(self.sp(op, operand), str(op), operand)
