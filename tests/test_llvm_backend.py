@@ -109,9 +109,12 @@ def test_fused_elementwise_chains_and_reductions_at_sizes_that_do_not_fill_a_vec
 
 @pytest.mark.parametrize("a,b,ta,tb", [((1, 17), (17, 33), False, False), ((7, 64), (10, 64), False, True),
                                        ((64, 10), (64, 128), True, False), ((5, 3), (4, 5), True, True),
-                                       ((2, 3, 9), (9, 5), False, False), ((9,), (9, 4), False, False)],
+                                       ((2, 3, 9), (9, 5), False, False), ((9,), (9, 4), False, False),
+                                       ((13, 7), (7, 50), False, False), ((8, 40), (24, 40), False, True),
+                                       ((3, 13, 5), (5, 64), False, False), ((19, 6), (19, 33), True, False)],
                          ids=str)
 def test_matmul_in_every_layout_and_with_batch_axes(a, b, ta, tb):
+    """Row and column counts that leave tails after 6-row, 32- and 16-column register tiles."""
     def build(e, x, y):
         if ta:
             x = e("transpose", x, perm=(1, 0))
@@ -396,3 +399,12 @@ def test_several_train_blocks_step_number_for_number(file):
         for p, value in ref.params.items():
             # FGSM steps along sign(grad): a gradient within rounding of zero may take the other sign
             np.testing.assert_allclose(fast.params[p], value, rtol=1e-4, atol=1e-4 if file == "fgsm.nn" else 1e-6)
+
+
+def test_matmul_in_float64_through_the_tiled_kernel():
+    def build(e, x, y):
+        return [e("matmul", x, y)]
+    g = graph_of(build, {"x": TensorType("f64", (7, 11)), "y": TensorType("f64", (11, 21))})
+    rng = np.random.default_rng(3)
+    a, b = both(g, {"x": rng.normal(size=(7, 11)), "y": rng.normal(size=(11, 21))})
+    np.testing.assert_allclose(b["y0"], a["y0"], rtol=1e-12)

@@ -211,7 +211,45 @@ def const(dtype: str, value) -> ir.Constant:
 
 # -- kernels --------------------------------------------------------------------------------------
 def emit_store(k: KernelBuilder, kern: Store) -> None:
-    k.nest(kern.target.shape, lambda idx: k.store(kern.target, idx, k.ev(kern.expr, idx)))
+    """A loop nest over the target; a transposing copy (a source read along another axis than the target
+    is written) walks square blocks, so both sides stay in cache."""
+    t = kern.target
+    tiled = _transpose_blocks(kern)
+    if tiled is None:
+        k.nest(t.shape, lambda idx: k.store(t, idx, k.ev(kern.expr, idx)))
+        return
+    axis, size = tiled
+    last = len(t.shape) - 1
+    outer = tuple(d for d in range(last) if d != axis)
+
+    def blocks(out_idx):
+        def block(bb):
+            def cell(inner):
+                idx = [None] * len(t.shape)
+                for d, i in zip(outer, out_idx):
+                    idx[d] = i
+                idx[axis] = k.b.add(k.b.mul(bb[0], ir.Constant(I64, size)), inner[0])
+                idx[last] = k.b.add(k.b.mul(bb[1], ir.Constant(I64, size)), inner[1])
+                k.store(t, idx, k.ev(kern.expr, idx))
+            k.nest((size, size), cell)
+        k.nest((t.shape[axis] // size, t.shape[last] // size), block)
+    k.nest(tuple(t.shape[d] for d in outer), blocks)
+
+
+def _transpose_blocks(kern: Store) -> tuple[int, int] | None:
+    """(the axis a plain-Load source is contiguous along, the block size) when it is not the last axis."""
+    from .loops import leaves  # noqa: F401  (the source must be a plain Load for the strides to mean this)
+    x, t = kern.expr, kern.target
+    if not isinstance(x, Load) or len(t.shape) < 2 or x.strides[-1] == 1 or not t.contiguous:
+        return None
+    last = len(t.shape) - 1
+    unit = [d for d in range(last) if x.strides[d] == 1 and t.shape[d] > 1]
+    if not unit:
+        return None
+    for size in (32, 16, 8):
+        if t.shape[unit[0]] % size == 0 and t.shape[last] % size == 0:
+            return unit[0], size
+    return None
 
 
 def emit_reduce(k: KernelBuilder, kern: Reduce) -> None:
@@ -240,55 +278,6 @@ def emit_reduce(k: KernelBuilder, kern: Reduce) -> None:
         result = k.b.load(best_at, typ=I64) if best_at is not None else k.b.load(acc, typ=REG[dtype])
         k.store(kern.target, out_idx, result)
     k.nest(kern.target.shape, outer)
-
-
-def emit_matmul(k: KernelBuilder, kern: Matmul) -> None:
-    t, a, bb = kern.target, kern.a, kern.b
-    batch = t.shape[:-2]
-    m, n = t.shape[-2:]
-    kk = a.shape[-1]
-    dtype = t.dtype
-    b = k.b
-    zero = const(dtype, 0.0)
-
-    def at(x: Load, bidx, i, j):
-        return k.load(x, list(bidx) + [i, j])
-
-    def mul_add(acc, p, q, flags):
-        prod = b.fmul(p, q, flags=FAST) if dtype in FLOATS else b.mul(p, q)
-        return b.fadd(acc, prod, flags=flags) if dtype in FLOATS else b.add(acc, prod)
-
-    dot_form = kk > 0 and a.strides[-1] == 1 and bb.strides[-2] == 1
-
-    def one(bidx):
-        if kk == 0:
-            k.nest((m, n), lambda ij: k.store(t, list(bidx) + ij, zero))
-            return
-        if dot_form:  # both operands contiguous along k: a dot product per output
-            acc = k.alloca(REG[dtype])
-
-            def cell(ij):
-                i, j = ij
-                k.b.store(zero, acc)
-                k.for_range(kk, lambda p: k.b.store(
-                    mul_add(k.b.load(acc, typ=REG[dtype]), at(a, bidx, i, p), at(bb, bidx, p, j), REASSOC), acc))
-                k.store(t, list(bidx) + [i, j], k.b.load(acc, typ=REG[dtype]))
-            k.nest((m, n), cell)
-            return
-
-        def row(i):  # c[i, :] = 0; for p: c[i, :] += a[i, p] * b[p, :]   (vectorised over j)
-            k.for_range(n, lambda j: k.store(t, list(bidx) + [i, j], zero))
-
-            def over_k(p):
-                aip = at(a, bidx, i, p)
-                k.for_range(n, lambda j: k.store(t, list(bidx) + [i, j], mul_add(
-                    at(t, bidx, i, j), aip, at(bb, bidx, p, j), FAST)))
-            k.for_range(kk, over_k)
-        k.for_range(m, row)
-
-    if numel(batch) == 0 or m == 0 or n == 0:
-        return
-    k.nest(batch, one)
 
 
 def emit_window_pick(k: KernelBuilder, kern: WindowPick) -> None:
@@ -352,7 +341,13 @@ def emit_scatter_rows(k: KernelBuilder, kern: ScatterRows) -> None:
     k.nest(kern.up.shape, cell)
 
 
-EMITTERS = {ScatterRows: emit_scatter_rows, Store: emit_store, Reduce: emit_reduce, Matmul: emit_matmul, WindowPick: emit_window_pick}
+def emit_matmul(k: KernelBuilder, kern: Matmul) -> None:
+    from .gemm import emit_matmul as gemm
+    gemm(k, kern)
+
+
+EMITTERS = {ScatterRows: emit_scatter_rows, Store: emit_store, Reduce: emit_reduce, Matmul: emit_matmul,
+            WindowPick: emit_window_pick}
 
 
 def kernel_buffers(kern: Kernel) -> list[Buf]:

@@ -186,6 +186,9 @@ def _matmul(lw, node, xs):
     m, k, n = a2.shape[-2], a2.shape[-1], b2.shape[-1]
     batch = shape[:len(shape) - (len(a.shape) > 1) - (len(b.shape) > 1)]
     full = batch + (m, n)
+    if b2.strides[-1] != 1 and dtype in ("f32", "f64") and n >= 8 and L.numel(batch) * m >= 4:
+        # the tiled kernel wants B's rows contiguous: a packed copy costs 1/M of the multiply
+        b2 = lw.contiguous(b2)
     buf = lw.new_buf(dtype, shape, node.outputs[0])
     lw.emit(Matmul(Load(buf, full, L.contiguous_strides(full), 0), L.broadcast(a2, batch + (m, k)),
                    L.broadcast(b2, batch + (k, n))))

@@ -1,0 +1,163 @@
+"""Matrix multiply kernels: a register-tiled vector GEMM, and dot-product and row-update forms.
+
+`Matmul` targets are [batch..., M, N] with any strides on the operands (transposes and broadcast batch
+axes are strides). Three forms, chosen per kernel from the (constant) sizes and strides:
+
+- tiled: B rows contiguous (the lowering packs B when they are not and M is large enough to pay for
+  it). A tile of 6 rows × 2 vectors of C (16 floats each, 8 doubles) lives in registers across the
+  whole k loop: per k, two vector loads of B, six broadcasts of A and twelve `llvm.fma` — the shape of
+  the micro-kernel measured in ../shared/docs/backends.md §3, without its packing of A, its K blocking
+  or threads (the next issue). Edges: a one-vector tile, then scalar columns; remaining rows by a tile
+  with fewer rows.
+- dot: A rows and B columns both contiguous along k and few rows (inference at batch 1, where the
+  weights are read once): a dot product per output, vectorised by LLVM (reassociation allowed).
+- rows: otherwise, C[i, :] += A[i, k] · B[k, :], vectorised along j by LLVM.
+"""
+from __future__ import annotations
+
+from llvmlite import ir
+
+from .emit import FLOATS, FAST, I32, REASSOC, REG, KernelBuilder, const
+from .loops import Load, Matmul, numel
+
+VECTOR = {"f32": 16, "f64": 8}
+ROWS = 6
+
+
+def emit_matmul(k: KernelBuilder, kern: Matmul) -> None:
+    t, a, b = kern.target, kern.a, kern.b
+    batch = t.shape[:-2]
+    m, n = t.shape[-2:]
+    kk = a.shape[-1]
+    if numel(batch) == 0 or m == 0 or n == 0:
+        return
+    if kk == 0:
+        k.nest(t.shape, lambda idx: k.store(t, idx, const(t.dtype, 0.0)))
+        return
+    dot = a.strides[-1] == 1 and b.strides[-2] == 1
+    tiled = (t.dtype in FLOATS and b.strides[-1] == 1 and t.strides[-1] == 1 and n >= VECTOR[t.dtype]
+             and not (dot and m < 4))
+    form = tiled_form if tiled else dot_form if dot else rows_form
+    k.nest(batch, lambda bidx: form(k, kern, list(bidx)))
+
+
+def _mul_add(k: KernelBuilder, dtype: str, acc, p, q, flags):
+    b = k.b
+    if dtype in FLOATS:
+        return b.fadd(acc, b.fmul(p, q, flags=FAST), flags=flags)
+    return b.add(acc, b.mul(p, q))
+
+
+def dot_form(k: KernelBuilder, kern: Matmul, bidx: list) -> None:
+    t, a, b = kern.target, kern.a, kern.b
+    m, n = t.shape[-2:]
+    dtype = t.dtype
+    acc = k.alloca(REG[dtype])
+
+    def cell(ij):
+        i, j = ij
+        k.b.store(const(dtype, 0.0), acc)
+        k.for_range(a.shape[-1], lambda p: k.b.store(_mul_add(
+            k, dtype, k.b.load(acc, typ=REG[dtype]), k.load(a, bidx + [i, p]), k.load(b, bidx + [p, j]), REASSOC),
+            acc))
+        k.store(t, bidx + [i, j], k.b.load(acc, typ=REG[dtype]))
+    k.nest((m, n), cell)
+
+
+def rows_form(k: KernelBuilder, kern: Matmul, bidx: list) -> None:
+    t, a, b = kern.target, kern.a, kern.b
+    m, n = t.shape[-2:]
+    dtype = t.dtype
+
+    def row(i):
+        k.for_range(n, lambda j: k.store(t, bidx + [i, j], const(dtype, 0.0)))
+
+        def over_k(p):
+            aip = k.load(a, bidx + [i, p])
+            k.for_range(n, lambda j: k.store(t, bidx + [i, j], _mul_add(
+                k, dtype, k.load(t, bidx + [i, j]), aip, k.load(b, bidx + [p, j]), FAST)))
+        k.for_range(a.shape[-1], over_k)
+    k.for_range(m, row)
+
+
+def tiled_form(k: KernelBuilder, kern: Matmul, bidx: list) -> None:
+    t = kern.target
+    m, n = t.shape[-2:]
+    width = VECTOR[t.dtype]
+    wide = 2 * width if n >= 2 * width else width
+    blocks, rest = divmod(n, wide)
+
+    def columns(i0, rows: int) -> None:
+        if blocks:
+            k.for_range(blocks, lambda jb: _tile(k, kern, bidx, i0, rows, k.b.mul(jb, ir.Constant(jb.type, wide)),
+                                                 wide // width))
+        start = blocks * wide
+        left = rest
+        if left >= width:
+            _tile(k, kern, bidx, i0, rows, ir.Constant(ir.IntType(64), start), 1)
+            start, left = start + width, left - width
+        if left:
+            _scalar_columns(k, kern, bidx, i0, rows, start, left)
+
+    full, tail = divmod(m, ROWS)
+    if full:
+        k.for_range(full, lambda ib: columns(k.b.mul(ib, ir.Constant(ib.type, ROWS)), ROWS))
+    if tail:
+        columns(ir.Constant(ir.IntType(64), full * ROWS), tail)
+
+
+def _tile(k: KernelBuilder, kern: Matmul, bidx: list, i0, rows: int, j0, vectors: int) -> None:
+    """C[i0:i0+rows, j0:j0+vectors·width] = A[i0:i0+rows, :] @ B[:, j0:...], accumulated in registers."""
+    from .scalar import function
+    t, a, b = kern.target, kern.a, kern.b
+    bld = k.b
+    dtype = t.dtype
+    width = VECTOR[dtype]
+    vt = ir.VectorType(REG[dtype], width)
+    fma = function(k.module, f"llvm.fma.v{width}{'f32' if dtype == 'f32' else 'f64'}", vt, [vt, vt, vt])
+    zero = ir.Constant(vt, [0.0] * width)
+    undef = ir.Constant(vt, ir.Undefined)
+    splat_mask = ir.Constant(ir.VectorType(I32, width), [0] * width)
+    i64 = ir.IntType(64)
+    accs = [[k.alloca(vt) for _ in range(vectors)] for _ in range(rows)]
+    for row in accs:
+        for acc in row:
+            bld.store(zero, acc)
+    offsets = [bld.add(j0, ir.Constant(i64, v * width)) if v else j0 for v in range(vectors)]
+    size = 4 if dtype == "f32" else 8
+
+    def over_k(p):
+        bv = [bld.load(k.address(b, bidx + [p, off]), typ=vt, align=size) for off in offsets]
+        for r in range(rows):
+            i = bld.add(i0, ir.Constant(i64, r)) if r else i0
+            s = bld.shuffle_vector(bld.insert_element(undef, k.load(a, bidx + [i, p]), ir.Constant(I32, 0)),
+                                   undef, splat_mask)
+            for v in range(vectors):
+                acc = accs[r][v]
+                bld.store(bld.call(fma, [s, bv[v], bld.load(acc, typ=vt)]), acc)
+    k.for_range(a.shape[-1], over_k)
+    for r in range(rows):
+        i = bld.add(i0, ir.Constant(i64, r)) if r else i0
+        for v in range(vectors):
+            bld.store(bld.load(accs[r][v], typ=vt), k.address(t, bidx + [i, offsets[v]]), align=size)
+
+
+def _scalar_columns(k: KernelBuilder, kern: Matmul, bidx: list, i0, rows: int, start: int, count: int) -> None:
+    t, a, b = kern.target, kern.a, kern.b
+    dtype = t.dtype
+    acc = k.alloca(REG[dtype])
+    i64 = ir.IntType(64)
+
+    def cell(rj):
+        r, j = rj
+        i = k.b.add(i0, r)
+        col = k.b.add(j, ir.Constant(i64, start))
+        k.b.store(const(dtype, 0.0), acc)
+        k.for_range(a.shape[-1], lambda p: k.b.store(_mul_add(
+            k, dtype, k.b.load(acc, typ=REG[dtype]), k.load(a, bidx + [i, p]), k.load(b, bidx + [p, col]), FAST),
+            acc))
+        k.store(t, bidx + [i, col], k.b.load(acc, typ=REG[dtype]))
+    k.nest((rows, count), cell)
+
+
+__all__ = ["emit_matmul", "Load"]
