@@ -116,7 +116,8 @@ CODES: dict[str, Code] = {c.code: c for c in [
     Code("E0206", "axis out of range", "An axis argument does not exist for a tensor of that rank.",
          "y = x -> softmax(axis=3)   # x is [N, 10]"),
     Code("E0207", "invalid size",
-         "A size, stride, probability or count is zero, negative or out of its range.",
+         "A size, stride, probability or count is zero, negative or out of its range; a pooling window that "
+         "would read only padding.",
          "y = x -> conv2d(16, 3, stride=0)"),
     Code("E0208", "needs a known size",
          "Layers that create parameters (dense, conv, batchnorm, recurrent) need the axis they read to have a "
@@ -132,7 +133,8 @@ CODES: dict[str, Code] = {c.code: c for c in [
          "A convolution or pooling window gives out = floor((N + 2P - D(F - 1) - 1)/S) + 1 along each axis. "
          "Rounding down is fine when what it drops is padding, or when the stride skips elements by design; "
          "it is an error when real input that the next window would read is never read. The hint gives the "
-         "padding or stride that fits.",
+         "padding or stride that fits, and the explicit ways to accept the drop: remainder=\"drop\" (what "
+         "PyTorch and ONNX do silently) and, for pooling, ceil_mode=true (a last, partial window).",
          "input x: f32[N, 1, 7, 7]\ny = x -> conv2d(4, 3, stride=3)   # (7 - 3)/3 + 1 = 2.33"),
     Code("E0302", "kernel larger than its input",
          "The (dilated) kernel spans more elements than the padded input has.",

@@ -19,6 +19,7 @@ from ._kernel_common import (
 from ._numpy import np
 
 __all__ = [
+    "pool_nd",
     "max_pool_nd",
     "avg_pool_nd",
     "max_pool_nd_backward",
@@ -158,3 +159,33 @@ def avg_pool_nd_backward(g: np.ndarray, x: np.ndarray, kernel: Sequence[int],
     dwin = np.broadcast_to(scaled.reshape(scaled.shape + ones), (n, c) + out_sp + kernel)
     dx = _scatter_windows(dwin, tuple(x.shape[2:]), pads, stride, ones)
     return np.ascontiguousarray(dx, dtype=dtype)
+
+
+def pool_nd(x: np.ndarray, kind: str, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
+            padding: Pads, counted: Pads) -> np.ndarray:
+    """Max or average pooling with dilated windows and a divisor per window (ops maxpool, avgpool).
+
+    ``kind`` is "maxpool" or "avgpool". Padding ``(lo, hi)`` per axis holds -inf
+    for max, 0 for the average; an average divides each window's sum by how
+    many of its cells lie in the input widened by ``counted`` (the padding that
+    counts: all of the written padding under count_include_pad, none
+    otherwise; what ceil_mode adds is never counted), as PyTorch and ONNX do.
+    """
+    dtype = _compute_dtype(x)
+    x = np.asarray(x, dtype=dtype)
+    nsp = _spatial_ndim(x, "pool_nd")
+    kernel = _check_geometry("kernel", kernel, nsp, 1)
+    stride = _check_geometry("stride", stride, nsp, 1)
+    dilation = _check_geometry("dilation", dilation, nsp, 1)
+    pads = _check_pads(padding, nsp)
+    axes = tuple(range(2 + nsp, 2 + 2 * nsp))
+    if kind == "maxpool":
+        return np.ascontiguousarray(_windows(_pad_spatial(x, pads, -np.inf), kernel, stride, dilation).max(axis=axes),
+                                    dtype=dtype)
+    sums = _windows(_pad_spatial(x, pads, 0.0), kernel, stride, dilation).sum(axis=axes)
+    counted = _check_pads(counted, nsp)
+    mask = np.pad(np.ones((1, 1) + x.shape[2:], dtype=dtype), ((0, 0), (0, 0)) + counted, constant_values=1.0)
+    rest = tuple((lo - clo, hi - chi) for (lo, hi), (clo, chi) in zip(pads, counted))
+    counts = _windows(_pad_spatial(mask, rest, 0.0), kernel, stride, dilation).sum(axis=axes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.ascontiguousarray(sums / counts, dtype=dtype)

@@ -66,6 +66,16 @@ def _int_or_list(value, what: str, each) -> int | tuple[int, ...]:
     return each(value, what)
 
 
+def _side_pair(value, what: str):
+    """One axis of padding: an int (both sides) or [lo, hi] (padding given per side)."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise AttrError(f"{what} per side must be [before, after] for each axis, found a list of {len(value)}",
+                            code="E0203")
+        return tuple(_nonneg(v, what) for v in value)
+    return _nonneg(value, what)
+
+
 def normalize(kind: str, value, what: str):
     """Check `value` against `kind`; return the plain value stored in the IR."""
     if kind == "any":
@@ -118,10 +128,11 @@ def normalize(kind: str, value, what: str):
         return _int_or_list(value, what, _nonneg)
     if kind == "padding":
         if isinstance(value, str):
-            if value not in ("same", "valid"):
-                raise AttrError(f'{what} must be an int, a list of ints, "same" or "valid", found {describe(value)}')
+            if value not in ("same", "same_lower", "valid"):
+                raise AttrError(f'{what} must be an int, a list of ints, [[lo, hi], ...], "same", "same_lower" or '
+                                f'"valid", found {describe(value)}')
             return value
-        return _int_or_list(value, what, _nonneg)
+        return _int_or_list(value, what, _side_pair)
     if kind == "axis":
         return _int(value, what)
     if kind == "axes":

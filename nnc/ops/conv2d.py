@@ -37,7 +37,8 @@ def make_conv(name: str, spatial: int) -> Op:
             raise ShapeError(f"{name} with groups={g} needs input channels ({c}) and filters ({a['filters']}) "
                              f"divisible by {g}", blame="groups", code="E0303")
         out = spatial_output(x.shape[2:], a["kernel"], a["stride"], a["dilation"], a["padding"], name,
-                             symmetric_pad=a["padding"] and all(lo == hi for lo, hi in a["padding"]))
+                             symmetric_pad=a["padding"] and all(lo == hi for lo, hi in a["padding"]),
+                             remainder=a["remainder"])
         return [TensorType(x.dtype, (x.shape[0], a["filters"]) + out)]
 
     def params(ins, a):
@@ -68,7 +69,9 @@ def make_conv(name: str, spatial: int) -> Op:
     return Op(name=name, doc=f"{spatial}-d convolution, {_LAYOUT[spatial]}", inputs=("x",), vjp=vjp,
               attrs=(Attr("filters", "pos_int"), Attr("kernel", "window"), Attr("stride", "window", 1),
                      Attr("padding", "padding", 0), Attr("dilation", "window", 1), Attr("groups", "pos_int", 1),
-                     Attr("bias", "bool", True), Attr("init", INITS, "xavier_uniform")),
+                     Attr("bias", "bool", True), Attr("init", INITS, "xavier_uniform"),
+                     Attr("remainder", "choice:error|drop", "error",
+                          doc='"drop" accepts windows that leave the last input elements unread')),
               resolve=resolve, infer=infer, params=params, reference=reference, macs=macs, category="layer",
               examples=(f"x -> {name}(16, 3, padding=1)",), decompose=decompose)
 

@@ -15,7 +15,7 @@ def vjp(e, ins, outs, gs, a):
     window's maximum). The windows' winners are constant where differentiable, so x gets no gradient."""
     window = {k: a[k] for k in ("kernel", "stride", "padding")}
     if a["kind"] == "avgpool":
-        return [e.resolved("avgpool", gs[0], **window), None]
+        return [e.resolved("avgpool", gs[0], remainder="drop", **window), None]
     return [e.resolved("pool_select", gs[0], ins[1], **window), None]
 
 

@@ -17,7 +17,8 @@ from .base import Attr, Op
 def infer(ins, a):
     h, x = ins
     from .window import spatial_output
-    out = spatial_output(x.shape[2:], a["kernel"], a["stride"], (1,) * len(a["kernel"]), a["padding"], "maxpool")
+    out = spatial_output(x.shape[2:], a["kernel"], a["stride"], (1,) * len(a["kernel"]), a["padding"], "maxpool",
+                         remainder="drop")
     return [TensorType(h.dtype, x.shape[:2] + out)]
 
 

@@ -13,7 +13,7 @@ def infer(ins, a):
     from .window import spatial_output
     x = ins[0]
     n = x.rank - 2
-    out = spatial_output(x.shape[2:], a["kernel"], a["stride"], (1,) * n, a["padding"], "reduce_window")
+    out = spatial_output(x.shape[2:], a["kernel"], a["stride"], (1,) * n, a["padding"], "reduce_window", remainder="drop")
     return [TensorType(x.dtype, x.shape[:2] + out)]
 
 

@@ -64,9 +64,29 @@ def _formula(n: int, k: int, s: int, d: int, pad: str) -> str:
     return f"({n} + {pad} - {d}·({k} - 1) - 1)/{s} + 1"
 
 
+def ceil_extra(n: int, k: int, s: int, d: int, lo: int, hi: int) -> int:
+    """Padding added after the input so that the count rounds up (pooling's ceil_mode, PyTorch's rule).
+
+    out = ceil((n + lo + hi − extent)/s) + 1, less one when that last window would start in the padding
+    after the input; the extra padding is what the last window reads past n + lo + hi.
+    """
+    extent = d * (k - 1) + 1
+    span = n + lo + hi - extent
+    if span < 0:
+        return 0
+    out = -(-span // s) + 1
+    if (out - 1) * s >= n + lo:
+        out -= 1
+    return max((out - 1) * s + extent - (n + lo + hi), 0)
+
+
 def window_size(n: Dim, k: int, s: int, d: int, lo: int, hi: int, axis: str, op: str,
-                symmetric_pad: bool = True) -> Dim:
-    """The output size along one axis, or a ShapeError naming the axis and a fix."""
+                symmetric_pad: bool = True, remainder: str = "error", pool: bool = False) -> Dim:
+    """The output size along one axis, or a ShapeError naming the axis and a fix.
+
+    remainder="drop" accepts a window count that leaves real elements unread (PyTorch's and ONNX's
+    silent floor); pool=True also offers ceil_mode=true in the hint.
+    """
     extent = d * (k - 1) + 1
     if not isinstance(n, int):
         if s == 1:
@@ -78,7 +98,7 @@ def window_size(n: Dim, k: int, s: int, d: int, lo: int, hi: int, axis: str, op:
                          label=f"{axis} {n}" + (f" padded to {n + lo + hi}" if lo + hi else "") + f" < {extent}",
                          hint=f"padding={-(-(extent - n) // 2)} would make the {axis} fit, or use a smaller kernel")
     out = (n + lo + hi - extent) // s + 1
-    e = leaves_unread(n, k, s, d, lo, hi)
+    e = None if remainder == "drop" else leaves_unread(n, k, s, d, lo, hi)
     if e is None:
         return out
     pad_text = f"{lo}+{hi}" if lo != hi else f"2·{lo}"
@@ -93,6 +113,10 @@ def window_size(n: Dim, k: int, s: int, d: int, lo: int, hi: int, axis: str, op:
         if _fits(n, k, s2, d, lo, hi):
             fixes.append(f"stride={s2} gives {(n + lo + hi - extent) // s2 + 1}")
             break
+    if pool:
+        extra = ceil_extra(n, k, s, d, lo, hi)
+        fixes.append(f"ceil_mode=true gives {(n + lo + hi + extra - extent) // s + 1} (a last, partial window)")
+    fixes.append(f'remainder="drop" gives {out} and never reads element {e}, as PyTorch and ONNX do')
     return _raise_unfit(op, label, fixes, e, axis)
 
 
@@ -102,7 +126,8 @@ def _raise_unfit(op, label, fixes, e, axis):
                      notes=(f"element {e} along the {axis} is never read, yet the next window would read it",))
 
 
-def spatial_output(shape_spatial, kernel, stride, dilation, padding, op: str, symmetric_pad=True):
+def spatial_output(shape_spatial, kernel, stride, dilation, padding, op: str, symmetric_pad=True,
+                   remainder: str = "error", pool: bool = False):
     """Apply window_size to every spatial axis; padding is a tuple of (lo, hi) pairs.
 
     When several axes fail the same way (a square input), one error names them all: "height and width 7".
@@ -111,7 +136,7 @@ def spatial_output(shape_spatial, kernel, stride, dilation, padding, op: str, sy
     out, failures = [], []
     for i, (n, k, s, d, (lo, hi)) in enumerate(zip(shape_spatial, kernel, stride, dilation, padding)):
         try:
-            out.append(window_size(n, k, s, d, lo, hi, names[i], op, symmetric_pad))
+            out.append(window_size(n, k, s, d, lo, hi, names[i], op, symmetric_pad, remainder, pool))
         except ShapeError as err:
             failures.append((i, (n, k, s, d, lo, hi), err))
     if failures:
@@ -126,17 +151,23 @@ def spatial_output(shape_spatial, kernel, stride, dilation, padding, op: str, sy
 
 
 def resolve_padding(padding, spatial, kernel, stride, dilation, op: str) -> tuple[tuple[int, int], ...]:
-    """int / list / "same" / "valid" to one (lo, hi) pair per spatial axis."""
+    """int / list / [[lo, hi], ...] / "same" / "same_lower" / "valid" to one (lo, hi) pair per spatial axis.
+
+    "same" puts the odd extra element after the input (ONNX's SAME_UPPER), "same_lower" before it.
+    """
     n = len(spatial)
     if padding == "valid":
         return ((0, 0),) * n
-    if padding == "same":
+    if padding in ("same", "same_lower"):
         out = []
         for size, k, s, d in zip(spatial, kernel, stride, dilation):
             pair = same_padding(size, k, s, d)
             if pair is None:
-                raise ShapeError(f'{op}: padding="same" with stride {s} needs a known size, found {dim_str(size)}',
-                                 blame="padding", code="E0208", hint="give the axis a fixed size or use stride 1")
-            out.append(pair)
+                raise ShapeError(f'{op}: padding="{padding}" with stride {s} needs a known size, found '
+                                 f'{dim_str(size)}', blame="padding", code="E0208",
+                                 hint="give the axis a fixed size or use stride 1")
+            out.append(pair if padding == "same" else pair[::-1])
         return tuple(out)
+    if isinstance(padding, tuple) and any(isinstance(p, tuple) for p in padding):  # [[top, bottom], [left, right]]
+        return tuple(p if isinstance(p, tuple) else (p, p) for p in per_axis(padding, n, "padding"))
     return tuple((p, p) for p in per_axis(padding, n, "padding"))
