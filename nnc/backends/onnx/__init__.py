@@ -3,10 +3,13 @@
     builder.py   names, constants, node names and doc strings from `.nn` spans
     lower.py     the lowering table, primitive -> ONNX nodes (elementwise, shapes, reductions)
     lower_nn.py  convolution, pooling and its gradients, Philox random numbers in the graph
+    lower_rnn.py rnn, lstm, gru and their backward, unrolled over a static length
+    broadcasts.py explicit broadcasts ONNX does not need
+    checks.py    the checker and ONNX shape inference against nnc's types
     export.py    a prepared graph -> ModelProto (inputs, initializers, outputs, roles in metadata)
     session.py   the Executable: state in OrtValues, two IO bindings that ping-pong the updates
     device.py    providers, threads, and why CUDA cannot run here
-    compile.py   `nnc compile --target onnx`: MODEL.onnx, TRAIN.step.onnx and a README
+    artifacts.py `nnc compile --target onnx`: MODEL.onnx, TRAIN.step.onnx and a README
 """
 from __future__ import annotations
 
@@ -21,8 +24,8 @@ from .device import why_not
 class OnnxBackend:
     name = "onnx"
     devices = ("cpu", "cuda")
-    # Every primitive; the recurrent kernels (rnn, gru, recurrent_backward) are not lowered yet and are
-    # refused with the op and its line when a graph holds one.
+    # Every primitive (recurrent layers need a sequence length known when the graph is built; others are
+    # refused with the op and its line).
     primitives = PRIMITIVES
 
     def available(self, device: str = "cpu") -> str | None:
