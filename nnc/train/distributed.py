@@ -76,6 +76,7 @@ class DistributedTrainer:
         self.reducer = Reducer(options.comm, options.virtual_shards, options.reduction)
         self.writes = options.rank == 0  # only rank 0 writes checkpoints
         refuse_batchnorm(info, options.size)
+        self.axes = _batch_axes(info)
         self.split = split_step(info)
         be = resolve(backend, device)
         self._lines = [(line, be.compile(prepare(line.grad, be), line.grad_signature, device=device),
@@ -145,7 +146,7 @@ class DistributedTrainer:
         return report
 
     def _step(self, batch: dict) -> dict[str, float]:
-        n = _batch_length(batch)
+        n = _batch_length(batch, self.axes)
         V = self.reducer.virtual_shards
         bounds = [v * n // V for v in range(V + 1)]
         before = dict(self.values)
@@ -164,7 +165,8 @@ class DistributedTrainer:
                 if hi == lo:
                     leaves[v] = None
                     continue
-                feeds = {name: a[lo:hi] for name, a in batch.items() if name in data}
+                feeds = {name: a[lo:hi] if self.axes.get(name, 0) == 0 else a
+                         for name, a in batch.items() if name in data}
                 weight = np.asarray((hi - lo) / n, NP_DTYPES[sig.input(WEIGHT_INPUT).type.dtype])
                 feeds[WEIGHT_INPUT] = weight
                 if OFFSET_INPUT in data:
@@ -287,8 +289,21 @@ class DistributedTrainer:
         return ckpt.meta
 
 
-def _batch_length(batch: dict) -> int:
-    return len(next(iter(batch.values())))
+def _batch_length(batch: dict, axes: dict) -> int:
+    return next(len(a) for name, a in batch.items() if axes.get(name, 0) == 0)
+
+
+def _batch_axes(info: TrainInfo) -> dict[str, int | None]:
+    """Each input's batch axis, which must be its first (the shards and the dropout offsets cut along it);
+    None: an input without the batch symbol, given whole to every shard."""
+    from .data import DataError, _batch_axes as axes_of
+    from .loop import input_specs
+    axes = axes_of(input_specs(info), "the batch")
+    late = [name for name, axis in axes.items() if axis not in (0, None)]
+    if late:
+        raise DataError(f"data-parallel training cuts every input along its first axis; input `{late[0]}` has "
+                        f"its batch axis at {axes[late[0]]}: train it with --workers 1")
+    return axes
 
 
 def _parse_fault(text: str) -> tuple[str, int, int] | None:
