@@ -408,3 +408,22 @@ def test_matmul_in_float64_through_the_tiled_kernel():
     rng = np.random.default_rng(3)
     a, b = both(g, {"x": rng.normal(size=(7, 11)), "y": rng.normal(size=(11, 21))})
     np.testing.assert_allclose(b["y0"], a["y0"], rtol=1e-12)
+
+
+def test_a_corrupt_cache_entry_is_rebuilt_never_loaded(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NNC_CACHE_DIR", str(tmp_path / "c"))
+    g = nnc.load(MLP).graph("mlp")
+    sig, prepared = inference_signature(g), prepare(g, LLVM)
+    LLVM.compile(prepared, sig).variant({"N": 3})
+    entries = list((tmp_path / "c" / "llvm").glob("*.entry"))
+    assert len(entries) == 1
+    blob = bytearray(entries[0].read_bytes())
+    blob[-100] ^= 0xFF  # one flipped bit in the object code
+    entries[0].write_bytes(bytes(blob))
+    exe = LLVM.compile(prepared, sig)
+    exe.load_state({p.name: np.full(p.value.type.shape, 0.01, np.float32) for p in g.params})
+    v = exe.variant({"N": 3})
+    assert not v.cached
+    assert "llvm" in capsys.readouterr().err
+    out = exe(x=np.ones((3, 64), np.float32))["logits"]
+    np.testing.assert_allclose(out, np.full((3, 10), 0.01 * (128 * (0.01 * 64 + 0.01)) + 0.01), rtol=1e-5)

@@ -4,7 +4,7 @@ A graph is lowered for one binding of its size symbols (N=64, ...): every shape 
 one evaluator, `eval_dim`. Each node's result starts lazy (an index expression); it is materialised
 into a buffer only when it must be: it is a graph output, it has more than one use, or its consumer
 needs memory (matmul, a reshape of a non-contiguous view). So `dense + bias + relu`, a softmax's
-`x - max`, a dropout mask from Philox and a whole optimiser update each become one loop, and
+`x - max`, a dropout mask from Philox and each new value of an optimiser update become one loop, and
 transpose/broadcast/slice/reverse are only strides.
 
 `LOWERINGS` is the table; `unsupported(graph)` names the first node it cannot lower (the backend
