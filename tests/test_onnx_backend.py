@@ -111,6 +111,11 @@ def test_every_primitive_forward_and_backward_matches_the_oracle(name, k):
     assert_close(want, got, what=f"{name} backward")
 
 
+def test_the_backend_lowers_exactly_the_primitive_set():
+    from nnc.ir.primitives import PRIMITIVES
+    assert ONNX.primitives == PRIMITIVES
+
+
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
 def test_recurrent_layers_with_initial_states_and_their_gradients_match_the_oracle(kind):
     types = [TensorType("f32", (2, 4, 3)), TensorType("f32", (2, 5))]  # an initial h (lstm: c starts at 0)

@@ -16,17 +16,18 @@ from __future__ import annotations
 from typing import Mapping
 
 from ...ir.graph import Graph
-from ...ir.primitives import PRIMITIVES
 from ..base import BackendUnavailable, Signature
 from .device import why_not
+from .lower import LOWER
+from .lower_nn import LOWER_NN
 
 
 class OnnxBackend:
     name = "onnx"
     devices = ("cpu", "cuda")
-    # Every primitive (recurrent layers need a sequence length known when the graph is built; others are
-    # refused with the op and its line).
-    primitives = PRIMITIVES
+    # What the lowering tables cover (every primitive today; recurrent layers need a sequence length known
+    # when the graph is built); decompose() reduces every graph to these.
+    primitives = frozenset(LOWER) | frozenset(LOWER_NN)
 
     def available(self, device: str = "cpu") -> str | None:
         if device not in self.devices:
