@@ -268,6 +268,21 @@ def test_feeding_mistakes_are_one_line_run_errors():
         model(image=np.zeros((1, 1, 28, 28), bool))
 
 
+def test_float64_runs_where_onnxruntime_has_kernels_and_says_why_not_elsewhere(tmp_path, capsys):
+    path = tmp_path / "f64.nn"
+    path.write_text("model d {\n  input x: f64[N, 4]\n  output y = x -> dense(3) -> tanh -> dense(2)\n}\n"
+                    "model c {\n  input x: f64[N, 1, 6, 6]\n  output y = x -> conv2d(2, 3) -> flatten\n}\n")
+    prog = nnc.load(path)
+    x = np.random.default_rng(0).random((2, 4))
+    got = prog.model("d", backend="onnx")(x=x)
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, prog.model("d")(x=x), rtol=1e-12)
+    np.save(tmp_path / "x.npy", np.ones((2, 1, 6, 6)))
+    assert main(["run", str(path), "--model", "c", "--backend", "onnx", "--input", f"x={tmp_path / 'x.npy'}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no float64 Conv" in err and "conv2d" in err and "f64.nn:7" in err
+
+
 def test_cuda_says_in_one_line_why_it_cannot_run_here():
     why = ONNX.available("cuda")
     if why is None:

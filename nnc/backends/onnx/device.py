@@ -34,7 +34,13 @@ def make_session(model_bytes: bytes, device: str = "cpu", threads: int | None = 
     import onnxruntime as ort
 
     from ..base import BackendUnavailable
-    session = ort.InferenceSession(model_bytes, session_options(threads), providers=PROVIDERS[device])
+    try:
+        session = ort.InferenceSession(model_bytes, session_options(threads), providers=PROVIDERS[device])
+    except Exception as e:  # noqa: BLE001 - onnxruntime's own exception types; the first line says it all
+        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        hint = (" for this dtype (it has no float64 Conv, ConvTranspose or pooling: use f32)"
+                if "Could not find an implementation" in text else "")
+        raise BackendUnavailable(f"onnxruntime cannot run this graph: {text.split(' : ')[-1]}{hint}") from None
     if session.get_providers()[0] != PROVIDERS[device][0]:
         raise BackendUnavailable(f"onnxruntime could not start {PROVIDERS[device][0]} here "
                                  f"(it offered {session.get_providers()[0]})")
