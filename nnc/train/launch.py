@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -156,6 +157,8 @@ def _worker(args, out, err) -> int:
         err.flush()
         comm.Abort(1)
         return EXIT_ERRORS
+    if status and rank:  # every rank stops on the same error; rank 0 says why before any exit aborts the job
+        time.sleep(1.0)
     return status
 
 

@@ -86,7 +86,7 @@ def refuse_batchnorm(info: TrainInfo, workers: int) -> None:
         if node.op == "batchnorm":
             at = f"{node.span}: " if node.span is not None else ""
             raise BatchnormRefused(
-                f"{at}batchnorm `{node.scope or node.name}` trains on batch statistics, which {workers} workers "
+                f"{at}batchnorm `{node.name}` trains on batch statistics, which {workers} workers "
                 f"would each compute on their own shard; data-parallel training with batchnorm is not supported "
                 f"yet (no synchronised batchnorm): train it with --workers 1")
 
