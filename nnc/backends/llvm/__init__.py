@@ -11,7 +11,8 @@
 
 Code is specialised to concrete sizes: a new batch size compiles (and caches, in memory and on disk)
 a new variant; every loop bound is then a constant LLVM can vectorise and unroll. Options:
-`cpu` (generate for another CPU by name), `opt` (0-3, default 3), `cache` (False: skip the disk cache).
+`cpu` (generate for another CPU by name), `opt` (0-3, default 3), `cache` (False: skip the disk cache),
+`profile` (count cycles per kernel: `Executable.profile_table()`).
 """
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ class LlvmBackend:
                              f"use --backend numpy")
         host = target.host(options.get("cpu"))
         return LlvmExecutable(graph, signature, host, opt=int(options.get("opt", 3)),
-                              use_cache=bool(options.get("cache", True)))
+                              use_cache=bool(options.get("cache", True)), profile=bool(options.get("profile", False)))
 
 
 BACKEND = LlvmBackend()

@@ -359,8 +359,13 @@ def kernel_buffers(kern: Kernel) -> list[Buf]:
     return out
 
 
-def emit_module(kernels: list[Kernel], n_args: int, triple: str, data_layout: str) -> ir.Module:
-    """The whole executable: one function per kernel and `nnc_run(ptr args)` calling them in order."""
+def emit_module(kernels: list[Kernel], n_args: int, triple: str, data_layout: str,
+                profile: bool = False) -> ir.Module:
+    """The whole executable: one function per kernel and `nnc_run(ptr args)` calling them in order.
+
+    With `profile`, the cycle counter (llvm.readcyclecounter) read after each kernel is added into
+    slot n_args + 2, an i64 array with one entry per kernel: where a step's time goes.
+    """
     module = ir.Module(name="nnc")
     module.triple = triple
     module.data_layout = data_layout
@@ -378,6 +383,10 @@ def emit_module(kernels: list[Kernel], n_args: int, triple: str, data_layout: st
                 base[id(buf)] = b.gep(arena, [ir.Constant(I64, buf.offset)], source_etype=I8)
         return base[id(buf)]
 
+    if profile:
+        clock = ir.Function(module, ir.FunctionType(I64, []), name="llvm.readcyclecounter")
+        counts = b.load(b.gep(args, [ir.Constant(I64, n_args + 2)], source_etype=PTR), typ=PTR)
+        last = b.call(clock, [])
     for n, kern in enumerate(kernels):
         if numel(kern.target.shape) == 0 and not isinstance(kern, Matmul):
             continue
@@ -386,6 +395,11 @@ def emit_module(kernels: list[Kernel], n_args: int, triple: str, data_layout: st
         EMITTERS[type(kern)](k, kern)
         k.finish()
         b.call(k.fn, [pointer(x) for x in bufs])
+        if profile:
+            now = b.call(clock, [])
+            slot = b.gep(counts, [ir.Constant(I64, n)], source_etype=I64)
+            b.store(b.add(b.load(slot, typ=I64), b.sub(now, last)), slot)
+            last = now
     b.ret_void()
     return module
 

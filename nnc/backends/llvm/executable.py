@@ -59,13 +59,16 @@ class Variant:
         self.checks = lw.checks
         self.plan = plan_arena(lw.kernels, lw.scratch)
         self.kernels = len(lw.kernels)
-        module = emit_module(lw.kernels, exe.n_args, exe.host.triple, exe.data_layout)
+        module = emit_module(lw.kernels, exe.n_args, exe.host.triple, exe.data_layout, profile=exe.profile)
+        self.kernel_names = [f"k{n}_{k.origin} {type(k).__name__}{list(k.target.shape)}" for n, k in enumerate(lw.kernels)]
         self.ir = str(module)
         obj, self.cached = T.compile_object(self.ir, exe.host, exe.opt, exe.use_cache)
         self._loaded = T.Loaded(obj, exe.host)
         self.fn = self._loaded.function(ENTRY, PROTOTYPE)
         self._arena = np.empty(self.plan.arena_bytes + 64, np.uint8)
-        self.ptrs = np.zeros(exe.n_args + 2, np.uint64)
+        self.ptrs = np.zeros(exe.n_args + 3, np.uint64)
+        self.cycles = np.zeros(len(lw.kernels), np.int64)  # per kernel, summed over calls (option profile)
+        self.ptrs[exe.n_args + 2] = _addr(self.cycles)
         self.ptrs[exe.n_args] = (_addr(self._arena) + 63) // 64 * 64
         self.status = np.zeros(1, np.int64)  # k > 0 after a call: checks[k - 1] failed (an id out of range)
         self.ptrs[exe.n_args + 1] = _addr(self.status)
@@ -84,9 +87,11 @@ class Variant:
 class LlvmExecutable:
     """A graph compiled by LLVM, holding every stateful input; see the module docstring."""
 
-    def __init__(self, graph: Graph, signature: Signature, host: T.Host, opt: int = 3, use_cache: bool = True):
+    def __init__(self, graph: Graph, signature: Signature, host: T.Host, opt: int = 3, use_cache: bool = True,
+                 profile: bool = False):
         signature.check(graph)
         self.graph, self.signature, self.host, self.opt, self.use_cache = graph, signature, host, opt, use_cache
+        self.profile = profile
         self.data_layout = T.data_layout(host)
         self.n_args = len(signature.inputs) + len(signature.outputs)
         params = {p.name: p.value.id for p in graph.params}
@@ -221,3 +226,9 @@ class LlvmExecutable:
                 self._values[replaced], self._spare[o] = self._spare[o], self._values[replaced]
             self._generation += 1
         return out
+
+    def profile_table(self) -> list[tuple[str, int]]:
+        """(kernel, cycles summed over calls) of every compiled variant, most expensive first (option profile)."""
+        rows = [(f"{name} {dict(v.bindings)}", int(c)) for v in self._variants.values()
+                for name, c in zip(v.kernel_names, v.cycles)]
+        return sorted(rows, key=lambda r: -r[1])

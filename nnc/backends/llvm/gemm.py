@@ -7,8 +7,8 @@ axes are strides). Three forms, chosen per kernel from the (constant) sizes and 
   it). A tile of 6 rows × 2 vectors of C (16 floats each, 8 doubles) lives in registers across the
   whole k loop: per k, two vector loads of B, six broadcasts of A and twelve `llvm.fma` — the shape of
   the micro-kernel measured in ../shared/docs/backends.md §3, without its packing of A, its K blocking
-  or threads (the next issue). Edges: a one-vector tile, then scalar columns; remaining rows by a tile
-  with fewer rows.
+  or threads (the next issue). Edges: a one-vector tile, then one under a mask (AVX-512 masked loads
+  and stores); remaining rows by a tile with fewer rows.
 - dot: A rows and B columns both contiguous along k and few rows (inference at batch 1, where the
   weights are read once): a dot product per output, vectorised by LLVM (reassociation allowed).
 - rows: otherwise, C[i, :] += A[i, k] · B[k, :], vectorised along j by LLVM.
@@ -96,8 +96,8 @@ def tiled_form(k: KernelBuilder, kern: Matmul, bidx: list) -> None:
         if left >= width:
             _tile(k, kern, bidx, i0, rows, ir.Constant(ir.IntType(64), start), 1)
             start, left = start + width, left - width
-        if left:
-            _scalar_columns(k, kern, bidx, i0, rows, start, left)
+        if left:  # the last columns: one vector tile under a mask (AVX-512 masked loads and stores)
+            _tile(k, kern, bidx, i0, rows, ir.Constant(ir.IntType(64), start), 1, mask=left)
 
     full, tail = divmod(m, ROWS)
     if full:
@@ -106,8 +106,9 @@ def tiled_form(k: KernelBuilder, kern: Matmul, bidx: list) -> None:
         columns(ir.Constant(ir.IntType(64), full * ROWS), tail)
 
 
-def _tile(k: KernelBuilder, kern: Matmul, bidx: list, i0, rows: int, j0, vectors: int) -> None:
-    """C[i0:i0+rows, j0:j0+vectors·width] = A[i0:i0+rows, :] @ B[:, j0:...], accumulated in registers."""
+def _tile(k: KernelBuilder, kern: Matmul, bidx: list, i0, rows: int, j0, vectors: int, mask: int = 0) -> None:
+    """C[i0:i0+rows, j0:j0+vectors·width] = A[i0:i0+rows, :] @ B[:, j0:...], accumulated in registers;
+    with `mask`, one vector of which only the first `mask` columns exist (masked loads and stores)."""
     from .scalar import function
     t, a, b = kern.target, kern.a, kern.b
     bld = k.b
@@ -126,8 +127,26 @@ def _tile(k: KernelBuilder, kern: Matmul, bidx: list, i0, rows: int, j0, vectors
     offsets = [bld.add(j0, ir.Constant(i64, v * width)) if v else j0 for v in range(vectors)]
     size = 4 if dtype == "f32" else 8
 
+    suffix = f"v{width}{'f32' if dtype == 'f32' else 'f64'}.p0"
+    bits = ir.VectorType(ir.IntType(1), width)
+    lanes = ir.Constant(bits, [int(i < mask) for i in range(width)])
+    align = ir.Constant(I32, size)
+
+    def vload(ptr):
+        if not mask:
+            return bld.load(ptr, typ=vt, align=size)
+        fn = function(k.module, f"llvm.masked.load.{suffix}", vt, [ir.PointerType(), I32, bits, vt])
+        return bld.call(fn, [ptr, align, lanes, zero])
+
+    def vstore(v, ptr):
+        if not mask:
+            bld.store(v, ptr, align=size)
+            return
+        fn = function(k.module, f"llvm.masked.store.{suffix}", ir.VoidType(), [vt, ir.PointerType(), I32, bits])
+        bld.call(fn, [v, ptr, align, lanes])
+
     def over_k(p):
-        bv = [bld.load(k.address(b, bidx + [p, off]), typ=vt, align=size) for off in offsets]
+        bv = [vload(k.address(b, bidx + [p, off])) for off in offsets]
         for r in range(rows):
             i = bld.add(i0, ir.Constant(i64, r)) if r else i0
             s = bld.shuffle_vector(bld.insert_element(undef, k.load(a, bidx + [i, p]), ir.Constant(I32, 0)),
@@ -139,25 +158,7 @@ def _tile(k: KernelBuilder, kern: Matmul, bidx: list, i0, rows: int, j0, vectors
     for r in range(rows):
         i = bld.add(i0, ir.Constant(i64, r)) if r else i0
         for v in range(vectors):
-            bld.store(bld.load(accs[r][v], typ=vt), k.address(t, bidx + [i, offsets[v]]), align=size)
-
-
-def _scalar_columns(k: KernelBuilder, kern: Matmul, bidx: list, i0, rows: int, start: int, count: int) -> None:
-    t, a, b = kern.target, kern.a, kern.b
-    dtype = t.dtype
-    acc = k.alloca(REG[dtype])
-    i64 = ir.IntType(64)
-
-    def cell(rj):
-        r, j = rj
-        i = k.b.add(i0, r)
-        col = k.b.add(j, ir.Constant(i64, start))
-        k.b.store(const(dtype, 0.0), acc)
-        k.for_range(a.shape[-1], lambda p: k.b.store(_mul_add(
-            k, dtype, k.b.load(acc, typ=REG[dtype]), k.load(a, bidx + [i, p]), k.load(b, bidx + [p, col]), FAST),
-            acc))
-        k.store(t, bidx + [i, col], k.b.load(acc, typ=REG[dtype]))
-    k.nest((rows, count), cell)
+            vstore(bld.load(accs[r][v], typ=vt), k.address(t, bidx + [i, offsets[v]]))
 
 
 __all__ = ["emit_matmul", "Load"]

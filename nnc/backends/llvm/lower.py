@@ -259,10 +259,18 @@ def _conv(lw, node, xs):
     og, kt, pt = o // groups, L.numel(kernel), L.numel(out_sp)
     stride, rd, ld = node.attr("stride"), node.attr("rhs_dilation"), node.attr("lhs_dilation")
     lo = tuple(p[0] for p in node.attr("padding"))
+    if any(lo) or any(p[1] for p in node.attr("padding")) or any(d > 1 for d in ld):
+        # the padded (and zero-dilated) input, stored once: im2col then reads it without a bounds test
+        hi = tuple(p[1] for p in node.attr("padding"))
+        padded = x.shape[:2] + tuple((size - 1) * d + 1 + a + b for size, d, a, b in zip(x.shape[2:], ld, lo, hi))
+        r = len(padded)
+        x = lw.materialize(L.Window(x, padded, tuple(tuple(int(i == j) for j in range(r)) for i in range(r)),
+                                    (0, 0) + tuple(-a for a in lo), (1, 1) + tuple(ld), 0.0))
+        lo, ld = (0,) * sp, (1,) * sp
     buf = lw.new_buf(dtype, shape, node.outputs[0])
     # cols [N, Cg·K, P] feeds a matmul vectorised along P; with few output positions (a weight gradient:
     # P is the kernel's size) store it as [N, P, Cg·K] instead, so the matmul is dot products along Cg·K
-    by_rows = pt < 16 <= cg * kt
+    by_rows = pt < 32 <= cg * kt
     cols_shape = (n, cg) + tuple(kernel) + tuple(out_sp)
     q = len(cols_shape)
     for g in range(groups):
