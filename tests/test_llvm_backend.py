@@ -427,3 +427,21 @@ def test_a_corrupt_cache_entry_is_rebuilt_never_loaded(tmp_path, monkeypatch, ca
     assert "llvm" in capsys.readouterr().err
     out = exe(x=np.ones((3, 64), np.float32))["logits"]
     np.testing.assert_allclose(out, np.full((3, 10), 0.01 * (128 * (0.01 * 64 + 0.01)) + 0.01), rtol=1e-5)
+
+
+def test_integer_division_is_refused_with_its_dtype_and_line():
+    def build(e, x, y):
+        return [e("div", x, y)]
+    g = graph_of(build, {"x": TensorType("i64", (3,)), "y": TensorType("i64", (3,))})
+    with pytest.raises(BackendUnavailable, match=r"cannot lower div on i64 yet \(line 1 of t\.nn"):
+        LLVM.compile(prepare(g, LLVM), inference_signature(g))
+
+
+def test_the_profile_option_counts_cycles_per_kernel():
+    g = nnc.load(MLP).graph("mlp")
+    exe = LLVM.compile(prepare(g, LLVM), inference_signature(g), options={"profile": True})
+    exe.load_state({p.name: np.zeros(p.value.type.shape, np.float32) for p in g.params})
+    exe(x=np.ones((5, 64), np.float32))
+    rows = exe.profile_table()
+    assert rows and all(c >= 0 for _, c in rows) and rows[0][1] > 0
+    assert any("Matmul[5, 128]" in name and "'N': 5" in name for name, _ in rows)

@@ -20,7 +20,7 @@ from typing import Mapping
 
 from ...ir.graph import Graph
 from ..base import BackendUnavailable, Signature
-from .lower import LOWERINGS, unsupported, where
+from .lower import LOWERINGS, unsupported, what, where
 
 
 class NotLowered(BackendUnavailable):
@@ -42,7 +42,7 @@ class LlvmBackend:
         options = dict(options or {})
         bad = unsupported(graph)
         if bad is not None:
-            raise NotLowered(f"the llvm backend cannot lower {bad.op} yet ({where(bad)}, {bad.path}); "
+            raise NotLowered(f"the llvm backend cannot lower {what(graph, bad)} yet ({where(bad)}, {bad.path}); "
                              f"use --backend numpy")
         host = target.host(options.get("cpu"))
         return LlvmExecutable(graph, signature, host, opt=int(options.get("opt", 3)),

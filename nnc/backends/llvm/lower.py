@@ -22,7 +22,8 @@ from .loops import Buf, Const, Expr, Kernel, Load, Map, Matmul, Reduce, Store
 
 UNARY = ("neg", "exp", "log", "sqrt", "tanh", "sigmoid", "abs", "sign", "cos")
 BINARY = ("add", "sub", "mul", "div", "maximum", "minimum", "pow")
-FLOAT_ONLY = {"exp", "log", "sqrt", "tanh", "sigmoid", "cos", "div", "pow"}
+FLOAT_ONLY = {"exp", "log", "sqrt", "tanh", "sigmoid", "cos", "div", "pow", "conv", "reduce_window",
+              "select_and_scatter_add", "pool_select"}
 
 
 class Lowering:
@@ -113,6 +114,12 @@ def where(node: Node) -> str:
     return f"line {span.line}" + (f" of {span.file}" if getattr(span, "file", None) else "")
 
 
+def what(graph: Graph, node: Node) -> str:
+    """The op as a refusal names it: `div`, or `div on i64` where only its integer form is missing."""
+    dtype = graph.type_of(node.outputs[0]).dtype if node.outputs else ""
+    return f"{node.op} on {dtype}" if node.op in LOWERINGS and node.op in FLOAT_ONLY else node.op
+
+
 def unsupported(graph: Graph) -> Node | None:
     """The first node the table cannot lower, or None."""
     for node in graph.nodes:
@@ -146,7 +153,7 @@ def _constant(lw, node, xs):
 def _size(lw, node, xs):
     dtype, _ = _out(lw, node)
     n = 1
-    for ax in node.attr("axis"):
+    for ax in _axes(node, len(xs[0].shape)):
         n *= xs[0].shape[ax]
     return Const(n, dtype, ())
 
