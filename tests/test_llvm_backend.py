@@ -233,7 +233,8 @@ def test_load_state_checks_shapes_and_dtypes_like_the_oracle():
 def test_an_op_it_cannot_lower_is_refused_at_compile_time_with_its_line():
     prog = nnc.load(ROOT / "examples" / "lstm_classifier.nn")
     with pytest.raises(BackendUnavailable,
-                       match=r"^the llvm backend cannot lower lstm yet \(line 4 of \S*lstm_classifier.nn, logits.lstm\); use"):
+                       match=r"^the llvm backend cannot lower lstm yet "
+                             r"\(line 4 of \S*lstm_classifier.nn, logits.lstm\); use"):
         prog.model("reader", backend="llvm")
 
 

@@ -238,8 +238,7 @@ def emit_store(k: KernelBuilder, kern: Store) -> None:
 
 def _transpose_blocks(kern: Store) -> tuple[int, int] | None:
     """(the axis a plain-Load source is contiguous along, the block size) when it is not the last axis."""
-    from .loops import leaves  # noqa: F401  (the source must be a plain Load for the strides to mean this)
-    x, t = kern.expr, kern.target
+    x, t = kern.expr, kern.target  # only a plain Load's strides say which axis it is contiguous along
     if not isinstance(x, Load) or len(t.shape) < 2 or x.strides[-1] == 1 or not t.contiguous:
         return None
     last = len(t.shape) - 1

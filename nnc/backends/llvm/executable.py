@@ -60,7 +60,8 @@ class Variant:
         self.plan = plan_arena(lw.kernels, lw.scratch)
         self.kernels = len(lw.kernels)
         module = emit_module(lw.kernels, exe.n_args, exe.host.triple, exe.data_layout, profile=exe.profile)
-        self.kernel_names = [f"k{n}_{k.origin} {type(k).__name__}{list(k.target.shape)}" for n, k in enumerate(lw.kernels)]
+        self.kernel_names = [f"k{n}_{k.origin} {type(k).__name__}{list(k.target.shape)}"
+                             for n, k in enumerate(lw.kernels)]
         self.ir = str(module)
         obj, self.cached = T.compile_object(self.ir, exe.host, exe.opt, exe.use_cache)
         self._loaded = T.Loaded(obj, exe.host)
