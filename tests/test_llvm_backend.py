@@ -446,3 +446,15 @@ def test_the_profile_option_counts_cycles_per_kernel():
     rows = exe.profile_table()
     assert rows and all(c >= 0 for _, c in rows) and rows[0][1] > 0
     assert any("Matmul[5, 128]" in name and "'N': 5" in name for name, _ in rows)
+
+
+def test_monte_carlo_dropout_draws_the_oracles_masks_call_after_call():
+    prog = nnc.load(MLP)
+    fast, ref = prog.model("mlp", backend="llvm", seed=9), prog.model("mlp", backend="numpy", seed=9)
+    x = np.random.default_rng(0).normal(size=(3, 64)).astype(np.float32)
+    draws = []
+    for _ in range(2):
+        a, b = fast(x=x, mc_dropout=True), ref(x=x, mc_dropout=True)
+        np.testing.assert_allclose(a, b, rtol=RTOL, atol=1e-6)
+        draws.append(a)
+    assert not np.allclose(draws[0], draws[1])  # the call counter advanced: a new mask
