@@ -4,6 +4,7 @@ Philox random numbers computed in the graph with uint64 integer ops (bit for bit
 from __future__ import annotations
 
 import numpy as np
+from onnx import TensorProto
 
 from ...ops import _philox
 from .builder import ONNX_DTYPES, Builder
@@ -107,7 +108,7 @@ def _scalar_tensor(value: float, dtype: str):
 def _random_uniform(b, ins, it, ot, a):
     """Philox-4x32-10 on uint64 words (products of two 32-bit words are exact), nnc's counter layout."""
     like, key, counter = ins
-    u64 = ONNX_DTYPES.get("u64", 13)
+    u64 = TensorProto.UINT64
     mask = b.const(_philox.MASK32, np.uint64)
     shift32, shift8 = b.const(32, np.uint64), b.const(8, np.uint64)
 
