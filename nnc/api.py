@@ -68,9 +68,15 @@ class Model:
         self.seed = seed
         self.device = device
         self.backend = resolve(backend, device)
-        signature = inference_signature(graph)
-        self._exe = self.backend.compile(prepare(graph, self.backend, signature=signature), signature, device=device)
+        from .passes.training import RANDOM_OPS, random_on
+        if any(n.op in RANDOM_OPS for n in graph.nodes):  # rand/randn: a new draw on every call, from the seed
+            run, signature = _counted(random_on(graph))
+        else:
+            run, signature = graph, inference_signature(graph)
+        self._exe = self.backend.compile(prepare(run, self.backend, signature=signature), signature, device=device)
         self._exe.load_state(initialize(graph.params, seed))
+        if run is not graph:
+            self._exe.load_state(_counters(seed))
         self._trainable = [p.name for p in graph.params if p.trainable]
         self._state = [p.name for p in graph.params if not p.trainable]
         self._mc = None  # the Monte-Carlo dropout executable, compiled on first use
@@ -104,29 +110,39 @@ class Model:
         return next(iter(out.values())) if len(out) == 1 else out
 
     def _mc_executable(self):
-        from .backends import Port, Role, Signature
         from .passes.pipeline import prepare
-        from .passes.training import KEY_INPUT, STEP_INPUT, counter_inputs, dropout_on
-        from .passes.emit import Emitter, builder_from
+        from .passes.training import dropout_on, random_on
         if self._mc is None:
-            graph = dropout_on(self.graph)
-            b = builder_from(graph)
-            key, counter = counter_inputs(b)
-            span = next((n.span for n in graph.nodes), None)
-            emit = Emitter(b, span, "", "mc")
-            b.outputs.append(("new/" + STEP_INPUT, emit("add", counter, emit.const(1, "i64")).id))
-            graph = b.build()
-            base = self._exe.signature
-            sig = Signature(base.inputs + (Port(KEY_INPUT, Role.KEY, key.type), Port(STEP_INPUT, Role.STEP,
-                                                                                       counter.type)),
-                            base.outputs + (Port("new/" + STEP_INPUT, Role.STEP, counter.type,
-                                                 replaces=STEP_INPUT),))
+            graph, sig = _counted(random_on(dropout_on(self.graph)))
             self._mc = self.backend.compile(prepare(graph, self.backend, signature=sig), sig, device=self.device)
-            self._mc.load_state({KEY_INPUT: np.asarray(self.seed, np.int64), STEP_INPUT: np.asarray(0, np.int64)})
+            self._mc.load_state(_counters(self.seed))
         if self._mc_stale:
             self._mc.load_state({n: v for n, v in self._exe.state().items()})
             self._mc_stale = False
         return self._mc
+
+
+def _counted(graph):
+    """`graph` with the random key and the call counter as inputs and the next count as an update, and its
+    signature: each call of the executable draws new numbers (Monte-Carlo dropout, rand, randn)."""
+    from .backends import Port, Role, Signature, inference_signature
+    from .passes.emit import Emitter, builder_from
+    from .passes.training import KEY_INPUT, STEP_INPUT, counter_inputs
+    b = builder_from(graph)
+    _key, counter = counter_inputs(b)
+    emit = Emitter(b, next((n.span for n in graph.nodes), None), "", "mc")
+    b.outputs.append(("new/" + STEP_INPUT, emit("add", counter, emit.const(1, "i64")).id))
+    graph = b.build()
+    base = inference_signature(graph)
+    roles = {KEY_INPUT: Role.KEY, STEP_INPUT: Role.STEP}
+    ins = tuple(Port(p.name, roles[p.name], p.type) if p.name in roles else p for p in base.inputs)
+    outs = tuple(p for p in base.outputs if p.name != "new/" + STEP_INPUT)
+    return graph, Signature(ins, outs + (Port("new/" + STEP_INPUT, Role.STEP, counter.type, replaces=STEP_INPUT),))
+
+
+def _counters(seed: int) -> dict:
+    from .passes.training import KEY_INPUT, STEP_INPUT
+    return {KEY_INPUT: np.asarray(seed, np.int64), STEP_INPUT: np.asarray(0, np.int64)}
 
 
 def load(path, warnings_as_errors: bool = False) -> Program:

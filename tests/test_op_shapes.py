@@ -116,6 +116,9 @@ OK = [
     ("pick", "input x: f32[N, 10]; input t: i32[N]", "pick(x, t)", "[N]"),
     ("pick", "input x: f32[N, 10, 4]; input t: i64[N, 4]", "pick(x, t, axis=1)", "[N, 4]"),
     ("gather", "input x: f32[100, 16]; input t: i32[N, T]", "gather(x, t)", "[N, T, 16]"),
+    ("rand", X2, "rand([N, 3], -1.0, 1.0)", "[N, 3]"),
+    ("randn", SEQ, "randn(x, std=0.1)", "[N, T, 8]"),
+    ("randn", SEQ, "randn([2, T])", "[2, T]"),
 ]
 
 ERR = [
@@ -208,6 +211,8 @@ ERR = [
     ("one_hot", X2, "one_hot(x, 4)", "x", "E0202", "integer ids"),
     ("pick", "input x: f32[N, 10]; input t: i32[N, 2]", "pick(x, t)", "t)", "E0203", "ids of shape [N]"),
     ("gather", "input x: f32[100, 16]; input t: f32[N]", "gather(x, t)", "t)", "E0202", "integer ids"),
+    ("rand", X2, "rand(x, 2.0, 1.0)", "2.0", "E0207", "lo < hi"),
+    ("randn", X2, "randn([N, M])", "[N", "E0208", "no tensor here has an axis of size M"),
 ]
 
 

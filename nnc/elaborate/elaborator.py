@@ -876,7 +876,15 @@ class Elaborator:
             callee = self.lookup(e.func.id, e.func.span, frame, as_callee=True)
         else:
             callee = self.ev(e.func, frame)
-        pos, kw = self.ev_args(e.args, frame)
+        first = e.args[0] if e.args else None
+        if (isinstance(callee, BuiltinFn) and callee.op is not None and callee.op.name in _RANDOM_OPS
+                and first.keyword is None and isinstance(first.value, ast.ListLit)):
+            # randn([N, 8]): the list is a shape, whose bare names are size symbols as in an input's type
+            dims = [self.dim_value(d, frame) for d in first.value.items]
+            pos, kw = self.ev_args(e.args[1:], frame)
+            pos = [(POISON if any(d is None for d in dims) else dims, first.span)] + pos
+        else:
+            pos, kw = self.ev_args(e.args, frame)
         return self.call(callee, pos, kw, e.span, e.func.span, frame)
 
     def ev_Pipe(self, e: ast.Pipe, frame: Frame):
@@ -895,6 +903,8 @@ class Elaborator:
         if isinstance(callee, Poison):
             return POISON
         if isinstance(callee, BuiltinFn):
+            if callee.op is not None and callee.op.name in _RANDOM_OPS:
+                return self.random_call(callee.op, pos, kw, call_span, callee_span, frame)
             if callee.op is not None:
                 return self.apply_op(callee.op, pos, kw, call_span, callee_span, frame)
             if callee.name in OPTIMIZERS:
@@ -911,6 +921,80 @@ class Elaborator:
             return self.call_model(callee, pos, kw, call_span, callee_span, frame)
         self.r.error("E0102", f"{describe(callee)} cannot be called", callee_span, "not a function")
         return POISON
+
+    def random_call(self, op: Op, pos, kw, call_span: Span, callee_span: Span, frame: Frame):
+        """rand/randn: a shape list becomes a tensor of that shape (its symbols' sizes read at run time from a
+        tensor of the program with an axis of that size), and each call gets a stream of its own."""
+        for key, _, _, kspan in kw:
+            if key in op.optional_inputs:
+                self.r.error("E0103", f"{op.name} has no argument `{key}`", kspan, "unknown keyword",
+                             hint=f"the random key and the step counter are fed by nnc; {self.signature_hint(op)}")
+                return POISON
+        if frame.builder is None:
+            self.r.error("E0105", f"{op.name} builds a tensor, which a `const` cannot hold", call_span)
+            return POISON
+        if pos and isinstance(pos[0][0], Poison):
+            return POISON
+        if pos and isinstance(pos[0][0], (list, TupleValue)):
+            value, span = pos[0]
+            like = self.shape_tensor(op.name, list(value.items) if isinstance(value, TupleValue) else value, span,
+                                     frame)
+            if isinstance(like, Poison):
+                return POISON
+            pos = [(like, span)] + list(pos[1:])
+        if len(pos) < 4 and not any(key == "stream" for key, _, _, _ in kw):
+            from ..ops._philox import stream_of
+            draw = frame.builder.unique_name("nnc.random", "draw")
+            stream = stream_of(f"{frame.node_path}/{frame.binding or ''}.{op.name}/{draw}")
+            kw = list(kw) + [("stream", stream, call_span, call_span)]
+        return self.apply_op(op, pos, kw, call_span, callee_span, frame)
+
+    def shape_tensor(self, what: str, dims: list, span: Span, frame: Frame):
+        """An i64 tensor of the shape `dims` (ints and size symbols), built from iotas: its values do not
+        matter, only its run-time shape. A symbol is read from the first tensor with an axis of that size."""
+        from ..ops._prims import full
+        from ..passes.emit import Emitter
+        if any(isinstance(d, Poison) for d in dims):
+            return POISON
+        emit = Emitter(frame.builder, span, frame.node_path, f"{frame.binding or what}.shape")
+        rank = len(dims)
+        like = None
+        for axis, d in enumerate(dims):
+            if isinstance(d, bool) or not isinstance(d, (int, Sym)):
+                self.r.error("E0105", f"{what} needs a shape of sizes (ints and symbols such as N), found "
+                             f"{describe(d)} at position {axis}", span, hint=f"{what}([N, 8]), or {what}(shape(x))")
+                return POISON
+            if isinstance(d, int):
+                if d < 1:
+                    self.r.error("E0207", f"{what} needs positive sizes, found {d} at position {axis}", span)
+                    return POISON
+                line = full(emit, 0.0, TensorType("i64", (d,)))
+            else:
+                carrier = self.carrier_of(d, frame)
+                if carrier is None:
+                    self.r.error("E0208", f"{what}: no tensor here has an axis of size {dim_str(d)}, so its value "
+                                 "is not known when the program runs", span, "size not known",
+                                 hint=f"use a size of one of the inputs (such as the batch size N), or "
+                                      f"{what}(shape(x)) for a tensor x")
+                    return POISON
+                tensor, k = carrier
+                line = emit("iota", tensor, axis=k)
+            if rank > 1:
+                line = emit("reshape", line, shape=tuple(-1 if i == axis else 1 for i in range(rank)))
+            like = line if like is None else emit("add", like, line)
+        return like if like is not None else emit("constant", value=0, dtype="i64")
+
+    @staticmethod
+    def carrier_of(d, frame: Frame):
+        """(a tensor of the graph being built, the axis) whose size is d; the inputs first."""
+        builder = frame.builder
+        order = [vid for _, vid in builder.inputs] + sorted(builder.values)
+        for vid in order:
+            t = builder.values[vid]
+            for axis, size in enumerate(t.type.shape):
+                if size == d:
+                    return Tensor(t.id, t.type), axis
+        return None
 
     def bind_named(self, what: str, noun: str, names: list[str], pos, kw, at_most: bool = False,
                    labels=(), fallback_hint: str | None = None) -> tuple[dict, dict] | None:
@@ -1362,6 +1446,7 @@ def _join(path: str, name: str) -> str:
     return f"{path}/{name}" if path else name
 
 
+_RANDOM_OPS = frozenset({"rand", "randn"})
 _COMPARE_KINDS = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
 
 

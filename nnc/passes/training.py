@@ -47,6 +47,23 @@ def _dropout(emit, node, ins):
     return [emit("mul", ins[0], emit("dropout_mask", ins[0], key, step, p=p, stream=stream_of(node.path)))]
 
 
+RANDOM_OPS = frozenset({"rand", "randn"})
+
+
+def _counted_draw(emit, node, ins):
+    """rand/randn with the graph's key and step counter as inputs: new numbers at every step or call."""
+    key, step = counter_inputs(emit.builder)
+    return [emit(node.op, ins[0], key, step, **node.attr_dict)]
+
+
+def random_on(graph: Graph) -> Graph:
+    """Every rand/randn drawing from the key and the step counter (added as inputs when missing)."""
+    if not any(n.op in RANDOM_OPS and len(n.inputs) == 1 for n in graph.nodes):
+        return graph
+    return rewrite(graph, lambda emit, node, ins: _counted_draw(emit, node, ins)
+                   if node.op in RANDOM_OPS and len(ins) == 1 else None)[0]
+
+
 def dropout_on(graph: Graph) -> Graph:
     """Every dropout drawing its mask (Monte-Carlo dropout); batchnorm keeps its running statistics."""
     return rewrite(graph, lambda emit, node, ins: _dropout(emit, node, ins) if node.op == "dropout" else None)[0]
@@ -86,6 +103,8 @@ def training_mode(graph: Graph) -> tuple[Graph, dict[str, int]]:
     def replace(emit, node, ins):
         if node.op == "dropout":
             return _dropout(emit, node, ins)
+        if node.op in RANDOM_OPS and len(ins) == 1:
+            return _counted_draw(emit, node, ins)
         if node.op == "batchnorm":
             x, w, b, running_mean, running_var = ins
             rank = x.type.rank
