@@ -20,8 +20,14 @@ def initial_value(p: Parameter, seed: int) -> np.ndarray:
     rng = np.random.default_rng([seed, zlib.crc32(p.name.encode())])
     shape = tuple(int(d) for d in p.value.type.shape)
     fan_in, fan_out = max(p.fan_in, 1), max(p.fan_out, 1)
-    kind = p.init
-    if kind == "zeros":
+    kind, _, arg = p.init.partition(":")  # "normal:0.02": a `param` statement's initialiser and its number
+    if kind == "normal" and arg:
+        out = rng.normal(0.0, float(arg), shape)
+    elif kind == "uniform" and arg:
+        out = rng.uniform(-float(arg), float(arg), shape)
+    elif kind == "constant":
+        out = np.full(shape, float(arg or 0.0))
+    elif kind == "zeros":
         out = np.zeros(shape)
     elif kind == "ones":
         out = np.ones(shape)

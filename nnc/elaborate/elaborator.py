@@ -295,7 +295,7 @@ class Elaborator:
         if allowed and frame.kind not in allowed:
             where = " or ".join(f"a `{k}`" if k != "block" else "a `block`" for k in allowed)
             word = {"Setting": getattr(s, "key", ""), "Input": "input", "Output": "output", "Return": "return",
-                    "Minimize": "minimize", "Metric": "metric"}[kind]
+                    "Minimize": "minimize", "Metric": "metric", "ParamDef": "param"}[kind]
             self.r.error("E0116", f"`{word}` is only allowed in {where}", s.span, f"not allowed in a `{frame.kind}`")
             return
         method = self._exec_table.get(kind)
@@ -403,6 +403,41 @@ class Elaborator:
             items = [POISON] * len(s.names)
         for (name, span), item in zip(s.names, items):
             frame.scope.bind(name, item, None if isinstance(item, Poison) else span, "value", conditional)
+
+    def exec_ParamDef(self, s: ast.ParamDef, frame: Frame, conditional: bool) -> None:
+        """`param pos: [16, 64] = normal(0.02)`: a trainable tensor named after the model (`vit/pos`), owned by
+        the model like its layers' parameters (trained by `minimize ... over` it, counted by params())."""
+        from ..ops.base import ParamSpec
+        from .free_params import InitProblem, init_string
+        dtype = s.dtype or "f32"
+        if dtype not in ("f32", "f64"):
+            self.r.error("E0202", f"a param is f32 or f64, found `{dtype}`", s.dtype_span, "not a float type")
+            frame.scope.bind(s.name, POISON, None)
+            return
+        dims = []
+        for d in s.dims:
+            dim = self.dim_value(d, frame)
+            if dim is not None and not isinstance(dim, int):
+                self.r.error("E0208", f"a param needs known sizes, found {dim_str(dim)}", d.span, "not known here",
+                             hint="a parameter's shape is fixed when the program is built: use a number or a const")
+                dim = None
+            if dim is None:
+                frame.scope.bind(s.name, POISON, None)
+                return
+            dims.append(dim)
+        try:
+            init = init_string(s.init, lambda e: self.ev(e, frame))
+        except InitProblem as p:
+            self.r.error(p.code, p.message, p.span, hint=p.hint)
+            frame.scope.bind(s.name, POISON, None)
+            return
+        if frame.builder is None:
+            return
+        fan_in = dims[-1] if dims else 1
+        spec = ParamSpec(s.name, tuple(dims), init, fan_in=fan_in, fan_out=dims[0] if dims else 1)
+        value, _ = frame.builder.param(frame.param_path, spec, dtype)
+        self._record_model_param(frame, f"{frame.param_path}/{s.name}")
+        frame.scope.bind(s.name, value, s.name_span, "value", conditional)
 
     def exec_LayerDef(self, s: ast.LayerDef, frame: Frame, conditional: bool) -> None:
         value = self.layer_instance(s, frame)
@@ -1478,6 +1513,6 @@ def builtin_value(name: str):
 
 _BUILTINS: dict = {}
 _ALLOWED_IN = {
-    "Input": ("model", "train"), "Output": ("model",), "Return": ("block",),
+    "Input": ("model", "train"), "Output": ("model",), "Return": ("block",), "ParamDef": ("model", "block"),
     "Minimize": ("train",), "Metric": ("train",), "Setting": ("train",),
 }

@@ -150,6 +150,19 @@ class Unpack:
 
 
 @dataclass(frozen=True)
+class ParamDef:
+    """`param pos: [16, 64] = normal(0.02)`: a free trainable tensor of a model (dtype f32 unless written)."""
+
+    span: Span
+    name: str
+    name_span: Span
+    dtype: str | None
+    dtype_span: Span | None
+    dims: tuple[Expr, ...]
+    init: Expr | None
+
+
+@dataclass(frozen=True)
 class LayerDef:
     span: Span
     name: str
@@ -225,7 +238,7 @@ class Setting:
     value: Expr
 
 
-Stmt = Union[Input, Bind, Unpack, LayerDef, Output, For, If, Assert, Return, Minimize, Metric, Setting]
+Stmt = Union[Input, Bind, Unpack, LayerDef, ParamDef, Output, For, If, Assert, Return, Minimize, Metric, Setting]
 
 
 # ---- top level -------------------------------------------------------------------

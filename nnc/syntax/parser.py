@@ -483,7 +483,8 @@ def _layout_diagnostic(e: LayoutError, source: SourceFile) -> Diagnostic:
 
 
 _EXPRESSION_START = {"NAME", "INT", "FLOAT", "STRING", "TRUE", "FALSE", "LPAR", "LSQB", "ADD_OP", "NOT"}
-_SOFT_KEYWORDS = {"METRIC", "BATCH", "EPOCHS", "DATA", "OVER", "WITH", "LAYER", "INPUT", "OUTPUT", "MINIMIZE"}
+_SOFT_KEYWORDS = {"METRIC", "BATCH", "EPOCHS", "DATA", "OVER", "WITH", "LAYER", "INPUT", "OUTPUT", "MINIMIZE",
+                  "PARAM"}
 _WORDS = {
     "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a string",
     "_NL": "the end of the line", "$END": "the end of the file", "ARROW": "`->`", "DOTDOT": "`..`",
@@ -492,7 +493,7 @@ _WORDS = {
     "EQUAL": "`=`", "COMMA": "`,`", "COLON": "`:`",
 }
 _KEYWORDS = {
-    "IMPORT", "CONST", "BLOCK", "MODEL", "TRAIN", "INPUT", "OUTPUT", "LAYER", "RETURN", "FOR", "IN", "IF",
+    "IMPORT", "CONST", "BLOCK", "MODEL", "TRAIN", "INPUT", "OUTPUT", "LAYER", "PARAM", "RETURN", "FOR", "IN", "IF",
     "ELSE", "AND", "OR", "NOT", "MINIMIZE", "OVER", "WITH", "METRIC", "BATCH", "EPOCHS", "DATA", "ASSERT",
     "TRUE", "FALSE",
 }
@@ -770,6 +771,11 @@ class ToAst:
     def unpack_stmt(self, *parts):
         names, value = parts[:-1], parts[-1]
         return ast.Unpack(self.sp(names[0], value), tuple((str(n), self.sp(n)) for n in names), value)
+
+    def param_stmt(self, kw, name, dtype, lsqb, dims, rsqb, init=None):
+        return ast.ParamDef(self.sp(kw, init if init is not None else rsqb), str(name), self.sp(name),
+                            None if dtype is None else str(dtype), None if dtype is None else self.sp(dtype), dims,
+                            init)
 
     def layer_stmt(self, kw, name, value):
         return ast.LayerDef(self.sp(kw, value), str(name), self.sp(name), value)
