@@ -19,11 +19,12 @@ from ...ir.graph import Graph, Node
 from ...ir.types import eval_dim
 from . import loops as L
 from .loops import Buf, Const, Expr, Kernel, Load, Map, Matmul, Reduce, Store
+from .recurrent import lower_recurrent
 
 UNARY = ("neg", "exp", "log", "sqrt", "tanh", "sigmoid", "abs", "sign", "cos")
 BINARY = ("add", "sub", "mul", "div", "maximum", "minimum", "pow")
 FLOAT_ONLY = {"exp", "log", "sqrt", "tanh", "sigmoid", "cos", "div", "pow", "conv", "reduce_window",
-              "select_and_scatter_add", "pool_select"}
+              "select_and_scatter_add", "pool_select", "rnn", "lstm", "gru"}
 
 
 class Lowering:
@@ -80,12 +81,12 @@ class Lowering:
         for node in self.graph.nodes:
             self.node = node
             result = LOWERINGS[node.op](self, node, [self.env[i] for i in node.inputs])
-            vid = node.outputs[0]
-            if vid in self.outputs:
-                result = self._to_outputs(vid, result)
-            elif self.uses[vid] > 1 and not isinstance(result, (Load, Const)):
-                result = self.materialize(result)
-            self.env[vid] = result
+            for vid, value in zip(node.outputs, result if isinstance(result, list) else [result]):
+                if vid in self.outputs:
+                    value = self._to_outputs(vid, value)
+                elif self.uses[vid] > 1 and not isinstance(value, (Load, Const)):
+                    value = self.materialize(value)
+                self.env[vid] = value
         self.node = None
         # outputs that are graph inputs or parameters passed through unchanged
         done = {id(k.target.buf) for k in self.kernels}
@@ -127,7 +128,7 @@ def unsupported(graph: Graph) -> Node | None:
             return node
         if node.op in FLOAT_ONLY and graph.type_of(node.outputs[0]).dtype not in ("f32", "f64"):
             return node
-        if node.op in ("rnn", "lstm", "gru") or len(node.outputs) != 1:
+        if len(node.outputs) != 1 and node.op not in ("rnn", "lstm", "gru"):
             return node
     return None
 
@@ -378,6 +379,7 @@ LOWERINGS: dict[str, Callable] = {
     "slice": _slice, "reverse": _reverse, "pad": _pad, "concat": _concat,
     "random_uniform": _random,
     "gather": _gather, "scatter_add": _scatter_add,
+    "rnn": lower_recurrent, "lstm": lower_recurrent, "gru": lower_recurrent,
     "conv": _conv, "reduce_window": _reduce_window,
     "select_and_scatter_add": _window_pick("scatter"), "pool_select": _window_pick("select"),
 }
