@@ -211,3 +211,10 @@ def test_the_documented_examples_have_the_documented_shapes():
         result = check(model_src("input x: f32[N, 3, 7, 7]", value.strip()))
         assert not errors(result), (line, [d.message for d in errors(result)])
         assert output_shape(result) == want, line
+
+
+def test_second_derivative_through_a_convolution_that_drops_a_row():
+    """conv_backward's own gradient re-emits the forward convolution; the drop stays accepted there."""
+    src = model_src("input x: f64[N, 1, 6, 5]",
+                    'grad(sum(x -> conv2d(2, 3, stride=2, remainder="drop") -> tanh), x)')
+    gradcheck(src, {"x": R.normal(size=(1, 1, 6, 5))}, transform=expand_grads, rtol=1e-5, atol=1e-7)

@@ -1,4 +1,4 @@
-"""conv_backward(g, x, w): the gradients of conv1d/conv2d with respect to input, weight and bias."""
+"""conv_backward(g, x, w): the gradients of conv1d/conv2d/conv3d with respect to input, weight and bias."""
 from ..ir.types import TensorType
 from .base import Attr, Op
 
@@ -27,6 +27,8 @@ def second_order(e, ins, gs, a, backward: str, forward: str, filters: int, forwa
     hx, hw = gs[0], gs[1]
     hb = gs[2] if a["bias"] else None
     conv = dict(forward_attrs, filters=filters, kernel=tuple(w.type.shape[2:]), groups=a["groups"], bias=False)
+    if forward != "conv_transpose2d":
+        conv["remainder"] = "drop"  # the forward's geometry was accepted (or its drop meant) when it was checked
     terms = []
     if hx is not None:
         terms.append(e.resolved(forward, hx, w, **conv))
@@ -45,7 +47,7 @@ def second_order(e, ins, gs, a, backward: str, forward: str, filters: int, forwa
 
 
 def vjp(e, ins, outs, gs, a):
-    forward = {1: "conv1d", 2: "conv2d"}[ins[1].type.rank - 2]
+    forward = {1: "conv1d", 2: "conv2d", 3: "conv3d"}[ins[1].type.rank - 2]
     return second_order(e, ins, gs, a, "conv_backward", forward, ins[2].type.shape[0],
                         {k: a[k] for k in ("stride", "padding", "dilation")})
 
