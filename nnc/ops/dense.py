@@ -6,9 +6,22 @@ from .common import batch_numel, known
 INITS = "choice:xavier_uniform|xavier_normal|he_uniform|he_normal|lecun_uniform|lecun_normal|normal|zeros"
 
 
+def weight_init(a) -> str:
+    """The weight's init string: `init`, or "normal:STD" when a std is given for init="normal" (nnc/init.py)."""
+    std = a.get("std")
+    if std is None:
+        return a["init"]
+    if a["init"] != "normal":
+        from .base import ShapeError
+        raise ShapeError(f'std is the standard deviation of init="normal", not of init="{a["init"]}"', blame="std",
+                         code="E0105", hint='write init="normal", std=...')
+    return f"normal:{float(std)!r}"
+
+
 def infer(ins, a):
     x = ins[0]
     require_float(x, "x", "dense")
+    weight_init(a)
     if x.rank == 0:
         from .base import ShapeError
         raise ShapeError("dense needs at least one axis, found a scalar", blame="x", code="E0206")
@@ -18,7 +31,7 @@ def infer(ins, a):
 
 def params(ins, a):
     fan_in = ins[0].shape[-1]
-    out = [ParamSpec("weight", (a["units"], fan_in), a["init"], fan_in=fan_in, fan_out=a["units"], decay=True)]
+    out = [ParamSpec("weight", (a["units"], fan_in), weight_init(a), fan_in=fan_in, fan_out=a["units"], decay=True)]
     if a["bias"]:
         out.append(ParamSpec("bias", (a["units"],), "zeros"))
     return out
@@ -58,6 +71,7 @@ def decompose(e, ins, out_types, a):
 
 
 OP = Op(name="dense", doc="a fully connected layer on the last axis", inputs=("x",),
-        attrs=(Attr("units", "pos_int"), Attr("bias", "bool", True), Attr("init", INITS, "xavier_uniform")),
+        attrs=(Attr("units", "pos_int"), Attr("bias", "bool", True), Attr("init", INITS, "xavier_uniform"),
+               Attr("std", "nonneg_float", None, 'the standard deviation of init="normal" (1 when absent)')),
         infer=infer, params=params, reference=reference, macs=macs, category="layer",
         examples=("x -> dense(128)",), vjp=vjp, decompose=decompose)

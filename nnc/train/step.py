@@ -26,6 +26,7 @@ from ..ops.lr_schedule import schedule_from_spec
 from ..passes.autodiff import dependents, differentiate
 from ..passes.emit import Emitter, builder_from, tensor
 from ..passes.training import KEY_INPUT, STEP_INPUT, counter_inputs, expand_grads, training_mode
+from .clip import clip_by_global_norm, pop_clip
 
 SLOTS = {"sgd": ("velocity",), "adagrad": ("sum_sq",), "rmsprop": ("sq_avg", "momentum_buf"),
          "adam": ("m", "v"), "adamw": ("m", "v"), "lamb": ("m", "v")}
@@ -82,11 +83,13 @@ def build_step(info: TrainInfo) -> StepGraph:
         emit = Emitter(b, line.span, node.scope if node else "", f"{line.loss}.{line.optimizer.name}")
         args = dict(line.optimizer.args)
         lr = emit("lr_schedule", step, schedule=schedule_from_spec(args.pop("lr")))
+        clipped = clip_by_global_norm(emit, [tensor(b, grads[w]) if grads[w] is not None else None for w in wrt],
+                                      pop_clip(args))
         if line.optimizer.name == "adamw":
             args["decoupled"] = True
-        for name, w in zip(line.params, wrt):
+        for name, w, g in zip(line.params, wrt, clipped):
             p = tensor(b, w)
-            grad = tensor(b, grads[w]) if grads[w] is not None else zeros_like(emit, p)  # not p·0: NaN at inf
+            grad = g if g is not None else zeros_like(emit, p)  # not p·0: NaN at inf
             state = []
             for slot_name in SLOTS[line.optimizer.name]:
                 slot = Slot(f"{index}.{line.optimizer.name}.{slot_name}/{name}", name)
