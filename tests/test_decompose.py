@@ -139,6 +139,8 @@ CASES: dict[str, list[tuple]] = {
     "embedding": [([i(N, 3)], {"vocab": 5, "dim": 4}, {"x0": labels(5)})],
     "dense": [([f(N, 3, 4)], {"units": 2}, {}), ([f(2, 4)], {"units": 3, "bias": False}, {})],
     "layernorm": [([f(N, 3, 4)], {"eps": 1e-3}, {})],
+    "groupnorm": [([f(N, 6, 2, 3)], {"groups": 3, "eps": 1e-3}, {}), ([f(2, 4, 5)], {"groups": 2, "affine": False}, {})],
+    "instancenorm": [([f(N, 3, T)], {}, {}), ([f(2, 3, 2, 2)], {"affine": True}, {})],
     "dropout": [([f(N, 4)], {"p": 0.3}, {})],
     "dropout_mask": [([f(N, 40), i(), i()], {"p": 0.3, "stream": 2}, {})],
     "batchnorm": [([f(N, 3, 2, 2)], {}, {"x4": positive}), ([f(2, 3)], {"eps": 0.1}, {"x4": positive})],
