@@ -81,6 +81,7 @@ class Model:
         self._state = [p.name for p in graph.params if not p.trainable]
         self._mc = None  # the Monte-Carlo dropout executable, compiled on first use
         self._mc_stale = True
+        self._mc_warned = False
 
     @property
     def inputs(self) -> list[str]:
@@ -104,7 +105,18 @@ class Model:
         self._mc_stale = True
         return self._exe.state()
 
+    @property
+    def stochastic(self) -> bool:
+        """Whether Monte-Carlo calls can differ: the model has a dropout with p > 0, or draws rand/randn."""
+        from .passes.training import RANDOM_OPS
+        return any((n.op == "dropout" and n.attr("p")) or n.op in RANDOM_OPS for n in self.graph.nodes)
+
     def __call__(self, mc_dropout: bool = False, **feeds):
+        if mc_dropout and not self._mc_warned and not self.stochastic:
+            import warnings
+            self._mc_warned = True
+            warnings.warn(f"model {self.graph.name} has no dropout: Monte-Carlo samples are all equal (their spread "
+                          "is 0)", stacklevel=2)
         exe = self._mc_executable() if mc_dropout else self._exe
         out = exe(**feeds)
         return next(iter(out.values())) if len(out) == 1 else out

@@ -141,6 +141,10 @@ def run_command(args, out=None, err=None) -> int:
         return EXIT_USAGE
     try:
         if args.mc_samples:
+            if not model.stochastic:
+                print(f"nnc: warning: model {info.graph.name} has no dropout, so the {args.mc_samples} Monte-Carlo "
+                      "samples are all equal and every *_std is 0", file=err)
+                model._mc_warned = True  # said here, in the CLI's words
             samples = [model(mc_dropout=True, **feeds) for _ in range(args.mc_samples)]
             names = model.outputs
             stacked = {n: np.stack([s if len(names) == 1 else s[n] for s in samples]) for n in names}
