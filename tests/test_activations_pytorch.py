@@ -120,3 +120,29 @@ def test_depthwise_convolution_is_groups_equal_to_channels():
     assert w.value.type.shape == (16, 1, 3, 3)
     gradcheck(model_src("input x: f64[N, 3, 5, 5]", "x -> conv2d(3, 3, padding=1, groups=3)"),
               {"x": R.normal(size=(2, 3, 5, 5))})
+
+
+def test_prelu_learns_one_slope_or_one_per_channel():
+    from nnc.init import initialize
+    result = check(model_src("input x: f64[N, 3, 4]", "x -> prelu(3)"))
+    graph = result.models["m"].graph
+    (p,) = graph.params
+    assert p.value.type.shape == (3,)
+    np.testing.assert_array_equal(initialize(graph.params, 0)[p.name], [0.25, 0.25, 0.25])
+    x = R.normal(size=(2, 3, 4))
+    a = np.array([0.1, -0.5, 2.0])
+    got = run_graph(graph, {"x": x}, {p.name: a}, Context(), outputs=["y"])["y"]
+    np.testing.assert_allclose(got, np.where(x > 0, x, a.reshape(1, 3, 1) * x))
+
+
+@pytest.mark.parametrize("inputs,expr,shape", [
+    ("input x: f64[N, 3, 4]", "x -> prelu", (2, 3, 4)), ("input x: f64[N, 3, 2, 2]", "x -> prelu(3, init=0.1)",
+                                                           (2, 3, 2, 2)),
+])
+def test_prelu_gradients_for_input_and_slope(inputs, expr, shape):
+    gradcheck(model_src(inputs, expr), {"x": R.normal(size=shape)})
+
+
+def test_prelu_with_a_slope_per_channel_needs_that_many_channels():
+    (d,) = errors(check(model_src("input x: f32[N, 3, 4]", "x -> prelu(4)")))
+    assert (d.code, d.span.column) == ("E0203", len("  output y = x -> prelu(") + 1)

@@ -116,6 +116,7 @@ CASES: dict[str, list[tuple]] = {
     "selu": [([f(2, 5)], {}, {"x0": wide})],
     "hardtanh": [([f(2, 5)], {"min_val": -0.5, "max_val": 0.3}, {})],
     "relu6": [([f(2, 5)], {}, {"x0": wide})],
+    "prelu": [([f(N, 3, 4)], {"num_parameters": 3}, {}), ([f(2, 5)], {}, {})],
     "softmax": [([f(N, 5)], {}, {}), ([f(2, 3, 4)], {"axis": 1}, {})],
     "log_softmax": [([f(N, 5)], {}, {}), ([f(2, 3, 4)], {"axis": 0}, {})],
     "mean": [([f(N, 3, 4)], {"axis": (0, 2)}, {}), ([f(2, 3)], {"axis": 1, "keepdims": True}, {})],
