@@ -122,6 +122,8 @@ CASES: dict[str, list[tuple]] = {
     "mean": [([f(N, 3, 4)], {"axis": (0, 2)}, {}), ([f(2, 3)], {"axis": 1, "keepdims": True}, {})],
     "stop_gradient": [([f(2, 3)], {}, {})],
     "flatten": [([f(N, 2, 3, 4)], {}, {})],
+    "upsample": [([f(N, 2, 3, 4)], {"scale": (2, 3)}, {}), ([f(2, 2, 3, 4)], {"scale": (3, 2), "mode": "bilinear"}, {}),
+                 ([f(N, 1, 4)], {"scale": 4, "mode": "linear"}, {})],
     "last": [([f(N, T, 3)], {}, {}), ([f(2, 4)], {}, {})],
     "global_avgpool": [([f(N, 3, 4, 5)], {}, {})],
     "rand": [([f(N, 3)], {"stream": 7, "dtype": "f64"}, {}),
