@@ -40,6 +40,7 @@ from ..passes.emit import Emitter, builder_from, tensor
 from ..passes.rewrite import rewrite
 from ..passes.training import KEY_INPUT, STEP_INPUT, counter_inputs, expand_grads, training_mode
 from .data import DataError
+from .clip import clip_by_global_norm, pop_clip
 from .step import NEW, SLOTS, UPDATE_OP, USES_STEP, Slot, _recompute, _trained
 
 WEIGHT_INPUT = "nnc.shard_weight"  # n_shard / n_batch, the loss's dtype, a scalar
@@ -172,9 +173,10 @@ def _update_graph(graph: Graph, line, index: int, by_name: dict) -> tuple[Graph,
         args["decoupled"] = True
     slots: list[Slot] = []
     updates: list[tuple[str, int]] = []
-    for name in line.params:
+    grads = [b.add_input(GRAD + name, by_name[name].value.type, None) for name in line.params]
+    grads = clip_by_global_norm(emit, grads, pop_clip(args))  # on the reduced gradients: the global norm
+    for name, grad in zip(line.params, grads):
         p = tensor(b, by_name[name].value.id)
-        grad = b.add_input(GRAD + name, p.type, None)
         state = []
         for slot_name in SLOTS[line.optimizer.name]:
             slot = Slot(f"{index}.{line.optimizer.name}.{slot_name}/{name}", name)
