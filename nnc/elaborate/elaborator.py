@@ -88,6 +88,7 @@ class TrainBuild:
     steps: list = field(default_factory=list)
     minimize_lines: int = 0
     metrics: list = field(default_factory=list)  # (name, value id, span)
+    train_metrics: list = field(default_factory=list)  # names of `metric ... on train`
     settings: dict = field(default_factory=dict)
     setting_spans: dict = field(default_factory=dict)
 
@@ -107,6 +108,7 @@ class TrainInfo:
     metrics: tuple[tuple[str, int], ...]
     settings: dict
     span: Span
+    train_metrics: tuple[str, ...] = ()  # metrics also computed on training batches (`on train`)
 
 
 class Elaborator:
@@ -154,7 +156,7 @@ class Elaborator:
         self._check_second_order(graph, [(s.value, {builder.params[n].value.id for n in s.params}, s.span)
                                          for s in t.steps])
         return TrainInfo(defn.name, graph, tuple(t.steps), tuple((n, v) for n, v, _ in t.metrics),
-                         dict(t.settings), defn.span)
+                         dict(t.settings), defn.span, tuple(t.train_metrics))
 
     def _check_second_order(self, graph: Graph, minimized: list) -> None:
         """E0119 where a `minimize` line or a `grad` would differentiate a gradient through a layer whose
@@ -684,6 +686,8 @@ class Elaborator:
             self.r.error("E0203", f"a metric must be a scalar, found {describe(value)}", s.value.span)
             return
         frame.train.metrics.append((s.name, value.id, s.span))
+        if s.on_train:
+            frame.train.train_metrics.append(s.name)
 
     def exec_Setting(self, s: ast.Setting, frame: Frame, conditional: bool) -> None:
         t = frame.train

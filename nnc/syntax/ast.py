@@ -227,6 +227,7 @@ class Metric:
     name: str
     name_span: Span
     value: Expr
+    on_train: bool = False  # `metric NAME = expr on train`: also computed on every training batch
 
 
 @dataclass(frozen=True)

@@ -484,7 +484,7 @@ def _layout_diagnostic(e: LayoutError, source: SourceFile) -> Diagnostic:
 
 _EXPRESSION_START = {"NAME", "INT", "FLOAT", "STRING", "TRUE", "FALSE", "LPAR", "LSQB", "ADD_OP", "NOT"}
 _SOFT_KEYWORDS = {"METRIC", "BATCH", "EPOCHS", "DATA", "OVER", "WITH", "LAYER", "INPUT", "OUTPUT", "MINIMIZE",
-                  "PARAM"}
+                  "PARAM", "ON"}
 _WORDS = {
     "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a string",
     "_NL": "the end of the line", "$END": "the end of the file", "ARROW": "`->`", "DOTDOT": "`..`",
@@ -810,8 +810,9 @@ class ToAst:
         targets = tuple((str(t), self.sp(t)) for t in rest[:-2])
         return ast.Minimize(self.sp(kw, optimizer), self.sp(kw), value, targets, optimizer)
 
-    def metric_stmt(self, kw, name, value):
-        return ast.Metric(self.sp(kw, value), str(name), self.sp(name), value)
+    def metric_stmt(self, kw, name, value, on=None, train=None):
+        return ast.Metric(self.sp(kw, train if train is not None else value), str(name), self.sp(name), value,
+                          train is not None)
 
     def setting_stmt(self, kw, value):
         return ast.Setting(self.sp(kw, value), str(kw), value)

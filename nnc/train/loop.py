@@ -111,7 +111,7 @@ def train(info: TrainInfo, settings: Settings, out: TextIO | None = None, err: T
                                      backend=settings.backend, device=settings.device)
     else:
         trainer = Trainer(info, seed=settings.seed, program_text=program_text, backend=settings.backend,
-                          device=settings.device)
+                          device=settings.device, train_metrics=info.train_metrics)  # others: held-out only
     history = History()
     start_epoch = 0
     if settings.resume:

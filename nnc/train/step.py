@@ -59,7 +59,10 @@ def slot_input(slot: Slot) -> str:
     return slot.name
 
 
-def build_step(info: TrainInfo) -> StepGraph:
+def build_step(info: TrainInfo, train_metrics=None) -> StepGraph:
+    """The step graph of a train block; it reports the losses and the metrics named in `train_metrics`
+    (all of them when None; `nnc train` passes the block's `metric ... on train` ones, so the others cost
+    nothing on training batches and are computed on the held-out split only)."""
     forward = expand_grads(info.graph)
     graph, state_updates = training_mode(forward)
     outputs = dict(graph.outputs)
@@ -102,7 +105,7 @@ def build_step(info: TrainInfo) -> StepGraph:
             changed.add(by_name[name].value.id)
             for slot, value in zip(slots[-len(state):], new[1:]):
                 slot_values[slot.name] = value.id
-    metrics = tuple(name for name, _ in info.metrics)
+    metrics = tuple(name for name, _ in info.metrics if train_metrics is None or name in train_metrics)
     span = info.steps[0].span if info.steps else info.span
     next_step = Emitter(b, span, "", "step")("add", step, Emitter(b, span, "", "step").const(1, "i64"))
     reports = ([(name, vid) for name, vid in loss_values.items()]
