@@ -116,6 +116,10 @@ class RecordingElaborator(Elaborator):
         super().exec_Input(s, frame, conditional)
         self._bound(frame, s.name, s.name_span)
 
+    def exec_ParamDef(self, s, frame, conditional):
+        super().exec_ParamDef(s, frame, conditional)
+        self._bound(frame, s.name, s.name_span)
+
     def exec_Unpack(self, s, frame, conditional):
         super().exec_Unpack(s, frame, conditional)
         for name, span in s.names:

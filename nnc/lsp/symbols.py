@@ -90,7 +90,7 @@ def occurrences(item) -> list[Occurrence]:
             out.append(Occurrence(n.id, n.span, False, item))
         elif isinstance(n, ast.Stage):
             out.append(Occurrence(n.name, n.name_span, False, item))
-        elif isinstance(n, (ast.Input, ast.Bind, ast.LayerDef, ast.Metric)):
+        elif isinstance(n, (ast.Input, ast.Bind, ast.LayerDef, ast.ParamDef, ast.Metric)):
             out.append(Occurrence(n.name, n.name_span, True, item))
         elif isinstance(n, ast.Output):
             out.append(Occurrence(n.name, n.name_span, n.value is not None, item))
@@ -210,7 +210,8 @@ def references(analysis: Analysis, line: int, col: int, include_declaration: boo
     return out
 
 
-_CHILD_KINDS = {ast.Input: "Field", ast.Output: "Property", ast.LayerDef: "Object", ast.Metric: "Key"}
+_CHILD_KINDS = {ast.Input: "Field", ast.Output: "Property", ast.LayerDef: "Object", ast.ParamDef: "Variable",
+                ast.Metric: "Key"}
 
 
 def _children(body) -> list[Symbol]:
