@@ -82,7 +82,11 @@ def _types_of(value) -> list[TensorType]:
 
 
 class RecordingElaborator(Elaborator):
-    """The elaborator, noting each value's type where it appears. It never changes what is reported."""
+    """The elaborator, noting each value's type where it appears. It never changes what is reported.
+
+    Each override calls the elaborator's own method first and only reads what it left behind (the scope,
+    the builder's newest node), passing any further arguments through, so the elaborator can grow.
+    """
 
     def __init__(self, reporter: Reporter):
         super().__init__(reporter)
@@ -131,15 +135,15 @@ class RecordingElaborator(Elaborator):
         if len(frame.outputs) > before:
             self._note(s.name_span, frame.outputs[-1][1])
 
-    def call(self, callee, pos, kw, call_span, callee_span, frame):
-        value = super().call(callee, pos, kw, call_span, callee_span, frame)
+    def call(self, callee, pos, kw, call_span, callee_span, frame, *rest, **options):
+        value = super().call(callee, pos, kw, call_span, callee_span, frame, *rest, **options)
         self._note(call_span, value)
         return value
 
-    def apply_op(self, op, pos, kw, call_span, callee_span, frame, layer=None, operand_labels=False):
+    def apply_op(self, op, pos, kw, call_span, callee_span, frame, *rest, **options):
         builder = frame.builder
         before = len(builder.nodes) if builder is not None else 0
-        value = super().apply_op(op, pos, kw, call_span, callee_span, frame, layer, operand_labels)
+        value = super().apply_op(op, pos, kw, call_span, callee_span, frame, *rest, **options)
         if builder is not None and len(builder.nodes) > before and call_span is not None:
             node = builder.nodes[-1]
             by_value = {p.value.id: p for p in builder.params.values()}
