@@ -37,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     _backend_flags(t)
     t.add_argument("--checkpoint", metavar="DIR", help="write DIR/last.safetensors (and best) after each epoch")
     t.add_argument("--resume", action="store_true", help="continue from DIR/last.safetensors")
+    t.add_argument("--init-from", metavar="CKPT", help="start from another run's weights, matched by parameter name")
     t.add_argument("--patience", type=_positive, metavar="P", help="stop after P epochs without improvement")
     t.add_argument("--plot", metavar="PNG", help="draw loss and metrics per epoch")
     t.add_argument("--format", choices=("text", "json"), default="text")

@@ -62,7 +62,12 @@ def train_command(args, out=None, err=None, distributed=None) -> int:
                         val_fraction=args.val, checkpoint=Path(args.checkpoint) if args.checkpoint else None,
                         resume=args.resume, patience=args.patience, plot=Path(args.plot) if args.plot else None,
                         json_lines=args.format == "json", base_dir=Path(args.file).resolve().parent,
-                        backend=args.backend, device=args.device, distributed=distributed)
+                        backend=args.backend, device=args.device, distributed=distributed,
+                        init_from=Path(args.init_from) if args.init_from else None)
+    if args.init_from and args.resume:
+        print("nnc: error: --init-from starts a new run from other weights and --resume continues this one; "
+              "give one of them", file=err)
+        return EXIT_USAGE
     text = Path(args.file).read_text(errors="replace")
     from ..backends import BackendUnavailable
     try:

@@ -48,6 +48,7 @@ class Settings:
     progress: bool | None = None  # None: only when standard error is a terminal
     base_dir: Path | None = None
     distributed: object | None = None  # nnc.train.distributed.Options: one rank of `nnc train --workers N`
+    init_from: Path | None = None  # --init-from CKPT: start from another run's weights, matched by name
 
 
 @dataclass
@@ -114,6 +115,10 @@ def train(info: TrainInfo, settings: Settings, out: TextIO | None = None, err: T
                           device=settings.device, train_metrics=info.train_metrics)  # others: held-out only
     history = History()
     start_epoch = 0
+    if settings.init_from is not None:
+        from .init_from import init_from
+        for line in init_from(trainer, settings.init_from).lines():
+            print(line, file=err if settings.json_lines else out)
     if settings.resume:
         start_epoch, history = _resume(trainer, settings, info, err)
     if not settings.json_lines:
