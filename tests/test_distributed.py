@@ -151,6 +151,16 @@ def test_two_ranks_equal_one_process_with_two_virtual_shards(tmp_path):
     assert meta["step"] == 20
     assert meta["distributed"] == {"world_size": 2, "virtual_shards": 2, "reduction": "exact", "threads": 1}
     assert meta["position"] == {"samples": 1797, "epoch": 1}
+    # launched by mpiexec itself (as on a cluster): nnc finds the world and computes the same bits
+    from nnc.train.launch import mpiexec
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env.pop("NNC_FAULT", None)
+    cmd = [mpiexec(), "-n", "2", sys.executable, "-m", "nnc", "train", str(MLP), *map(str, MLP_20_STEPS),
+           "--checkpoint", str(tmp_path / "world")]
+    world = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert world.returncode == 0, world.stderr
+    assert_same_bits(tensors(tmp_path / "world"), tensors(tmp_path / "two"))
+    assert load_checkpoint(tmp_path / "world" / "last.safetensors").meta["distributed"]["threads"] == 1
 
 
 @needs_mpi
