@@ -161,6 +161,13 @@ def test_two_ranks_equal_one_process_with_two_virtual_shards(tmp_path):
     assert world.returncode == 0, world.stderr
     assert_same_bits(tensors(tmp_path / "world"), tensors(tmp_path / "two"))
     assert load_checkpoint(tmp_path / "world" / "last.safetensors").meta["distributed"]["threads"] == 1
+    # MPI's own Allreduce: the same computation, summed in MPI's order (close, not promised equal)
+    fast = nnc_train(MLP, "--workers", 2, "--reduction", "allreduce", *MLP_20_STEPS, "--checkpoint", tmp_path / "ar")
+    assert fast.returncode == 0, fast.stderr
+    exact = tensors(tmp_path / "two")
+    for name, value in tensors(tmp_path / "ar").items():
+        np.testing.assert_allclose(value, exact[name], rtol=1e-4, atol=1e-6)
+    assert load_checkpoint(tmp_path / "ar" / "last.safetensors").meta["distributed"]["reduction"] == "allreduce"
 
 
 @needs_mpi
