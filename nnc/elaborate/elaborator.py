@@ -89,6 +89,7 @@ class TrainBuild:
     minimize_lines: int = 0
     metrics: list = field(default_factory=list)  # (name, value id, span)
     train_metrics: list = field(default_factory=list)  # names of `metric ... on train`
+    monitor: object = None  # the ast.Monitor statement, checked at the end of the block
     settings: dict = field(default_factory=dict)
     setting_spans: dict = field(default_factory=dict)
 
@@ -147,6 +148,8 @@ class Elaborator:
         if not t.minimize_lines:
             self.r.error("E0107", f"train `{defn.name}` has nothing to minimize", defn.name_span,
                          "no `minimize` line", hint="add `minimize LOSS over MODEL with OPTIMIZER`")
+        if t.monitor is not None:
+            self.check_monitor(t)
         named = {name for name, _ in builder.outputs}
         for name, vid, span in [(s.loss, s.value, s.span) for s in t.steps] + list(t.metrics):
             if name not in named:
@@ -297,7 +300,7 @@ class Elaborator:
         if allowed and frame.kind not in allowed:
             where = " or ".join(f"a `{k}`" if k != "block" else "a `block`" for k in allowed)
             word = {"Setting": getattr(s, "key", ""), "Input": "input", "Output": "output", "Return": "return",
-                    "Minimize": "minimize", "Metric": "metric", "ParamDef": "param"}[kind]
+                    "Minimize": "minimize", "Metric": "metric", "ParamDef": "param", "Monitor": "monitor"}[kind]
             self.r.error("E0116", f"`{word}` is only allowed in {where}", s.span, f"not allowed in a `{frame.kind}`")
             return
         method = self._exec_table.get(kind)
@@ -688,6 +691,34 @@ class Elaborator:
         frame.train.metrics.append((s.name, value.id, s.span))
         if s.on_train:
             frame.train.train_metrics.append(s.name)
+
+    def exec_Monitor(self, s: ast.Monitor, frame: Frame, conditional: bool) -> None:
+        """Checked when the whole train block is known (a metric may be written after it)."""
+        t = frame.train
+        if "monitor" in t.setting_spans:
+            self.r.error("E0106", "`monitor` is set twice", s.span, "set again here",
+                         labels=[Label(t.setting_spans["monitor"], "first set here")])
+            return
+        t.setting_spans["monitor"] = s.span
+        t.monitor = s
+
+    def check_monitor(self, t: "TrainBuild") -> None:
+        """`monitor NAME [min|max]`: NAME a minimized loss (min by default) or a metric (max by default)."""
+        s = t.monitor
+        losses = [step.loss for step in t.steps]
+        metrics = [name for name, _, _ in t.metrics]
+        if s.name not in losses + metrics:
+            close = suggest(s.name, losses + metrics)
+            self.r.error("E0101", f"`monitor` names a loss or a metric of this train block, found `{s.name}`",
+                         s.name_span, "not a minimized loss or a metric",
+                         hint=f"did you mean `{close}`?" if close else "its losses and metrics: "
+                         + ", ".join(f"`{n}`" for n in losses + metrics))
+            return
+        if s.mode is not None and s.mode not in ("min", "max"):
+            self.r.error("E0105", f"`monitor` follows a value down (`min`) or up (`max`), found `{s.mode}`",
+                         s.mode_span, "not min or max", hint=f"monitor {s.name} max")
+            return
+        t.settings["monitor"] = (s.name, s.mode or ("min" if s.name in losses else "max"))
 
     def exec_Setting(self, s: ast.Setting, frame: Frame, conditional: bool) -> None:
         t = frame.train
@@ -1518,5 +1549,5 @@ def builtin_value(name: str):
 _BUILTINS: dict = {}
 _ALLOWED_IN = {
     "Input": ("model", "train"), "Output": ("model",), "Return": ("block",), "ParamDef": ("model", "block"),
-    "Minimize": ("train",), "Metric": ("train",), "Setting": ("train",),
+    "Minimize": ("train",), "Metric": ("train",), "Setting": ("train",), "Monitor": ("train",),
 }

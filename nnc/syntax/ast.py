@@ -231,6 +231,17 @@ class Metric:
 
 
 @dataclass(frozen=True)
+class Monitor:
+    """`monitor val_acc max`: what --patience and best.safetensors follow (a loss or a metric; min or max)."""
+
+    span: Span
+    name: str
+    name_span: Span
+    mode: str | None
+    mode_span: Span | None
+
+
+@dataclass(frozen=True)
 class Setting:
     """`batch 64`, `epochs 20`, `data "digits"`."""
 

@@ -484,7 +484,7 @@ def _layout_diagnostic(e: LayoutError, source: SourceFile) -> Diagnostic:
 
 _EXPRESSION_START = {"NAME", "INT", "FLOAT", "STRING", "TRUE", "FALSE", "LPAR", "LSQB", "ADD_OP", "NOT"}
 _SOFT_KEYWORDS = {"METRIC", "BATCH", "EPOCHS", "DATA", "OVER", "WITH", "LAYER", "INPUT", "OUTPUT", "MINIMIZE",
-                  "PARAM", "ON"}
+                  "PARAM", "ON", "MONITOR"}
 _WORDS = {
     "NAME": "a name", "INT": "an integer", "FLOAT": "a number", "STRING": "a string",
     "_NL": "the end of the line", "$END": "the end of the file", "ARROW": "`->`", "DOTDOT": "`..`",
@@ -813,6 +813,10 @@ class ToAst:
     def metric_stmt(self, kw, name, value, on=None, train=None):
         return ast.Metric(self.sp(kw, train if train is not None else value), str(name), self.sp(name), value,
                           train is not None)
+
+    def monitor_stmt(self, kw, name, mode=None):
+        return ast.Monitor(self.sp(kw, mode if mode is not None else name), str(name), self.sp(name),
+                           None if mode is None else str(mode), None if mode is None else self.sp(mode))
 
     def setting_stmt(self, kw, value):
         return ast.Setting(self.sp(kw, value), str(kw), value)

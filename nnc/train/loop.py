@@ -148,7 +148,7 @@ def train(info: TrainInfo, settings: Settings, out: TextIO | None = None, err: T
         if settings.distributed is not None:
             row["workers"] = settings.distributed.size
         history.epochs.append(row)
-        improved = _track_best(history, row)
+        improved = _track_best(history, row, info.settings.get("monitor"))
         if settings.checkpoint and getattr(trainer, "writes", True):  # rank 0 alone writes
             meta = {"epoch": epoch + 1, "history": history.epochs, "best": history.best,
                     "best_epoch": history.best_epoch, "since_best": history.since_best}
@@ -158,22 +158,31 @@ def train(info: TrainInfo, settings: Settings, out: TextIO | None = None, err: T
             plot_curves(history, settings.plot)
         if settings.patience is not None and history.since_best >= settings.patience:
             if not settings.json_lines:
-                print(f"early stopping: no improvement of the held-out {_monitored(row)} for {settings.patience} "
+                watched = _monitored(row, info.settings.get("monitor"))
+                print(f"early stopping: no improvement of the held-out {watched} for {settings.patience} "
                       f"epochs (best at epoch {history.best_epoch})", file=out)
             break
     history.trainer = trainer  # type: ignore[attr-defined]
     return history
 
 
-def _monitored(row: dict) -> str:
+def _monitored(row: dict, monitor: tuple[str, str] | None = None) -> str:
+    """The watched value: the train block's `monitor`, else the first minimized loss."""
+    if monitor is not None:
+        return monitor[0]
     source = row["val"] or row["train"]
     return next(iter(source))
 
 
-def _track_best(history: History, row: dict) -> bool:
+def _track_best(history: History, row: dict, monitor: tuple[str, str] | None = None) -> bool:
     source = row["val"] or row["train"]
-    value = source[next(iter(source))]
-    if history.best is None or value < history.best:
+    name = _monitored(row, monitor)
+    if name not in source:  # a metric computed on the held-out split only, and there is none
+        raise TrainingStopped(f"`monitor {name}`: {name} is computed on the held-out split only and there is "
+                              f"none; write `metric {name} = ... on train` or keep --val above 0")
+    value = source[name]
+    upward = monitor is not None and monitor[1] == "max"
+    if history.best is None or (value > history.best if upward else value < history.best):
         history.best, history.best_epoch, history.since_best = value, row["epoch"], 0
         return True
     history.since_best += 1
