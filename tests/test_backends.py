@@ -41,6 +41,7 @@ def batch(n=6, seed=0):
 def test_the_registry_names_every_backend_and_says_why_one_cannot_run():
     assert names() == ("numpy", "llvm", "onnx")
     assert get("numpy").name == "numpy"
+    assert resolve("onnx", "cpu").name == "onnx"  # built (tests/test_onnx_backend.py)
     assert resolve("numpy", "cpu").name == "numpy"
     assert get("llvm").name == "llvm" and resolve("llvm", "cpu").name == "llvm"
     with pytest.raises(BackendUnavailable, match="unknown backend 'tpu'"):
