@@ -35,8 +35,8 @@ def test_lstm_init_is_not_offered_initial():
     e = only_error(model_src("input x: f32[N, T, 4]", 'x -> lstm(8, init="zeros")'))
     assert (e.code, e.span.line, e.span.column, e.message) == ("E0103", 3, 27, "lstm has no argument `init`")
     assert "initial" not in e.hint
-    assert e.hint.startswith("`init` is an argument of conv1d, conv2d, conv_transpose2d and dense, not of lstm; "
-                             "usage: x -> lstm(")
+    assert e.hint.startswith("`init` is an argument of conv1d, conv2d, conv3d, conv_transpose2d and others, not of "
+                             "lstm; usage: x -> lstm(")
 
 
 def test_bidirectional_is_not_offered_initial():
