@@ -599,9 +599,9 @@ def test_too_few_arguments(nnc_check):
 
 
 def test_too_many_arguments(nnc_check):
-    r = nnc_check(model('output y = x -> dense(4, true, "zeros", 5)'))
+    r = nnc_check(model('output y = x -> dense(4, true, "normal", 0.1, 5)'))
     assert r.status == 1
-    at(r.only_error("E0104"), 3, 43, "takes 3 arguments", "found 4")  # at the fourth argument
+    at(r.only_error("E0104"), 3, 49, "takes 4 arguments", "found 5")  # at the fifth argument
 
 
 def test_too_many_arguments_to_a_block(nnc_check):

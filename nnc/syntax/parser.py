@@ -503,6 +503,8 @@ _ORDER = ["expression", "NAME", "EQUAL", "COLON", "COMMA", "RPAR", "RSQB", "RBRA
 
 def _describe_expected(expected: set[str]) -> str:
     names = set(expected)
+    if len(names) > 1:
+        names.discard("ON")  # `metric m = expr on train` only: not worth naming after every expression
     parts: list[str] = []
     if len(names & _EXPRESSION_START) >= 4:
         parts.append("an expression")
