@@ -109,7 +109,8 @@ def _backend_flags(p: argparse.ArgumentParser) -> None:
     """--backend (choices from the registry, which imports no backend) and --device."""
     from .backends import names
     p.add_argument("--backend", choices=names(), default="numpy", help="which backend compiles and runs it")
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu",
+                   help="auto: cuda where the backend can use it here, else the cpu (saying why)")
 
 
 def _positive(text: str) -> int:
@@ -304,6 +305,9 @@ def cmd_verify(args) -> int:
     result, status = _checked_program(args)
     if result is None:
         return status
+    from .train.commands import _backend_ok
+    if not _backend_ok(args, sys.stderr):
+        return EXIT_USAGE
     from .verify import format_result, verify_program
     try:
         results = verify_program(result, args.backend, args.device, args.model, args.train, args.seed, args.batch,

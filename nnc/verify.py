@@ -105,7 +105,7 @@ def _errors(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     both_nan = np.isnan(a) & np.isnan(b)
     diff = np.where(both_nan, 0.0, np.abs(a - b))
     diff = np.where(np.isinf(a) & (a == b), 0.0, diff)
-    rel = diff / np.maximum(np.abs(a), 1.0)
+    rel = np.where(both_nan, 0.0, diff / np.maximum(np.abs(a), 1.0))  # NaN on both sides agrees
     return float(np.nanmax(np.where(np.isnan(diff), np.inf, diff))), float(np.nanmax(np.where(np.isnan(rel), np.inf,
                                                                                               rel)))
 

@@ -217,3 +217,26 @@ def test_a_negative_learning_rate_is_still_an_error(tmp_path):
         nnc.load(path)
     d = next(d for d in err.value.diagnostics if d.is_error)
     assert (d.code, d.span.line) == ("E0207", 11) and "must not be negative" in d.message
+
+
+def test_device_auto_picks_what_runs_here_and_says_why_cuda_was_passed_over(monkeypatch):
+    from nnc.backends import pick_device
+    assert pick_device("numpy", "auto") == ("cpu", None)  # the numpy backend has no cuda to pass over
+    assert pick_device("numpy", "cpu") == ("cpu", None)
+
+    class CudaLess:
+        name, devices, primitives = "fake", ("cpu", "cuda"), None
+
+        def available(self, device="cpu"):
+            return None if device == "cpu" else "the fake backend cannot use cuda here: no driver"
+    monkeypatch.setitem(__import__("nnc.backends", fromlist=["_LOADED"])._LOADED, "fake", CudaLess())
+    assert pick_device("fake", "auto") == ("cpu", "--device auto: the fake backend cannot use cuda here: no driver; "
+                                                  "running on the cpu")
+    with pytest.raises(BackendUnavailable, match="cannot use cuda here"):
+        pick_device("fake", "cuda")
+
+
+def test_verify_counts_nan_on_both_sides_as_agreement():
+    from nnc.verify import _errors
+    assert _errors(np.array([np.nan, 1.0]), np.array([np.nan, 1.0])) == (0.0, 0.0)
+    assert _errors(np.array([np.nan, 1.0]), np.array([0.0, 1.0]))[1] == float("inf")

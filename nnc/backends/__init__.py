@@ -54,5 +54,23 @@ def resolve(name: str, device: str = "cpu") -> Backend:
     return backend
 
 
+def pick_device(name: str, device: str) -> tuple[str, str | None]:
+    """`device`, or for "auto" the first of cuda and cpu that the backend can run on here, with a note
+    saying why cuda was passed over (None when nothing was). BackendUnavailable when none can run."""
+    if device != "auto":
+        resolve(name, device)
+        return device, None
+    backend = get(name)
+    passed_over = None
+    for candidate in ("cuda", "cpu"):
+        if candidate not in backend.devices:
+            continue
+        why = backend.available(candidate)
+        if why is None:
+            return candidate, passed_over
+        passed_over = passed_over or f"--device auto: {why}; running on the cpu"
+    raise BackendUnavailable(f"the {name} backend can run on no device here")
+
+
 __all__ = ["Backend", "BackendUnavailable", "Executable", "Port", "Role", "Signature", "get", "names",
-           "resolve", "inference_signature"]
+           "resolve", "pick_device", "inference_signature"]

@@ -82,13 +82,16 @@ def train_command(args, out=None, err=None, distributed=None) -> int:
 
 
 def _backend_ok(args, err) -> bool:
-    """The chosen backend can run on the chosen device here; else one line saying why."""
-    from ..backends import BackendUnavailable, resolve
+    """The chosen backend can run on the chosen device here (`auto` becomes the device picked, with a note
+    when cuda was passed over); else one line saying why."""
+    from ..backends import BackendUnavailable, pick_device
     try:
-        resolve(args.backend, args.device)
+        args.device, note = pick_device(args.backend, args.device)
     except BackendUnavailable as e:
         print(f"nnc: error: {e}", file=err)
         return False
+    if note:
+        print(f"nnc: note: {note}", file=err)
     return True
 
 
