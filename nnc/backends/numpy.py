@@ -13,8 +13,8 @@ import numpy as np
 
 from ..interp import NP_DTYPES, RunError, run_graph
 from ..ir.graph import Graph
-from ..ir.types import eval_dim
 from .base import STATEFUL, Role, Signature
+from .state import checked_state
 
 
 class NumpyExecutable:
@@ -35,24 +35,7 @@ class NumpyExecutable:
         self._outputs = dict(graph.outputs)
 
     def load_state(self, values: Mapping[str, np.ndarray]) -> None:
-        checked = {}
-        for name, value in values.items():
-            port = self._stateful.get(name)
-            if port is None:
-                raise KeyError(f"no parameter, state, slot or counter {name!r}")
-            a = np.asarray(value)
-            want = NP_DTYPES[port.type.dtype]
-            shape = tuple(eval_dim(d) for d in port.type.shape)
-            if a.shape != shape:
-                raise ValueError(f"{name} must have shape {list(shape)}, found {list(a.shape)}")
-            if a.dtype != want:
-                if (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)) and (
-                        np.issubdtype(want, np.floating) or np.issubdtype(want, np.integer)):
-                    a = a.astype(want)
-                else:
-                    raise ValueError(f"{name} must be {port.type.dtype}, found an array of {a.dtype}")
-            checked[name] = a
-        self._values.update(checked)
+        self._values.update(checked_state(self._stateful, values))
 
     def state(self) -> dict[str, np.ndarray]:
         return dict(self._values)

@@ -16,8 +16,8 @@ import numpy as np
 
 from ...interp import RunError
 from ...ir.graph import Graph
-from ...ir.types import eval_dim
 from ..base import STATEFUL, Role, Signature
+from ..state import checked_state
 from .builder import NP_DTYPES
 from .device import ORT_DEVICE, make_session
 from .export import export
@@ -64,24 +64,7 @@ class OnnxExecutable:
         self._bindings = None
 
     def load_state(self, values: Mapping[str, np.ndarray]) -> None:
-        checked = {}
-        for name, value in values.items():
-            port = self._stateful.get(name)
-            if port is None:
-                raise KeyError(f"no parameter, state, slot or counter {name!r}")
-            a = np.asarray(value)
-            want = NP_DTYPES[port.type.dtype]
-            shape = tuple(eval_dim(d) for d in port.type.shape)
-            if a.shape != shape:
-                raise ValueError(f"{name} must have shape {list(shape)}, found {list(a.shape)}")
-            if a.dtype != want:
-                if (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)) and (
-                        np.issubdtype(want, np.floating) or np.issubdtype(want, np.integer)):
-                    a = a.astype(want)
-                else:
-                    raise ValueError(f"{name} must be {port.type.dtype}, found an array of {a.dtype}")
-            checked[name] = a
-        for name, a in checked.items():
+        for name, a in checked_state(self._stateful, values).items():
             self._put(name, a)
 
     def _held(self) -> dict:
