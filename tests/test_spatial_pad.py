@@ -30,7 +30,7 @@ def test_reflect_does_not_repeat_the_edge_and_replicate_does():
 
 @pytest.mark.parametrize("mode,onnx_mode", [("constant", "constant"), ("reflect", "reflect"), ("replicate", "edge")])
 def test_spatial_pad_agrees_with_onnxruntime(mode, onnx_mode):
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
     from onnx import TensorProto, helper, numpy_helper
     pads = np.array([0, 0, 1, 2, 0, 0, 2, 0], dtype=np.int64)  # [N, C, H, W] begins, then ends

@@ -38,7 +38,7 @@ def test_nearest_repeats_each_element():
     ("bilinear", dict(mode="linear", coordinate_transformation_mode="half_pixel")),
 ])
 def test_upsample_agrees_with_onnxruntime_resize(mode, ort_attrs):
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
     from onnx import TensorProto, helper, numpy_helper
     scales = np.array([1, 1, 2, 3], dtype=np.float32)

@@ -156,6 +156,7 @@ def vjp(e, ins, outs, gs, a):
 
 
 OP = Op(name="upsample", doc="enlarge the spatial axes by whole factors, nearest or (bi/tri)linear",
-        inputs=("x",), attrs=(Attr("scale", "window", 2), Attr("mode", "choice:nearest|" + "|".join(LINEAR), "nearest")),
+        inputs=("x",),
+        attrs=(Attr("scale", "window", 2), Attr("mode", "choice:nearest|" + "|".join(LINEAR), "nearest")),
         resolve=resolve, infer=infer, reference=reference, vjp=vjp, decompose=decompose, category="shape",
         examples=("x -> upsample(2)",))
