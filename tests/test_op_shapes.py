@@ -149,7 +149,7 @@ ERR = [
     ("dense", X2, "x -> dense(12.5)", "12.5", "E0105", "must be an int"),
     ("dense", X2, "x -> dense(0)", "0", "E0207", "positive"),
     ("dense", X2, "dense(8)", "8", "E0105", "needs a tensor"),
-    ("dense", X2, "x -> dense(8, 1, 2, 3)", "3", "E0104", "takes 3 arguments"),
+    ("dense", X2, "x -> dense(8, 1, 2, 3, 4)", "4", "E0104", "takes 4 arguments"),
     ("dense", X2, "x -> dense()", "dense", "E0104", "missing"),
     ("conv2d", IMG, "x -> conv2d(16, 3, strides=2)", "strides", "E0103", "no argument"),
     ("conv2d", IMG, "x -> conv2d(4, 3, groups=2)", "groups", "E0303", "divisible"),
