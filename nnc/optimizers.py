@@ -24,9 +24,12 @@ OPTIMIZERS: dict[str, tuple[Attr, ...]] = {
                                                   Attr("weight_decay", "nonneg_float", 0.0)) + _CLIP,
 }
 
+# Every schedule's last argument: per="epoch" counts its steps, every and decay in epochs of the run.
+_PER = (Attr("per", "choice:step|epoch", "step"),)
+
 SCHEDULES: dict[str, tuple[Attr, ...]] = {
-    "cosine": (Attr("lr", "nonneg_float"), Attr("steps", "pos_int"), Attr("min_lr", "nonneg_float", 0.0)),
-    "step_decay": (Attr("lr", "nonneg_float"), Attr("every", "pos_int"), Attr("factor", "pos_float")),
-    "inverse_time": (Attr("lr", "nonneg_float"), Attr("decay", "nonneg_float")),
-    "warmup": (Attr("steps", "pos_int"), Attr("schedule", "lr")),
+    "cosine": (Attr("lr", "nonneg_float"), Attr("steps", "pos_int"), Attr("min_lr", "nonneg_float", 0.0)) + _PER,
+    "step_decay": (Attr("lr", "nonneg_float"), Attr("every", "pos_int"), Attr("factor", "pos_float")) + _PER,
+    "inverse_time": (Attr("lr", "nonneg_float"), Attr("decay", "nonneg_float")) + _PER,
+    "warmup": (Attr("steps", "pos_int"), Attr("schedule", "lr")) + _PER,
 }

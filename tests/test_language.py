@@ -191,7 +191,7 @@ train t {
     assert step.loss == "loss" and step.params == ("mlp/logits.dense/weight", "mlp/logits.dense/bias")
     assert step.optimizer.name == "sgd"
     lr = dict(step.optimizer.args)["lr"]
-    assert lr.name == "cosine" and dict(lr.args) == {"lr": 0.1, "steps": 1000, "min_lr": 0.0}
+    assert lr.name == "cosine" and dict(lr.args) == {"lr": 0.1, "steps": 1000, "min_lr": 0.0, "per": "step"}
     assert t.settings == {"batch": 32, "epochs": 3, "data": "digits"}
     assert [n for n, _ in t.graph.outputs] == ["loss", "acc"]
 

@@ -93,12 +93,24 @@ def schedule_value(schedule, t: int) -> float:
     raise ValueError(f"unknown schedule {name!r}")
 
 
-def schedule_from_spec(spec):
+class NeedsEpochLength(ValueError):
+    """A schedule counted in epochs (per="epoch") where the number of steps in an epoch is not known."""
+
+
+# the fields a schedule counted in epochs multiplies by the steps of an epoch (and divides, for a rate)
+_EPOCH_COUNTS = {"cosine": ("steps",), "step_decay": ("every",), "warmup": ("steps",)}
+_EPOCH_RATES = {"inverse_time": ("decay",)}
+
+
+def schedule_from_spec(spec, steps_per_epoch: int | None = None):
     """The tuple encoding of the elaborator's ScheduleSpec(name, args), or of a plain number.
 
     args are (name, value) pairs (nnc/optimizers.py SCHEDULES); a value may
     itself be a ScheduleSpec (warmup's inner schedule). Missing arguments take
     SCHEDULES' defaults. An already encoded tuple is checked and returned.
+    A schedule with per="epoch" counts in epochs: its steps, every (and, for
+    inverse_time, decay per epoch) are converted to steps with `steps_per_epoch`,
+    which nnc train knows from the data and the batch size.
     """
     if _is_number(spec) or isinstance(spec, (tuple, list)):
         return normalize_schedule(spec)
@@ -108,7 +120,18 @@ def schedule_from_spec(spec):
     from ..optimizers import SCHEDULES  # the language's signatures: only for defaults
 
     given = dict(args)
-    defaults = {a.name: a.default for a in SCHEDULES.get(name, ()) if not a.required}
+    if given.pop("per", "step") == "epoch":
+        if not steps_per_epoch:
+            raise NeedsEpochLength(f"the schedule {name}(..., per=\"epoch\") counts epochs, and the number of steps "
+                                   "in an epoch is not known here (nnc train knows it; in Python pass "
+                                   "steps_per_epoch= to the trainer)")
+        for field in _EPOCH_COUNTS.get(name, ()):
+            if field in given:
+                given[field] = int(given[field]) * int(steps_per_epoch)
+        for field in _EPOCH_RATES.get(name, ()):
+            if field in given:
+                given[field] = float(given[field]) / int(steps_per_epoch)
+    defaults = {a.name: a.default for a in SCHEDULES.get(name, ()) if not a.required and a.name != "per"}
     values = []
     for field, kind in FIELDS[name]:
         if field in given:
@@ -117,7 +140,7 @@ def schedule_from_spec(spec):
             v = defaults[field]
         else:
             raise ValueError(f"the schedule {name} is missing {field}")
-        values.append(schedule_from_spec(v) if kind == "schedule" else v)
+        values.append(schedule_from_spec(v, steps_per_epoch) if kind == "schedule" else v)
     unknown = set(given) - {f for f, _ in FIELDS[name]}
     if unknown:
         raise ValueError(f"the schedule {name} has no argument {sorted(unknown)[0]}")

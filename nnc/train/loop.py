@@ -112,7 +112,8 @@ def train(info: TrainInfo, settings: Settings, out: TextIO | None = None, err: T
                                      backend=settings.backend, device=settings.device)
     else:
         trainer = Trainer(info, seed=settings.seed, program_text=program_text, backend=settings.backend,
-                          device=settings.device, train_metrics=info.train_metrics)  # others: held-out only
+                          device=settings.device, train_metrics=info.train_metrics,  # others: held-out only
+                          steps_per_epoch=(len(dataset) + batch - 1) // batch)
     history = History()
     start_epoch = 0
     if settings.init_from is not None:

@@ -59,10 +59,11 @@ def slot_input(slot: Slot) -> str:
     return slot.name
 
 
-def build_step(info: TrainInfo, train_metrics=None) -> StepGraph:
+def build_step(info: TrainInfo, train_metrics=None, steps_per_epoch: int | None = None) -> StepGraph:
     """The step graph of a train block; it reports the losses and the metrics named in `train_metrics`
     (all of them when None; `nnc train` passes the block's `metric ... on train` ones, so the others cost
-    nothing on training batches and are computed on the held-out split only)."""
+    nothing on training batches and are computed on the held-out split only). steps_per_epoch converts
+    schedules counted in epochs (per="epoch") to steps."""
     forward = expand_grads(info.graph)
     graph, state_updates = training_mode(forward)
     outputs = dict(graph.outputs)
@@ -85,7 +86,7 @@ def build_step(info: TrainInfo, train_metrics=None) -> StepGraph:
         node = b.producer.get(loss)
         emit = Emitter(b, line.span, node.scope if node else "", f"{line.loss}.{line.optimizer.name}")
         args = dict(line.optimizer.args)
-        lr = emit("lr_schedule", step, schedule=schedule_from_spec(args.pop("lr")))
+        lr = emit("lr_schedule", step, schedule=schedule_from_spec(args.pop("lr"), steps_per_epoch))
         clipped = clip_by_global_norm(emit, [tensor(b, grads[w]) if grads[w] is not None else None for w in wrt],
                                       pop_clip(args))
         if line.optimizer.name == "adamw":

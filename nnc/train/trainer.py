@@ -32,14 +32,15 @@ class NonFiniteLoss(Exception):
 
 class Trainer:
     def __init__(self, info: TrainInfo, seed: int = 0, program_text: str = "", backend: str = "numpy",
-                 device: str = "cpu", train_metrics=None):
-        """train_metrics: the metrics step() reports (all when None); evaluate() reports every metric."""
+                 device: str = "cpu", train_metrics=None, steps_per_epoch: int | None = None):
+        """train_metrics: the metrics step() reports (all when None); evaluate() reports every metric.
+        steps_per_epoch: the steps of one epoch, for schedules counted in epochs (per="epoch")."""
         self.info = info
         self.name = info.name
         self.seed = seed
         self.program_hash = hashlib.sha256(program_text.encode()).hexdigest()[:16]
         self.backend = resolve(backend, device)
-        self.compiled = build_step(info, train_metrics)
+        self.compiled = build_step(info, train_metrics, steps_per_epoch)
         step = self.compiled
         self._step = self.backend.compile(prepare(step.graph, self.backend, signature=step.signature),
                                           step.signature, device=device)
