@@ -70,10 +70,11 @@ def train_command(args, out=None, err=None, distributed=None) -> int:
         return EXIT_USAGE
     text = Path(args.file).read_text(errors="replace")
     from ..backends import BackendUnavailable
+    from ..ops.lr_schedule import NeedsEpochLength
     try:
         train(info, settings, out, err, program_text=text)
-    except (DataError, BackendUnavailable) as e:  # BackendUnavailable: an op the backend cannot lower yet
-        print(f"nnc: error: {e}", file=err)
+    except (DataError, BackendUnavailable, NeedsEpochLength) as e:  # an op the backend cannot lower yet;
+        print(f"nnc: error: {e}", file=err)  # per="epoch" where the epoch length is not passed on (--workers)
         return EXIT_USAGE
     except (TrainingStopped, CheckpointError) as e:
         print(f"nnc: error: {e}", file=err)
