@@ -19,11 +19,13 @@ ATTRS = (Attr("reduction", "choice:mean|sum|none", "mean", "mean (weighted), sum
          Attr("weight", "any", None, "one weight per class, a list of numbers"),
          Attr("ignore_index", "int", None, "a label whose samples count for nothing (padding)"),
          Attr("axis", "axis", -1, "the class axis: last, or 1 for PyTorch's [N, C, d1, ...]"))
+# cross_entropy only (as in PyTorch): the target is (1 − ε)·one-hot + ε/C spread over every class
+LABEL_SMOOTHING = Attr("label_smoothing", "unit_float", 0.0, "ε: the share of the target spread over all classes")
 
 
 def is_plain(a: dict, rank: int) -> bool:
     return (a.get("weight") is None and a.get("ignore_index") is None and a.get("reduction", "mean") != "none"
-            and a.get("axis", -1) in (-1, rank - 1))
+            and a.get("axis", -1) in (-1, rank - 1) and not a.get("label_smoothing"))
 
 
 def resolve(ins, a: dict) -> dict:
@@ -89,6 +91,11 @@ def reference(op: str, arrays, a: dict):
     w = np.ones(y.shape, dtype=s.dtype) if a["weight"] is None else np.asarray(a["weight"], dtype=s.dtype)[safe]
     w = np.where(valid, w, 0).astype(s.dtype)
     per = (-picked * w).astype(s.dtype)
+    eps = a.get("label_smoothing", 0.0)
+    if eps:  # PyTorch: (1 − ε)·nll + ε/C·(−Σ_c w_c·log p_c), nothing for ignored samples
+        row = np.ones(s.shape[-1], s.dtype) if a["weight"] is None else np.asarray(a["weight"], dtype=s.dtype)
+        spread = -(logp * row).sum(-1) * valid
+        per = ((1 - eps) * per + eps / s.shape[-1] * spread).astype(s.dtype)
     if a["reduction"] == "none":
         return per
     total = per.sum()
@@ -118,6 +125,25 @@ def _weights(e, s, labels, a):
     return mask, onehot
 
 
+def _target(e, s, labels, a, weighted):
+    """The target each row's −Σ q·log p is taken against: w·one-hot, or with label smoothing ε
+    (1 − ε)·w·one-hot + ε/C·w_c on every class of the rows that are not ignored."""
+    from ._prims import const, expand, full
+    eps = a.get("label_smoothing", 0.0)
+    if not eps:
+        return weighted
+    classes = s.type.shape[-1]
+    if not isinstance(classes, int):
+        from ._prims import cannot
+        cannot("label smoothing", "a symbolic number of classes")
+    row = full(e, 1.0, TensorType(s.type.dtype, (classes,))) if a["weight"] is None else _row(e, a["weight"], s)
+    spread = e("broadcast_to", row, s)
+    if a["ignore_index"] is not None:
+        keep = e("compare", labels, const(e, a["ignore_index"], labels), kind="ne")
+        spread = e("mul", spread, expand(e, e("cast", keep, dtype=s.type.dtype), (labels.type.rank,), s))
+    return e("add", e("mul", weighted, const(e, 1.0 - eps, s)), e("mul", spread, const(e, eps / classes, s)))
+
+
 def _classes_last(e, x, axis: int):
     rank = x.type.rank
     return x if axis == rank - 1 else e("transpose", x, perm=_perm(rank, axis))
@@ -132,7 +158,10 @@ def decompose(op: str, e, ins, out_types, a):
     mask, weighted = _weights(e, s, labels, a)
     last = (s.type.rank - 1,)
     w = e("sum", weighted, axis=last)
-    per = e("neg", e("mul", pick(e, logp, mask), w))
+    if a.get("label_smoothing"):
+        per = e("neg", e("sum", e("mul", _target(e, s, labels, a, weighted), logp), axis=last))
+    else:
+        per = e("neg", e("mul", pick(e, logp, mask), w))
     out = out_types[0]
     if a["reduction"] != "none":
         every = tuple(range(per.type.rank))
@@ -151,7 +180,8 @@ def vjp(op: str, e, ins, outs, gs, a):
     _, weighted = _weights(e, s, labels, a)
     last = s.type.rank - 1
     if op == "cross_entropy":
-        d = e("sub", e("mul", e("softmax", s, axis=-1), e("sum", weighted, axis=(last,), keepdims=True)), weighted)
+        q = _target(e, s, labels, a, weighted)
+        d = e("sub", e("mul", e("softmax", s, axis=-1), e("sum", q, axis=(last,), keepdims=True)), q)
     else:
         d = e("neg", weighted)
     if g.type.dtype != s.type.dtype:

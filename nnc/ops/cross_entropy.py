@@ -39,7 +39,8 @@ def decompose(e, ins, out_types, a):
 
 
 OP = Op(name="cross_entropy", doc="softmax cross entropy with integer labels (softmax inside)",
-        inputs=("logits", "labels"), attrs=class_loss.ATTRS, resolve=class_loss.resolve, infer=infer, reference=reference, category="loss",
+        inputs=("logits", "labels"), attrs=class_loss.ATTRS + (class_loss.LABEL_SMOOTHING,),
+        resolve=class_loss.resolve, infer=infer, reference=reference, category="loss",
         lints=(InputLint("logits", "softmax", "W0002", "softmax fed to cross_entropy, which applies its own",
                          "pass the logits before softmax; cross_entropy applies log-softmax itself"),),
         vjp=vjp, examples=("cross_entropy(logits, y)",), decompose=decompose)
