@@ -137,6 +137,7 @@ OK = [
     ("rand", X2, "rand([N, 3], -1.0, 1.0)", "[N, 3]"),
     ("randn", SEQ, "randn(x, std=0.1)", "[N, T, 8]"),
     ("randn", SEQ, "randn([2, T])", "[2, T]"),
+    ("reverse", SEQ, "x -> reverse([1])", "[N, T, 8]"),
 ]
 
 ERR = [
@@ -247,6 +248,7 @@ ERR = [
     ("gather", "input x: f32[100, 16]; input t: f32[N]", "gather(x, t)", "t)", "E0202", "integer ids"),
     ("rand", X2, "rand(x, 2.0, 1.0)", "2.0", "E0207", "lo < hi"),
     ("randn", X2, "randn([N, M])", "[N", "E0208", "no tensor here has an axis of size M"),
+    ("reverse", X2, "reverse(x, [2])", "[2]", "E0206", "out of range"),
 ]
 
 

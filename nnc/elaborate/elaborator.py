@@ -975,6 +975,10 @@ class Elaborator:
         if isinstance(callee, BuiltinFn):
             if callee.op is not None and callee.op.name in _RANDOM_OPS:
                 return self.random_call(callee.op, pos, kw, call_span, callee_span, frame)
+            if callee.op is not None and callee.op.name == "slice":
+                backwards = self.backward_slice(callee.op, pos, kw, call_span, callee_span, frame)
+                if backwards is not None:
+                    return backwards
             if callee.op is not None:
                 return self.apply_op(callee.op, pos, kw, call_span, callee_span, frame)
             if callee.name in OPTIMIZERS:
@@ -1018,6 +1022,50 @@ class Elaborator:
             stream = stream_of(f"{frame.node_path}/{frame.binding or ''}.{op.name}/{draw}")
             kw = list(kw) + [("stream", stream, call_span, call_span)]
         return self.apply_op(op, pos, kw, call_span, callee_span, frame)
+
+    def backward_slice(self, op: Op, pos, kw, call_span: Span, callee_span: Span, frame: Frame):
+        """slice with a negative step (`slice(x, -1, step=-1)` reverses): the axis reversed, then sliced forwards
+        with the same elements in the same order, as Python's x[start:end:step]. None when the step is not
+        negative (the ordinary slice)."""
+        names = ["x", "start", "end", "axis", "step"]
+        values = {name: v for name, (v, _) in zip(names, pos)}
+        values.update({key: v for key, v, _, _ in kw})
+        step = values.get("step", 1)
+        if not isinstance(step, int) or isinstance(step, bool) or step >= 0 or len(pos) > 5:
+            return None
+        x, start, end, axis = values.get("x"), values.get("start"), values.get("end"), values.get("axis", 1)
+        if not isinstance(x, Tensor) or not all(v is None or (isinstance(v, int) and not isinstance(v, bool))
+                                                for v in (start, end, axis)) or start is None:
+            return None  # the ordinary path reports what is wrong
+        if not -x.type.rank <= axis < x.type.rank:
+            return None
+        axis %= x.type.rank
+        n = x.type.shape[axis]
+        if isinstance(n, int):
+            picked = range(n)[start:end:step]
+            if not picked:
+                self.r.error("E0207", f"slice [{start}:{'' if end is None else end}:{step}] of an axis of size {n} "
+                             "is empty", call_span, "this selects nothing")
+                return POISON
+            first, last = n - 1 - picked[0], n - 1 - picked[-1]
+        elif start == -1 and end is None and step == -1:
+            first = last = None  # the whole axis reversed
+        else:
+            self.r.error("E0208", f"axis {axis} has size {dim_str(n)}: a backward slice of it can only reverse it "
+                         "whole, slice(x, -1, step=-1)", call_span, "size not known here",
+                         hint=f"reverse the whole axis first, reverse(x, [{axis}]), and slice the result forwards "
+                              "with non-negative start and end")
+            return POISON
+        span = pos[0][1]
+        flipped = self.apply_op(get_op("reverse"), [(x, span)], [("axes", [axis], call_span, call_span)], call_span,
+                                callee_span, frame)
+        if isinstance(flipped, Poison) or first is None:
+            return flipped
+        options = [("start", first, call_span, call_span), ("axis", axis, call_span, call_span),
+                   ("step", -step, call_span, call_span)]
+        if last is not None:
+            options.append(("end", last + 1, call_span, call_span))
+        return self.apply_op(op, [(flipped, span)], options, call_span, callee_span, frame)
 
     def shape_tensor(self, what: str, dims: list, span: Span, frame: Frame):
         """An i64 tensor of the shape `dims` (ints and size symbols), built from iotas: its values do not
