@@ -133,6 +133,7 @@ LAYER_CASES = [
     ("lstm final state", "input x: f64[N, T, 3]", "x -> lstm(3) -> last", (2, 4, 3)),
     ("gru", "input x: f64[N, T, 3]", "x -> gru(2)", (2, 3, 3)),
     ("attention", "input x: f64[N, T, 4]", "x -> attention(x, x, heads=2)", (2, 3, 4)),
+    ("attention causal", "input x: f64[N, T, 4]", "x -> attention(x, x, heads=2, causal=true)", (2, 3, 4)),
 ]
 
 

@@ -37,7 +37,7 @@ def params(ins, a):
 def reference(arrays, a, ctx):
     from ._attention_kernels import multi_head_attention
     q, k, v, wq, bq, wk, bk, wv, bv, wo, bo = arrays
-    return [multi_head_attention(q, k, v, wq, bq, wk, bk, wv, bv, wo, bo, a["heads"])]
+    return [multi_head_attention(q, k, v, wq, bq, wk, bk, wv, bv, wo, bo, a["heads"], a.get("causal", False))]
 
 
 def macs(ins, outs, a):
@@ -48,10 +48,10 @@ def macs(ins, outs, a):
 
 
 def vjp(e, ins, outs, gs, a):
-    return list(e("attention_backward", *ins, gs[0], heads=a["heads"]))
+    return list(e("attention_backward", *ins, gs[0], heads=a["heads"], causal=a.get("causal", False)))
 
 
-def heads_forward(e, ins, heads: int):
+def heads_forward(e, ins, heads: int, causal: bool = False):
     """The projections Q, K, V [N, T, E] and, per head h (features h·D..(h+1)·D), its slices of Q, K, V and its
     attention weights softmax(Q_h K_hᵀ / √D) [N, Tq, Tk]. Heads are slices, not a reshape to [N, H, T, D], so
     symbolic N and T need no shape attribute."""
@@ -69,13 +69,25 @@ def heads_forward(e, ins, heads: int):
     for h in range(heads):
         part = [e("slice", t, start=h * d, end=(h + 1) * d, axis=2) for t in (qp, kp, vp)]
         scores = e("mul", e("matmul", part[0], e("transpose", part[1], perm=(0, 2, 1))), scale)
+        if causal:
+            scores = causal_mask(e, scores)
         per_head.append((*part, e("softmax", scores, axis=-1)))
     return (qp, kp, vp), per_head, scale
 
 
+def causal_mask(e, scores):
+    """scores [N, Tq, Tk] with −inf where key j > query i: softmax then gives those keys weight 0."""
+    from ._prims import const, full_like
+    rows = e("reshape", e("iota", scores, axis=1), shape=(-1, 1))
+    cols = e("reshape", e("iota", scores, axis=2), shape=(1, -1))
+    later = e("compare", cols, rows, kind="gt")
+    return e("where", later, full_like(e, float("-inf"), scores), scores)
+
+
 def decompose(e, ins, out_types, a):
-    """Per head softmax(Q_h K_hᵀ/√D)·V_h, the heads concatenated and projected by wo."""
-    _, per_head, _ = heads_forward(e, ins, a["heads"])
+    """Per head softmax(Q_h K_hᵀ/√D)·V_h (keys after the query masked when causal), the heads concatenated
+    and projected by wo."""
+    _, per_head, _ = heads_forward(e, ins, a["heads"], a.get("causal", False))
     parts = [e("matmul", attn, vh) for _, _, vh, attn in per_head]
     ctx = parts[0] if len(parts) == 1 else e("concat", *parts, axis=2)
     wo, bo = ins[9], ins[10]
@@ -83,6 +95,10 @@ def decompose(e, ins, out_types, a):
 
 
 OP = Op(name="attention", doc="multi-head attention; the tensor through -> is the query",
-        inputs=("query", "keys", "values"), attrs=(Attr("heads", "pos_int", 1),), infer=infer, params=params,
+        inputs=("query", "keys", "values"),
+        attrs=(Attr("heads", "pos_int", 1),
+               Attr("causal", "bool", False, "query i attends to keys 0..i only (a decoder's self-attention)")),
+        infer=infer, params=params,
         reference=reference, macs=macs, category="layer", vjp=vjp,
-        examples=("x -> attention(memory, memory, heads=4)",), decompose=decompose)
+        examples=("x -> attention(memory, memory, heads=4)", "x -> attention(x, x, heads=4, causal=true)"),
+        decompose=decompose)

@@ -6,7 +6,7 @@ ORDER = ("q", "k", "v", "wq", "bq", "wk", "bk", "wv", "bv", "wo", "bo")
 
 def reference(arrays, a, ctx):
     from ._attention_kernels import multi_head_attention_backward
-    d = multi_head_attention_backward(*arrays[:11], a["heads"], arrays[11])
+    d = multi_head_attention_backward(*arrays[:11], a["heads"], arrays[11], a.get("causal", False))
     return [d[name] for name in ORDER]
 
 
@@ -15,7 +15,7 @@ def decompose(e, ins, out_types, a):
     from .attention import heads_forward
     q, k, v, wq, bq, wk, bk, wv, bv, wo, bo, g = ins
     heads = a["heads"]
-    _, per_head, scale = heads_forward(e, ins, heads)
+    _, per_head, scale = heads_forward(e, ins, heads, a.get("causal", False))
     d = q.type.shape[2] // heads
     t = lambda x: e("transpose", x, perm=(0, 2, 1))  # noqa: E731
     join = lambda xs: xs[0] if len(xs) == 1 else e("concat", *xs, axis=2)  # noqa: E731
@@ -47,5 +47,6 @@ def _weight_grad(e, dy, x):
 
 
 OP = Op(name="attention_backward", doc="the gradients of attention", inputs=ORDER + ("g",),
-        attrs=(Attr("heads", "pos_int"),), infer=lambda ins, a: list(ins[:11]), reference=reference,
+        attrs=(Attr("heads", "pos_int"), Attr("causal", "bool", False)), infer=lambda ins, a: list(ins[:11]),
+        reference=reference,
         outputs=lambda a: 11, category="gradient", internal=True, decompose=decompose)
