@@ -31,6 +31,11 @@ def f32(*shape) -> TensorType:
     return TensorType("f32", tuple(shape))
 
 
+def lengths(longest: int):
+    """Sequence lengths 1..longest (attention's padding mask needs at least one key per sample)."""
+    return lambda rng, shape: rng.integers(1, longest + 1, size=shape)
+
+
 def labels(classes: int):
     return lambda rng, shape: rng.integers(0, classes, size=shape)
 
@@ -202,10 +207,13 @@ CASES: dict[str, list[tuple]] = {
                      ("warmup", 5, ("cosine", 0.1, 20, 0.0)), ("warmup", 4, 0.3))],
     "attention": [([f(N, T, 4), f(N, 5, 3), f(N, 5, 2)], {"heads": 2}, {}), ([f(2, 3, 4)] * 3, {}, {}),
                   ([f(N, T, 4), f(N, T, 3), f(N, T, 2)], {"heads": 2, "causal": True}, {}),
-                  ([f(2, 4, 4), f(2, 3, 4), f(2, 3, 4)], {"causal": True}, {})],
+                  ([f(2, 4, 4), f(2, 3, 4), f(2, 3, 4)], {"causal": True}, {}),
+                  ([f(N, T, 4), f(N, 5, 3), f(N, 5, 2), i(N)], {"heads": 2}, {"x3": lengths(5)})],
     "attention_backward": [(attention_types(f(N, T, 4), f(N, 5, 3), f(N, 5, 2)), {"heads": 2}, {}),
                            (attention_types(f(2, 3, 6), f(2, 3, 6), f(2, 3, 6)), {"heads": 3}, {}),
-                           (attention_types(f(2, 3, 6), f(2, 3, 6), f(2, 3, 6)), {"heads": 3, "causal": True}, {})],
+                           (attention_types(f(2, 3, 6), f(2, 3, 6), f(2, 3, 6)), {"heads": 3, "causal": True}, {}),
+                           (attention_types(f(N, T, 4), f(N, 5, 3), f(N, 5, 2)) + [i(N)], {"heads": 2},
+                            {"x12": lengths(5)})],
     "conv2d": [([f(N, 4, 5, 6)], {"filters": 6, "kernel": 3, "stride": 2, "padding": 1, "groups": 2}, {}),
                ([f(2, 3, 7, 7)], {"filters": 2, "kernel": (3, 2), "dilation": (2, 1), "padding": "same",
                                   "bias": False}, {})],

@@ -37,12 +37,16 @@ def _check_attention(fn: str, q, k, v, wq, bq, wk, bk, wv, bv, wo, bo, heads: in
     return n, tq, e
 
 
-def _masked(scores: np.ndarray, causal: bool) -> np.ndarray:
-    """Scores [..., Tq, Tk] with −inf where key j comes after query i (causal), so softmax gives them 0."""
-    if not causal:
-        return scores
-    later = np.triu(np.ones(scores.shape[-2:], dtype=bool), k=1)
-    return np.where(later, scores.dtype.type(-np.inf), scores)
+def _masked(scores: np.ndarray, causal: bool, lengths: np.ndarray | None = None) -> np.ndarray:
+    """Scores [N, H, Tq, Tk] with −inf where key j comes after query i (causal) or is padding (j ≥ lengths[n]),
+    so softmax gives those keys weight 0."""
+    if causal:
+        later = np.triu(np.ones(scores.shape[-2:], dtype=bool), k=1)
+        scores = np.where(later, scores.dtype.type(-np.inf), scores)
+    if lengths is not None:
+        padding = np.arange(scores.shape[-1])[None, :] >= np.asarray(lengths, dtype=np.int64).reshape(-1, 1)
+        scores = np.where(padding[:, None, None, :], scores.dtype.type(-np.inf), scores)
+    return scores
 
 
 def multi_head_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray,
@@ -50,7 +54,7 @@ def multi_head_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray,
                          wk: np.ndarray, bk: np.ndarray | None,
                          wv: np.ndarray, bv: np.ndarray | None,
                          wo: np.ndarray, bo: np.ndarray | None,
-                         heads: int, causal: bool = False) -> np.ndarray:
+                         heads: int, causal: bool = False, lengths: np.ndarray | None = None) -> np.ndarray:
     """Multi-head attention as torch.nn.MultiheadAttention(batch_first=True, kdim, vdim).
 
     q is ``[N, Tq, E]``, k ``[N, Tk, Ek]``, v ``[N, Tk, Ev]``; the projections
@@ -59,7 +63,8 @@ def multi_head_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray,
     nn.Linear. Each of the ``heads`` heads of width ``D = E / heads`` computes
     ``softmax(Q K^T / sqrt(D)) V`` over the keys; the heads are concatenated
     and projected by ``wo``. ``causal``: query i attends to keys 0..i only (PyTorch's is_causal, aligned at
-    the top left); no other mask, no dropout. Returns ``[N, Tq, E]``
+    the top left); ``lengths`` [N]: sample n attends to its first lengths[n] keys only (padding); no
+    dropout. Returns ``[N, Tq, E]``
     (PyTorch's first output; the averaged attention weights are not returned).
     """
     dtype = _compute_dtype(q)
@@ -78,7 +83,7 @@ def multi_head_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray,
     kh = linear(k, wk, bk).reshape(n, tk, heads, d).transpose(0, 2, 1, 3)   # [N, H, Tk, D]
     vh = linear(v, wv, bv).reshape(n, tk, heads, d).transpose(0, 2, 1, 3)   # [N, H, Tk, D]
     scores = (qh @ kh.transpose(0, 1, 3, 2)) * dtype.type(1.0 / math.sqrt(d))  # [N, H, Tq, Tk]
-    attn = softmax(_masked(scores, causal), axis=-1)
+    attn = softmax(_masked(scores, causal, lengths), axis=-1)
     ctx = (attn @ vh).transpose(0, 2, 1, 3).reshape(n, tq, e)              # [N, Tq, E]
     return np.ascontiguousarray(linear(ctx, wo, bo), dtype=dtype)
 
@@ -88,7 +93,8 @@ def multi_head_attention_backward(q: np.ndarray, k: np.ndarray, v: np.ndarray,
                                   wk: np.ndarray, bk: np.ndarray | None,
                                   wv: np.ndarray, bv: np.ndarray | None,
                                   wo: np.ndarray, bo: np.ndarray | None,
-                                  heads: int, g: np.ndarray, causal: bool = False) -> dict[str, np.ndarray]:
+                                  heads: int, g: np.ndarray, causal: bool = False,
+                                  lengths: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Gradients of ``multi_head_attention(q, k, v, wq, bq, wk, bk, wv, bv, wo, bo, heads)``.
 
     g is the gradient w.r.t. the output ``[N, Tq, E]``. The forward is
@@ -121,7 +127,7 @@ def multi_head_attention_backward(q: np.ndarray, k: np.ndarray, v: np.ndarray,
     d = e // heads
     scale = dtype.type(1.0 / math.sqrt(d))
     qh, kh, vh = split(linear(q, wq, bq)), split(linear(k, wk, bk)), split(linear(v, wv, bv))
-    attn = softmax(_masked((qh @ kh.transpose(0, 1, 3, 2)) * scale, causal), axis=-1)  # [N, H, Tq, Tk]
+    attn = softmax(_masked((qh @ kh.transpose(0, 1, 3, 2)) * scale, causal, lengths), axis=-1)  # [N, H, Tq, Tk]
     ctx = merge(attn @ vh)                                                    # [N, Tq, E]
 
     dctx = split(g @ wo)                                                      # [N, H, Tq, D]

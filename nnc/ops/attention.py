@@ -4,8 +4,22 @@ from .base import Attr, Op, ParamSpec, ShapeError, require_float
 from .common import known
 
 
+def parts(ins):
+    """(q, k, v and the eight projections, lengths or None): lengths, when given, is the node's 4th input."""
+    ins = list(ins)
+    if len(ins) == 12:
+        return ins[:3] + ins[4:], ins[3]
+    return ins, None
+
+
 def infer(ins, a):
-    q, k, v = ins
+    q, k, v = ins[:3]
+    if len(ins) == 4:
+        lengths = ins[3]
+        if not lengths.is_int or lengths.shape != (q.shape[0],):
+            raise ShapeError(f"attention's lengths are one integer per sample, [{dim_str(q.shape[0])}], found "
+                             f"{lengths}", blame="initial", code="E0203" if lengths.is_int else "E0202",
+                             label=f"this is {lengths}", hint="the number of keys that are not padding, per sample")
     for t, arg in ((q, "query"), (k, "keys"), (v, "values")):
         require_float(t, arg, "attention")
         if t.rank != 3:
@@ -36,8 +50,8 @@ def params(ins, a):
 
 def reference(arrays, a, ctx):
     from ._attention_kernels import multi_head_attention
-    q, k, v, wq, bq, wk, bk, wv, bv, wo, bo = arrays
-    return [multi_head_attention(q, k, v, wq, bq, wk, bk, wv, bv, wo, bo, a["heads"], a.get("causal", False))]
+    core, lengths = parts(arrays)
+    return [multi_head_attention(*core, a["heads"], a.get("causal", False), lengths)]
 
 
 def macs(ins, outs, a):
@@ -48,10 +62,13 @@ def macs(ins, outs, a):
 
 
 def vjp(e, ins, outs, gs, a):
-    return list(e("attention_backward", *ins, gs[0], heads=a["heads"], causal=a.get("causal", False)))
+    core, lengths = parts(ins)
+    extra = [lengths] if lengths is not None else []
+    grads = list(e("attention_backward", *core, gs[0], *extra, heads=a["heads"], causal=a.get("causal", False)))
+    return grads[:3] + [None] * len(extra) + grads[3:]
 
 
-def heads_forward(e, ins, heads: int, causal: bool = False):
+def heads_forward(e, ins, heads: int, causal: bool = False, lengths=None):
     """The projections Q, K, V [N, T, E] and, per head h (features h·D..(h+1)·D), its slices of Q, K, V and its
     attention weights softmax(Q_h K_hᵀ / √D) [N, Tq, Tk]. Heads are slices, not a reshape to [N, H, T, D], so
     symbolic N and T need no shape attribute."""
@@ -71,6 +88,8 @@ def heads_forward(e, ins, heads: int, causal: bool = False):
         scores = e("mul", e("matmul", part[0], e("transpose", part[1], perm=(0, 2, 1))), scale)
         if causal:
             scores = causal_mask(e, scores)
+        if lengths is not None:
+            scores = padding_mask(e, scores, lengths)
         per_head.append((*part, e("softmax", scores, axis=-1)))
     return (qp, kp, vp), per_head, scale
 
@@ -84,18 +103,27 @@ def causal_mask(e, scores):
     return e("where", later, full_like(e, float("-inf"), scores), scores)
 
 
+def padding_mask(e, scores, lengths):
+    """scores [N, Tq, Tk] with −inf at the keys j ≥ lengths[n] of each sample n."""
+    from ._prims import full_like
+    keys = e("reshape", e("iota", scores, axis=2), shape=(1, 1, -1))
+    limit = e("reshape", lengths if lengths.type.dtype == "i64" else e("cast", lengths, dtype="i64"), shape=(-1, 1, 1))
+    return e("where", e("compare", keys, limit, kind="ge"), full_like(e, float("-inf"), scores), scores)
+
+
 def decompose(e, ins, out_types, a):
     """Per head softmax(Q_h K_hᵀ/√D)·V_h (keys after the query masked when causal), the heads concatenated
     and projected by wo."""
-    _, per_head, _ = heads_forward(e, ins, a["heads"], a.get("causal", False))
-    parts = [e("matmul", attn, vh) for _, _, vh, attn in per_head]
-    ctx = parts[0] if len(parts) == 1 else e("concat", *parts, axis=2)
-    wo, bo = ins[9], ins[10]
+    core, lengths = parts(ins)
+    _, per_head, _ = heads_forward(e, core, a["heads"], a.get("causal", False), lengths)
+    heads = [e("matmul", attn, vh) for _, _, vh, attn in per_head]
+    ctx = heads[0] if len(heads) == 1 else e("concat", *heads, axis=2)
+    wo, bo = core[9], core[10]
     return [e("add", e("matmul", ctx, e("transpose", wo, perm=(1, 0))), bo)]
 
 
 OP = Op(name="attention", doc="multi-head attention; the tensor through -> is the query",
-        inputs=("query", "keys", "values"),
+        inputs=("query", "keys", "values"), optional_inputs=("lengths",),
         attrs=(Attr("heads", "pos_int", 1),
                Attr("causal", "bool", False, "query i attends to keys 0..i only (a decoder's self-attention)")),
         infer=infer, params=params,

@@ -6,16 +6,17 @@ ORDER = ("q", "k", "v", "wq", "bq", "wk", "bk", "wv", "bv", "wo", "bo")
 
 def reference(arrays, a, ctx):
     from ._attention_kernels import multi_head_attention_backward
-    d = multi_head_attention_backward(*arrays[:11], a["heads"], arrays[11], a.get("causal", False))
+    lengths = arrays[12] if len(arrays) > 12 else None
+    d = multi_head_attention_backward(*arrays[:11], a["heads"], arrays[11], a.get("causal", False), lengths)
     return [d[name] for name in ORDER]
 
 
 def decompose(e, ins, out_types, a):
     """The forward recomputed per head, then the chain reversed with matmuls and softmax's backward."""
     from .attention import heads_forward
-    q, k, v, wq, bq, wk, bk, wv, bv, wo, bo, g = ins
+    q, k, v, wq, bq, wk, bk, wv, bv, wo, bo, g = ins[:12]
     heads = a["heads"]
-    _, per_head, scale = heads_forward(e, ins, heads, a.get("causal", False))
+    _, per_head, scale = heads_forward(e, ins[:12], heads, a.get("causal", False), ins[12] if len(ins) > 12 else None)
     d = q.type.shape[2] // heads
     t = lambda x: e("transpose", x, perm=(0, 2, 1))  # noqa: E731
     join = lambda xs: xs[0] if len(xs) == 1 else e("concat", *xs, axis=2)  # noqa: E731
@@ -46,7 +47,7 @@ def _weight_grad(e, dy, x):
     return e("matmul", e("transpose", rows(dy), perm=(1, 0)), rows(x))
 
 
-OP = Op(name="attention_backward", doc="the gradients of attention", inputs=ORDER + ("g",),
+OP = Op(name="attention_backward", doc="the gradients of attention", inputs=ORDER + ("g",), optional_inputs=("lengths",),
         attrs=(Attr("heads", "pos_int"), Attr("causal", "bool", False)), infer=lambda ins, a: list(ins[:11]),
         reference=reference,
         outputs=lambda a: 11, category="gradient", internal=True, decompose=decompose)
