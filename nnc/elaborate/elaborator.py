@@ -975,6 +975,8 @@ class Elaborator:
         if isinstance(callee, BuiltinFn):
             if callee.op is not None and callee.op.name in _RANDOM_OPS:
                 return self.random_call(callee.op, pos, kw, call_span, callee_span, frame)
+            if callee.op is not None and callee.op.name in _RECURRENT and any(k == "bidirectional" for k, *_ in kw):
+                return self.bidirectional_call(callee.op, pos, kw, call_span, callee_span, frame)
             if callee.op is not None and callee.op.name == "slice":
                 backwards = self.backward_slice(callee.op, pos, kw, call_span, callee_span, frame)
                 if backwards is not None:
@@ -1022,6 +1024,45 @@ class Elaborator:
             stream = stream_of(f"{frame.node_path}/{frame.binding or ''}.{op.name}/{draw}")
             kw = list(kw) + [("stream", stream, call_span, call_span)]
         return self.apply_op(op, pos, kw, call_span, callee_span, frame)
+
+    def bidirectional_call(self, op: Op, pos, kw, call_span: Span, callee_span: Span, frame: Frame):
+        """`x -> lstm(64, bidirectional=true)`: the layer over x and a second one over x reversed in time (its
+        output reversed back), concatenated on the feature axis, [N, T, 2·units], as PyTorch's bidirectional
+        layers. The second layer's parameters are named after the binding with `.reverse`
+        (`m/h.reverse.lstm/weight_ih` beside `m/h.lstm/weight_ih`)."""
+        (flag, span), = [(v, s) for k, v, s, _ in kw if k == "bidirectional"]
+        rest = [item for item in kw if item[0] != "bidirectional"]
+        if isinstance(flag, Poison):
+            return POISON
+        if not isinstance(flag, bool):
+            self.r.error("E0105", f"{op.name}: `bidirectional` must be true or false, found {describe(flag)}", span)
+            return POISON
+        if not flag:
+            return self.apply_op(op, pos, rest, call_span, callee_span, frame)
+        for key, value, kspan, _ in rest:
+            if key in ("return_state", "initial") and value is not False:
+                self.r.error("E0105", f"{op.name}(bidirectional=true) does not take `{key}` yet", kspan,
+                             hint="run two layers yourself, one over reverse(x, [1]), to reach their states")
+                return POISON
+        if not pos or not isinstance(pos[0][0], Tensor):
+            return self.apply_op(op, pos, rest, call_span, callee_span, frame)  # reports the missing sequence
+        x, x_span = pos[0]
+        axes = [("axes", [1], call_span, call_span)]
+        forward = self.apply_op(op, pos, rest, call_span, callee_span, frame)
+        flipped = self.apply_op(get_op("reverse"), [(x, x_span)], axes, call_span, callee_span, frame)
+        if isinstance(forward, Poison) or isinstance(flipped, Poison):
+            return POISON
+        binding = frame.binding
+        frame.binding = f"{binding}.reverse" if binding else "reverse"
+        try:
+            backward = self.apply_op(op, [(flipped, x_span)] + list(pos[1:]), rest, call_span, callee_span, frame)
+        finally:
+            frame.binding = binding
+        if isinstance(backward, Poison):
+            return POISON
+        back = self.apply_op(get_op("reverse"), [(backward, x_span)], axes, call_span, callee_span, frame)
+        return self.apply_op(get_op("concat"), [(forward, call_span), (back, call_span)],
+                             [("axis", 2, call_span, call_span)], call_span, callee_span, frame)
 
     def backward_slice(self, op: Op, pos, kw, call_span: Span, callee_span: Span, frame: Frame):
         """slice with a negative step (`slice(x, -1, step=-1)` reverses): the axis reversed, then sliced forwards
@@ -1565,6 +1606,7 @@ def _join(path: str, name: str) -> str:
 
 
 _RANDOM_OPS = frozenset({"rand", "randn"})
+_RECURRENT = frozenset({"rnn", "lstm", "gru"})
 _COMPARE_KINDS = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
 
 
