@@ -19,12 +19,12 @@ from ...ir.graph import Graph, Node
 from ...ir.types import eval_dim
 from . import loops as L
 from .loops import Buf, Const, Expr, Kernel, Load, Map, Matmul, Reduce, Store
-from .recurrent import lower_recurrent
+from .recurrent import lower_recurrent, lower_recurrent_backward
 
 UNARY = ("neg", "exp", "log", "sqrt", "tanh", "sigmoid", "abs", "sign", "cos")
 BINARY = ("add", "sub", "mul", "div", "maximum", "minimum", "pow")
 FLOAT_ONLY = {"exp", "log", "sqrt", "tanh", "sigmoid", "cos", "div", "pow", "conv", "reduce_window",
-              "select_and_scatter_add", "pool_select", "rnn", "lstm", "gru"}
+              "select_and_scatter_add", "pool_select", "rnn", "lstm", "gru", "recurrent_backward"}
 
 
 class Lowering:
@@ -118,7 +118,11 @@ def where(node: Node) -> str:
 def what(graph: Graph, node: Node) -> str:
     """The op as a refusal names it: `div`, or `div on i64` where only its integer form is missing."""
     dtype = graph.type_of(node.outputs[0]).dtype if node.outputs else ""
-    return f"{node.op} on {dtype}" if node.op in LOWERINGS and node.op in FLOAT_ONLY else node.op
+    if node.op == "recurrent_backward":
+        return f"recurrent_backward of {node.attr('kind')}"
+    if node.op in LOWERINGS and node.op in FLOAT_ONLY and dtype not in ("f32", "f64"):
+        return f"{node.op} on {dtype}"
+    return node.op
 
 
 def unsupported(graph: Graph) -> Node | None:
@@ -128,7 +132,9 @@ def unsupported(graph: Graph) -> Node | None:
             return node
         if node.op in FLOAT_ONLY and graph.type_of(node.outputs[0]).dtype not in ("f32", "f64"):
             return node
-        if len(node.outputs) != 1 and node.op not in ("rnn", "lstm", "gru"):
+        if len(node.outputs) != 1 and node.op not in ("rnn", "lstm", "gru", "recurrent_backward"):
+            return node
+        if node.op == "recurrent_backward" and node.attr("kind") == "gru":
             return node
     return None
 
@@ -380,6 +386,7 @@ LOWERINGS: dict[str, Callable] = {
     "random_uniform": _random,
     "gather": _gather, "scatter_add": _scatter_add,
     "rnn": lower_recurrent, "lstm": lower_recurrent, "gru": lower_recurrent,
+    "recurrent_backward": lower_recurrent_backward,
     "conv": _conv, "reduce_window": _reduce_window,
     "select_and_scatter_add": _window_pick("scatter"), "pool_select": _window_pick("select"),
 }

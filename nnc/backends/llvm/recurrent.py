@@ -4,12 +4,13 @@ The oracle's kernels (nnc/ops/_recurrent_kernels.py, PyTorch's gate order and GR
 projection of every step is one matmul; then per step one matmul of the state by W_hh^T and one fused
 loop for the gates. The hidden state of step t is written straight into y[:, t] and read back from
 there as the next step's matmul operand (a strided view), so the sequence output costs no copy.
-`recurrent_backward` (their gradient) is not lowered yet: training steps through them are refused.
+`recurrent_backward` (their gradient) is lowered for rnn and lstm (backprop through time, unrolled
+the same way); gru's is not yet, and a training step through a gru is refused.
 """
 from __future__ import annotations
 
 from . import loops as L
-from .loops import Const, Expr, Load, Map, Matmul, Store
+from .loops import Const, Expr, Load, Map, Matmul, Reduce, Store
 
 
 def _map(op: str, *args: Expr) -> Map:
@@ -74,3 +75,99 @@ def lower_recurrent(lw, node, xs) -> list[Expr]:
         if kind == "lstm":
             results.append(c)
     return results
+
+
+def _one_minus(x: Expr) -> Expr:
+    return _map("sub", Const(1.0, x.dtype, tuple(x.shape)), x)
+
+
+def lower_recurrent_backward(lw, node, xs) -> list[Expr]:
+    """Backprop through time for rnn and lstm, as the oracle's kernels: the forward recomputed storing
+    every state (and the LSTM's activated gates), a reverse loop over the steps, then the weight
+    gradients as two matmuls and a reduction over every step."""
+    kind, n_init = node.attr("kind"), node.attr("initial_states", 0)
+    states = 2 if kind == "lstm" else 1
+    x = lw.contiguous(xs[0])
+    inits = xs[1:1 + n_init]
+    w_ih, w_hh, b_ih, b_hh = (lw.contiguous(v) for v in xs[1 + n_init:5 + n_init])
+    gy, *g_final = xs[5 + n_init:5 + n_init + 1 + states]
+    n, t, f = x.shape
+    hid, gh = w_hh.shape[1], w_hh.shape[0]
+    dtype = x.dtype
+    zero = Const(0.0, dtype, (n, hid))
+    # forward again: hs[:, s] = h_{s-1}, cs likewise, acts = activated gates
+    xg = lw.new_buf(dtype, (n, t, gh))
+    lw.emit(Matmul(Load(xg, (n * t, gh), (gh, 1), 0), Load(x.buf, (n * t, f), (f, 1), x.offset),
+                   lw.contiguous(L.transpose(w_ih, (1, 0)))))
+    w_hh_t = lw.contiguous(L.transpose(w_hh, (1, 0)))
+    hs = lw.new_buf(dtype, (n, t + 1, hid))
+    cs = lw.new_buf(dtype, (n, t + 1, hid))
+    acts = lw.new_buf(dtype, (n, t, gh))
+
+    def at(buf, step: int, width: int, size: int, start: int = 0) -> Load:
+        return Load(buf, (n, width), (size * buf.shape[-1], 1), step * buf.shape[-1] + start)
+
+    lw.emit(Store(at(hs, 0, hid, t + 1), inits[0] if inits else zero))
+    if kind == "lstm":
+        lw.emit(Store(at(cs, 0, hid, t + 1), inits[1] if len(inits) > 1 else zero))
+    for step in range(t):
+        hbuf = lw.new_buf(dtype, (n, gh))
+        lw.emit(Matmul(hbuf.load(), at(hs, step, hid, t + 1), w_hh_t))
+        pre = _map("add", _map("add", at(xg, step, gh, t), L.broadcast(b_ih, (n, gh))),
+                   _map("add", hbuf.load(), L.broadcast(b_hh, (n, gh))))
+        if kind == "rnn":
+            lw.emit(Store(at(hs, step + 1, hid, t + 1), _map("tanh", pre)))
+            continue
+        for j, fn in enumerate(("sigmoid", "sigmoid", "tanh", "sigmoid")):
+            lw.emit(Store(at(acts, step, hid, t, j * hid), _map(fn, _cols(pre, j * hid, hid))))
+        i, fg, g, o = (at(acts, step, hid, t, j * hid) for j in range(4))
+        lw.emit(Store(at(cs, step + 1, hid, t + 1),
+                      _map("add", _map("mul", fg, at(cs, step, hid, t + 1)), _map("mul", i, g))))
+        lw.emit(Store(at(hs, step + 1, hid, t + 1), _map("mul", o, _map("tanh", at(cs, step + 1, hid, t + 1)))))
+    # backward through time
+    da = lw.new_buf(dtype, (n, t, gh))
+    dh: Expr = g_final[0]
+    dc: Expr = g_final[1] if kind == "lstm" else zero
+    for step in reversed(range(t)):
+        dh_t = lw.materialize(_map("add", dh, at_view(gy, step)))
+        if kind == "rnn":
+            h = at(hs, step + 1, hid, t + 1)
+            lw.emit(Store(at(da, step, gh, t), _map("mul", dh_t, _one_minus(_map("mul", h, h)))))
+        else:
+            i, fg, g, o = (at(acts, step, hid, t, j * hid) for j in range(4))
+            tc = _map("tanh", at(cs, step + 1, hid, t + 1))
+            dc_t = lw.materialize(_map("add", dc, _map("mul", _map("mul", dh_t, o), _one_minus(_map("mul", tc, tc)))))
+            parts = (_map("mul", _map("mul", dc_t, g), _map("mul", i, _one_minus(i))),
+                     _map("mul", _map("mul", dc_t, at(cs, step, hid, t + 1)), _map("mul", fg, _one_minus(fg))),
+                     _map("mul", _map("mul", dc_t, i), _one_minus(_map("mul", g, g))),
+                     _map("mul", _map("mul", dh_t, tc), _map("mul", o, _one_minus(o))))
+            for j, part in enumerate(parts):
+                lw.emit(Store(at(da, step, hid, t, j * hid), part))
+            dc = lw.materialize(_map("mul", dc_t, fg))
+        dbuf = lw.new_buf(dtype, (n, hid))
+        lw.emit(Matmul(dbuf.load(), at(da, step, gh, t), w_hh))
+        dh = dbuf.load()
+    # gradients of the two affine maps, over every step at once
+    rows = Load(da, (n * t, gh), (gh, 1), 0)
+    da_t = L.transpose(rows, (1, 0))
+    prev = lw.new_buf(dtype, (n, t, hid))
+    lw.emit(Store(prev.load(), Load(hs, (n, t, hid), ((t + 1) * hid, hid, 1), 0)))
+    outs = node.outputs
+    dx = lw.new_buf(dtype, (n, t, f), outs[0])
+    lw.emit(Matmul(Load(dx, (n * t, f), (f, 1), 0), rows, w_ih))
+    results: list[Expr] = [dx.load()]
+    finals = [dh, dc][:n_init]
+    results += finals
+    k = 1 + n_init
+    dw_ih = lw.new_buf(dtype, (gh, f), outs[k])
+    lw.emit(Matmul(dw_ih.load(), da_t, Load(x.buf, (n * t, f), (f, 1), x.offset)))
+    dw_hh = lw.new_buf(dtype, (gh, hid), outs[k + 1])
+    lw.emit(Matmul(dw_hh.load(), da_t, Load(prev, (n * t, hid), (hid, 1), 0)))
+    db = lw.new_buf(dtype, (gh,), outs[k + 2])
+    lw.emit(Reduce(db.load(), rows, (0,), "sum"))
+    return results + [dw_ih.load(), dw_hh.load(), db.load(), db.load()]
+
+
+def at_view(x: Expr, step: int) -> Expr:
+    """x[:, step] of a [N, T, H] expression."""
+    return L.view(x, (x.shape[0], x.shape[2]), [[1, 0], [0, 0], [0, 1]], [0, step, 0])
