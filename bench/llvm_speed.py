@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CASES = [("digits_mlp", "mlp", "digits", {"x": (64,)}, "y"),
          ("digits_cnn", "cnn", "digits", {"image": (1, 8, 8)}, "label"),
          ("lenet5", "lenet5", "mnist", {"image": (1, 28, 28)}, "label"),
+         ("lstm_classifier", "reader", "digits", {"rows": (8, 8)}, "label"),
          ("alexnet", "alexnet", None, {"image": (3, 224, 224)}, None),
          ("resnet18", "resnet18", None, {"image": (3, 224, 224)}, None)]
 
@@ -76,18 +77,18 @@ def main() -> None:
     wanted = args.examples.split(",")
     rng = np.random.default_rng(0)
     print(f"load average {os.getloadavg()[0]:.2f}; medians of {args.rounds} alternating blocks")
-    print(f"{'example':<11} {'measure':<22} {'numpy':>10} {'llvm':>10} {'llvm/numpy':>10}")
+    print(f"{'example':<15} {'measure':<22} {'numpy':>10} {'llvm':>10} {'llvm/numpy':>10}")
     for example, model, train, shapes, label in CASES:
         if example not in wanted:
             continue
         prog = nnc.load(ROOT / "examples" / f"{example}.nn")
         one = {name: rng.random((1,) + shape, dtype=np.float32) for name, shape in shapes.items()}
         cold, warm = compile_seconds(prog, model, one)
-        print(f"{example:<11} {'compile (empty cache)':<22} {'':>10} {cold:>9.2f}s {'':>10}")
-        print(f"{example:<11} {'compile (cached)':<22} {'':>10} {warm:>9.3f}s {'':>10}")
+        print(f"{example:<15} {'compile (empty cache)':<22} {'':>10} {cold:>9.2f}s {'':>10}")
+        print(f"{example:<15} {'compile (cached)':<22} {'':>10} {warm:>9.3f}s {'':>10}")
         models = {b: prog.model(model, backend=b)._exe for b in ("numpy", "llvm")}
         lat = alternate({b: (lambda e: lambda: e(**one))(e) for b, e in models.items()}, args.rounds)
-        print(f"{example:<11} {'infer batch 1 (µs)':<22} {1e6 / lat['numpy']:>10.1f} {1e6 / lat['llvm']:>10.1f} "
+        print(f"{example:<15} {'infer batch 1 (µs)':<22} {1e6 / lat['numpy']:>10.1f} {1e6 / lat['llvm']:>10.1f} "
               f"{lat['llvm'] / lat['numpy']:>9.1f}x")
         if train is None:
             continue
@@ -95,7 +96,7 @@ def main() -> None:
         batch[label] = rng.integers(0, 10, 64).astype(np.int32)
         steps = {b: prog.train(train, backend=b, seed=0)._step for b in ("numpy", "llvm")}
         sps = alternate({b: (lambda e: lambda: e(**batch))(e) for b, e in steps.items()}, args.rounds)
-        print(f"{example:<11} {'train batch 64 (steps/s)':<22} {sps['numpy']:>10.1f} {sps['llvm']:>10.1f} "
+        print(f"{example:<15} {'train batch 64 (steps/s)':<22} {sps['numpy']:>10.1f} {sps['llvm']:>10.1f} "
               f"{sps['llvm'] / sps['numpy']:>9.1f}x")
 
 
