@@ -134,8 +134,6 @@ def unsupported(graph: Graph) -> Node | None:
             return node
         if len(node.outputs) != 1 and node.op not in ("rnn", "lstm", "gru", "recurrent_backward"):
             return node
-        if node.op == "recurrent_backward" and node.attr("kind") == "gru":
-            return node
     return None
 
 

@@ -4,8 +4,8 @@ The oracle's kernels (nnc/ops/_recurrent_kernels.py, PyTorch's gate order and GR
 projection of every step is one matmul; then per step one matmul of the state by W_hh^T and one fused
 loop for the gates. The hidden state of step t is written straight into y[:, t] and read back from
 there as the next step's matmul operand (a strided view), so the sequence output costs no copy.
-`recurrent_backward` (their gradient) is lowered for rnn and lstm (backprop through time, unrolled
-the same way); gru's is not yet, and a training step through a gru is refused.
+`recurrent_backward` (their gradient) is lowered the same way: the forward recomputed storing every
+state and gate, backprop through time unrolled, the weight gradients over all steps at once.
 """
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ def _one_minus(x: Expr) -> Expr:
 
 
 def lower_recurrent_backward(lw, node, xs) -> list[Expr]:
-    """Backprop through time for rnn and lstm, as the oracle's kernels: the forward recomputed storing
+    """Backprop through time for rnn, lstm and gru, as the oracle's kernels: the forward recomputed storing
     every state (and the LSTM's activated gates), a reverse loop over the steps, then the weight
     gradients as two matmuls and a reduction over every step."""
     kind, n_init = node.attr("kind"), node.attr("initial_states", 0)
@@ -102,7 +102,7 @@ def lower_recurrent_backward(lw, node, xs) -> list[Expr]:
     w_hh_t = lw.contiguous(L.transpose(w_hh, (1, 0)))
     hs = lw.new_buf(dtype, (n, t + 1, hid))
     cs = lw.new_buf(dtype, (n, t + 1, hid))
-    acts = lw.new_buf(dtype, (n, t, gh))
+    acts = lw.new_buf(dtype, (n, t, 4 * hid))  # lstm: i, f, g, o activated; gru: r, z, n and W_hn h + b_hn
 
     def at(buf, step: int, width: int, size: int, start: int = 0) -> Load:
         return Load(buf, (n, width), (size * buf.shape[-1], 1), step * buf.shape[-1] + start)
@@ -118,6 +118,21 @@ def lower_recurrent_backward(lw, node, xs) -> list[Expr]:
         if kind == "rnn":
             lw.emit(Store(at(hs, step + 1, hid, t + 1), _map("tanh", pre)))
             continue
+        if kind == "gru":
+            px = _map("add", at(xg, step, gh, t), L.broadcast(b_ih, (n, gh)))
+            ph = _map("add", hbuf.load(), L.broadcast(b_hh, (n, gh)))
+            r = _map("sigmoid", _map("add", _cols(px, 0, hid), _cols(ph, 0, hid)))
+            z = _map("sigmoid", _map("add", _cols(px, hid, hid), _cols(ph, hid, hid)))
+            lw.emit(Store(at(acts, step, hid, t, 0), r))
+            lw.emit(Store(at(acts, step, hid, t, hid), z))
+            lw.emit(Store(at(acts, step, hid, t, 3 * hid), _cols(ph, 2 * hid, hid)))
+            r, z, hn = (at(acts, step, hid, t, j * hid) for j in (0, 1, 3))
+            lw.emit(Store(at(acts, step, hid, t, 2 * hid),
+                          _map("tanh", _map("add", _cols(px, 2 * hid, hid), _map("mul", r, hn)))))
+            cand = at(acts, step, hid, t, 2 * hid)
+            lw.emit(Store(at(hs, step + 1, hid, t + 1), _map("add", _map("mul", _one_minus(z), cand),
+                                                               _map("mul", z, at(hs, step, hid, t + 1)))))
+            continue
         for j, fn in enumerate(("sigmoid", "sigmoid", "tanh", "sigmoid")):
             lw.emit(Store(at(acts, step, hid, t, j * hid), _map(fn, _cols(pre, j * hid, hid))))
         i, fg, g, o = (at(acts, step, hid, t, j * hid) for j in range(4))
@@ -126,6 +141,7 @@ def lower_recurrent_backward(lw, node, xs) -> list[Expr]:
         lw.emit(Store(at(hs, step + 1, hid, t + 1), _map("mul", o, _map("tanh", at(cs, step + 1, hid, t + 1)))))
     # backward through time
     da = lw.new_buf(dtype, (n, t, gh))
+    dhg = lw.new_buf(dtype, (n, t, gh)) if kind == "gru" else da  # gru: the hidden side's n block differs
     dh: Expr = g_final[0]
     dc: Expr = g_final[1] if kind == "lstm" else zero
     for step in reversed(range(t)):
@@ -133,6 +149,16 @@ def lower_recurrent_backward(lw, node, xs) -> list[Expr]:
         if kind == "rnn":
             h = at(hs, step + 1, hid, t + 1)
             lw.emit(Store(at(da, step, gh, t), _map("mul", dh_t, _one_minus(_map("mul", h, h)))))
+        elif kind == "gru":
+            r, z, cand, hn = (at(acts, step, hid, t, j * hid) for j in range(4))
+            dan = lw.materialize(_map("mul", _map("mul", dh_t, _one_minus(z)), _one_minus(_map("mul", cand, cand))))
+            daz = _map("mul", _map("mul", dh_t, _map("sub", at(hs, step, hid, t + 1), cand)),
+                       _map("mul", z, _one_minus(z)))
+            dar = _map("mul", _map("mul", dan, hn), _map("mul", r, _one_minus(r)))
+            for j, part in enumerate((dar, daz, dan)):
+                lw.emit(Store(at(da, step, hid, t, j * hid), part))
+            for j, part in enumerate((at(da, step, hid, t, 0), at(da, step, hid, t, hid), _map("mul", dan, r))):
+                lw.emit(Store(at(dhg, step, hid, t, j * hid), part))
         else:
             i, fg, g, o = (at(acts, step, hid, t, j * hid) for j in range(4))
             tc = _map("tanh", at(cs, step + 1, hid, t + 1))
@@ -145,11 +171,12 @@ def lower_recurrent_backward(lw, node, xs) -> list[Expr]:
                 lw.emit(Store(at(da, step, hid, t, j * hid), part))
             dc = lw.materialize(_map("mul", dc_t, fg))
         dbuf = lw.new_buf(dtype, (n, hid))
-        lw.emit(Matmul(dbuf.load(), at(da, step, gh, t), w_hh))
-        dh = dbuf.load()
+        lw.emit(Matmul(dbuf.load(), at(dhg, step, gh, t), w_hh))
+        dh = dbuf.load() if kind != "gru" else lw.materialize(_map("add", _map("mul", dh_t, z), dbuf.load()))
     # gradients of the two affine maps, over every step at once
     rows = Load(da, (n * t, gh), (gh, 1), 0)
     da_t = L.transpose(rows, (1, 0))
+    hrows = Load(dhg, (n * t, gh), (gh, 1), 0)
     prev = lw.new_buf(dtype, (n, t, hid))
     lw.emit(Store(prev.load(), Load(hs, (n, t, hid), ((t + 1) * hid, hid, 1), 0)))
     outs = node.outputs
@@ -162,10 +189,14 @@ def lower_recurrent_backward(lw, node, xs) -> list[Expr]:
     dw_ih = lw.new_buf(dtype, (gh, f), outs[k])
     lw.emit(Matmul(dw_ih.load(), da_t, Load(x.buf, (n * t, f), (f, 1), x.offset)))
     dw_hh = lw.new_buf(dtype, (gh, hid), outs[k + 1])
-    lw.emit(Matmul(dw_hh.load(), da_t, Load(prev, (n * t, hid), (hid, 1), 0)))
+    lw.emit(Matmul(dw_hh.load(), L.transpose(hrows, (1, 0)), Load(prev, (n * t, hid), (hid, 1), 0)))
     db = lw.new_buf(dtype, (gh,), outs[k + 2])
     lw.emit(Reduce(db.load(), rows, (0,), "sum"))
-    return results + [dw_ih.load(), dw_hh.load(), db.load(), db.load()]
+    if dhg is da:
+        return results + [dw_ih.load(), dw_hh.load(), db.load(), db.load()]
+    db_hh = lw.new_buf(dtype, (gh,), outs[k + 3])
+    lw.emit(Reduce(db_hh.load(), hrows, (0,), "sum"))
+    return results + [dw_ih.load(), dw_hh.load(), db.load(), db_hh.load()]
 
 
 def at_view(x: Expr, step: int) -> Expr:
