@@ -242,3 +242,18 @@ def test_bad_worker_options_get_one_line():
     assert r.returncode == 2
     assert r.stderr.strip() == ("nnc: error: --virtual-shards 3 is not a multiple of --workers 2 "
                                 "(every worker takes V/N shards)")
+
+
+def test_program_noise_is_drawn_by_global_sample_as_in_one_process(tmp_path):
+    program = tmp_path / "noisy.nn"
+    program.write_text("model m {\n  input x: f32[N, 6]\n  output y = x -> dense(8) -> tanh -> dense(3)\n}\n"
+                       "train t {\n  input x: f32[N, 6]\n  input y: i32[N]\n"
+                       "  loss = cross_entropy(m(x + randn(x)), y)\n  minimize loss over m with sgd(lr=0.5)\n}\n")
+    info = train_info(program)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((10, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 10).astype(np.int32)
+    expected = Trainer(info, seed=0).step(x=x, y=y)
+    for v in (2, 5):  # each shard draws the noise rows the whole batch would give its samples
+        got = DistributedTrainer(info, Options(LocalComm(), v), seed=0).step(x=x, y=y)
+        assert got["loss"] == pytest.approx(expected["loss"], rel=1e-6)

@@ -2,7 +2,9 @@
 
 A rand/randn node as the elaborator builds it has one input, `like` (the shape to draw); the passes that
 run a graph for training (nnc/passes/training.py: training_mode, random_on) add the random key and the
-step counter as two more inputs, so each training step or model call draws new numbers. Without them
+step counter as two more inputs, so each training step or model call draws new numbers; a data-parallel
+shard adds a fourth, the element offset of its first sample (nnc/train/split.py), so a sample draws the
+same numbers whichever worker holds it. Without them
 (a validation pass over the held-out split) the key and the counter are 0: the same numbers every time,
 so held-out losses are comparable from epoch to epoch.
 """
@@ -18,7 +20,7 @@ SECOND_STREAM = 0x9E3779B9  # xor'ed into the stream for a second, independent d
 
 def infer(op: str):
     def rule(ins, a):
-        for t, name in zip(ins[1:], ("key", "counter")):
+        for t, name in zip(ins[1:], ("key", "counter", "offset")):
             if t.dtype != "i64" or t.rank != 0:
                 raise ShapeError(f"{op} expects {name} as an i64 scalar, found {t}", blame=name, code="E0202")
         return [TensorType(a["dtype"], ins[0].shape)]
@@ -28,17 +30,18 @@ def infer(op: str):
 def uniforms(arrays, a, stream: int):
     """Reference draws: Philox uniforms in [0, 1) of like's shape, as the random_uniform primitive gives them."""
     from . import _philox
-    key, counter = (int(arrays[1]), int(arrays[2])) if len(arrays) == 3 else (0, 0)
-    return _philox.uniform(arrays[0].shape, key, stream, counter, 0).astype(a["dtype"].replace("f", "float"))
+    key, counter = (int(arrays[1]), int(arrays[2])) if len(arrays) >= 3 else (0, 0)
+    offset = int(arrays[3]) if len(arrays) > 3 else 0  # a data-parallel shard's first element
+    return _philox.uniform(arrays[0].shape, key, stream, counter, offset).astype(a["dtype"].replace("f", "float"))
 
 
 def uniform_node(e, ins, a, stream: int):
     """random_uniform(like, key, counter) in primitives; key and counter are constant 0 when absent."""
-    if len(ins) == 3:
+    if len(ins) >= 3:
         key, counter = ins[1], ins[2]
     else:
         key = counter = e("constant", value=0, dtype="i64")
-    return e("random_uniform", ins[0], key, counter, stream=stream, dtype=a["dtype"])
+    return e("random_uniform", ins[0], key, counter, *ins[3:4], stream=stream, dtype=a["dtype"])
 
 
 def no_gradient(e, ins, outs, gs, a):

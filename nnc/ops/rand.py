@@ -29,7 +29,7 @@ def decompose(e, ins, out_types, a):
 
 
 OP = Op(name="rand", doc="uniform random numbers in [lo, hi) of a shape", inputs=("like",),
-        optional_inputs=("key", "counter"),
+        optional_inputs=("key", "counter", "offset"),
         attrs=(Attr("lo", "float", 0.0, "the lower bound"), Attr("hi", "float", 1.0, "the upper bound (excluded)"),
                draw.STREAM, draw.DTYPE),
         infer=infer, reference=reference, decompose=decompose, vjp=draw.no_gradient, category="special",

@@ -41,7 +41,7 @@ def decompose(e, ins, out_types, a):
 
 
 OP = Op(name="randn", doc="normal random numbers of a shape (Box–Muller)", inputs=("like",),
-        optional_inputs=("key", "counter"),
+        optional_inputs=("key", "counter", "offset"),
         attrs=(Attr("mean", "float", 0.0, "the mean"), Attr("std", "float", 1.0, "the standard deviation"),
                draw.STREAM, draw.DTYPE),
         infer=infer, reference=reference, decompose=decompose, vjp=draw.no_gradient, category="special",

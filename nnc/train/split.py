@@ -119,10 +119,13 @@ def split_step(info: TrainInfo) -> SplitStep:
 
 
 def _offset_dropout(graph: Graph) -> Graph:
-    """Every dropout mask drawn at element offset (shard's first sample) × (elements per sample)."""
+    """Every dropout mask, and every rand/randn draw over the batch axis, drawn at element offset (shard's
+    first sample) × (elements per sample), so a sample gets the numbers it would get in one process."""
     def replace(emit, node, ins):
-        if node.op != "dropout_mask" or len(ins) != 3:
+        if node.op not in ("dropout_mask", "rand", "randn") or len(ins) != 3:
             return None
+        if node.op != "dropout_mask" and isinstance(ins[0].type.shape[0] if ins[0].type.rank else 1, int):
+            return None  # a draw with no batch axis is the same whole draw in every shard
         x = ins[0]
         found = dict(emit.builder.inputs)
         vid = found.get(OFFSET_INPUT)
@@ -137,7 +140,7 @@ def _offset_dropout(graph: Graph) -> Graph:
         else:
             step = emit("cast", emit("size", x, axis=tuple(range(1, x.type.rank))), dtype="i64")
         offset = emit("mul", first, step)
-        return [emit("dropout_mask", *ins, offset, **node.attr_dict)]
+        return [emit(node.op, *ins, offset, **node.attr_dict)]
     return rewrite(graph, replace)[0]
 
 
