@@ -23,6 +23,7 @@ from ...ir.bind import BindError, bind_symbols
 from ...ir.graph import Graph
 from ...ir.types import UnboundSymbol, eval_dim
 from ..base import STATEFUL, Role, Signature
+from ..state import checked_state
 from . import target as T
 from .emit import ENTRY, emit_module
 from .loops import Buf
@@ -129,22 +130,8 @@ class LlvmExecutable:
 
     # -- state --------------------------------------------------------------------------------------
     def load_state(self, values: Mapping[str, np.ndarray]) -> None:
-        checked = {}
-        for name, value in values.items():
-            port = self._stateful.get(name)
-            if port is None:
-                raise KeyError(f"no parameter, state, slot or counter {name!r}")
-            a = np.asarray(value)
-            want = NP_DTYPES[port.type.dtype]
-            shape = self._values[name].shape
-            if a.shape != shape:
-                raise ValueError(f"{name} must have shape {list(shape)}, found {list(a.shape)}")
-            if a.dtype != want and not ((np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer))
-                                        and (np.issubdtype(want, np.floating) or np.issubdtype(want, np.integer))):
-                raise ValueError(f"{name} must be {port.type.dtype}, found an array of {a.dtype}")
-            checked[name] = a
-        for name, a in checked.items():
-            np.copyto(self._values[name], a, casting="unsafe")
+        for name, a in checked_state(self._stateful, values).items():
+            np.copyto(self._values[name], a)  # into the buffer the compiled code reads
             self._loaded.add(name)
 
     def state(self) -> dict[str, np.ndarray]:
