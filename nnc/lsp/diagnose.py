@@ -22,9 +22,12 @@ SOURCE = "nnc"
 
 @lru_cache(maxsize=1)
 def _doc_sections() -> tuple[str | None, dict[str, str]]:
-    """The URI of docs/diagnostics.md beside the package, and each code's heading anchor in it."""
-    doc = Path(__file__).resolve().parents[2] / "docs" / "diagnostics.md"
-    if not doc.is_file():
+    """The URI of docs/diagnostics.md (a source checkout's, else the copy installed with the package), and
+    each code's heading anchor in it."""
+    package = Path(__file__).resolve().parents[1]
+    doc = next((d for d in (package.parent / "docs" / "diagnostics.md", package / "data" / "diagnostics.md")
+                if d.is_file()), None)
+    if doc is None:
         return None, {}
     anchors = {}
     try:
