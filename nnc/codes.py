@@ -91,15 +91,15 @@ CODES: dict[str, Code] = {c.code: c for c in [
          "tensors.", "if x > 0 { ... }   # x is a tensor"),
     Code("E0118", "cannot unpack", "`a, b = expr` needs expr to give exactly that many values.",
          "y, h = x -> lstm(64)   # needs return_state=true"),
-    Code("E0119", "no second derivative",
+    Code("E0119", "no second derivative over a symbolic length",
          "A `minimize` line (or another `grad`) differentiates a value computed by `grad(...)`, so the gradient's "
-         "own nodes are differentiated: a second derivative, as a WGAN-GP or R1 penalty needs. Dense layers, "
-         "convolutions, pooling, attention, normalisation, activations, reductions, embeddings and the losses "
-         "have one; the recurrent layers (rnn, lstm, gru) have first derivatives only. The error points at such "
-         "a layer on the gradient's path.",
+         "own nodes are differentiated: a second derivative, as a WGAN-GP or R1 penalty needs. Every layer "
+         "and op has one, but through rnn, lstm and gru it unrolls backpropagation through time, so the "
+         "sequence length must be a number when the graph is built (`f32[N, 16, 4]`); over a symbolic length "
+         "(`f32[N, T, 4]`) the error points at the recurrent layer on the gradient's path.",
          "model d {\n  input x: f32[N, T, 4]\n  output s = x -> lstm(8) -> last -> dense(1)\n}\n"
          "train t {\n  input x: f32[N, T, 4]\n  g = grad(sum(d(x)), x)\n"
-         "  minimize mean(g * g) over d with adam(lr=1e-3)   # E0119 at lstm\n}"),
+         "  minimize mean(g * g) over d with adam(lr=1e-3)   # E0119 at lstm: T is a symbol\n}"),
     Code("E0201", "shape rule failed", "An op's shape rule rejected its inputs.", ""),
     Code("E0202", "wrong element type or type mismatch",
          "A tensor has the wrong element type for its parameter (float labels for cross_entropy, floats into "

@@ -90,15 +90,47 @@ def test_pair_loss_second_derivatives_through_their_decomposition(loss):
               transform=expand_grads, rtol=1e-5, atol=1e-6, skip=("s",))
 
 
-# Backward ops with neither a gradient rule nor a decomposition; a program that would differentiate one gets
-# E0119 from `nnc check`.
-FIRST_ORDER_ONLY = {"recurrent_backward"}
+# Recurrent layers over a sequence length known when the graph is built: recurrent_backward's gradient
+# differentiates backpropagation through time unrolled in nnc ops (nnc/ops/_recurrent_bptt.py).
+# (id, lines after `input x: f64[N, 3, 2]`, expression differentiated twice)
+RECURRENT_CASES = [
+    ("rnn", "", "x -> rnn(3) -> tanh"),
+    ("lstm", "", "x -> lstm(2)"),
+    ("gru", "", "x -> gru(2) -> last"),
+    ("rnn with h0 and return_state", "input h0: f64[N, 3]; s, h = x -> rnn(3, return_state=true, initial=h0)",
+     "sum(s * s, axis=1) + h * h0"),
+    ("lstm with h0, c0 and return_state",
+     "input h0: f64[N, 2]; input c0: f64[N, 2]; s, h, c = x -> lstm(2, return_state=true, initial=[h0, c0])",
+     "h * c + sum(tanh(s), axis=1)"),
+    ("lstm return_state, final c only", "s, h, c = x -> lstm(2, return_state=true)", "c * c"),
+    ("gru with h0 and return_state", "input h0: f64[N, 2]; s, h = x -> gru(2, return_state=true, initial=h0)",
+     "h * h + sum(s, axis=1)"),
+    ("bidirectional lstm", "", "x -> lstm(2, bidirectional=true) -> tanh"),
+    ("bidirectional gru", "", "x -> gru(2, bidirectional=true) -> last"),
+]
+
+
+@pytest.mark.parametrize("name,inputs,expr", RECURRENT_CASES, ids=[c[0] for c in RECURRENT_CASES])
+def test_recurrent_second_derivatives_with_a_static_length(name, inputs, expr):
+    feeds = {"x": R.normal(size=(2, 3, 2))}
+    if "h0" in inputs:
+        feeds["h0"] = R.normal(size=(2, 3 if "rnn" in name else 2))
+    if "c0" in inputs:
+        feeds["c0"] = R.normal(size=(2, 2))
+    src = model_src("input x: f64[N, 3, 2];" + inputs, twice(expr))
+    gradcheck(src, feeds, transform=expand_grads, rtol=1e-5, atol=1e-6)
+
+
+def test_lstm_third_derivative():
+    """recurrent_backward's gradient is written in differentiable ops, so it is differentiated once more."""
+    src = model_src("input x: f64[N, 2, 2]", "grad(sum(grad(sum(x -> lstm(2) -> last), x) * tanh(x)), x)")
+    gradcheck(src, {"x": R.normal(size=(2, 2, 2))}, transform=expand_grads, rtol=1e-5, atol=1e-6)
 
 
 def test_every_op_autodiff_emits_has_a_gradient_rule():
     emitted = {name for name, op in registry().items() if op.category == "gradient"}
     missing = {name for name in emitted if registry()[name].vjp is None and registry()[name].decompose is None}
-    assert missing == FIRST_ORDER_ONLY
+    assert not missing, sorted(missing)
 
 
 WGAN_GP = """
@@ -156,12 +188,28 @@ train fgsm {
 """
 
 
-def test_a_penalty_through_a_layer_without_second_derivative_is_e0119_at_the_layer():
+def test_a_penalty_through_a_recurrent_layer_of_symbolic_length_is_e0119_at_the_layer():
     from helpers import check, errors
     [e] = errors(check(LSTM_CRITIC))
     assert (e.code, e.span.line, e.span.column) == ("E0119", 3, 19)
-    assert "`lstm` cannot be differentiated again" in e.message and "first derivatives only" in e.hint
+    assert e.message == ("the gradient of `lstm` cannot be differentiated again: its sequence length `T` is not "
+                         "known when the graph is built")
+    assert "needs a fixed length" in e.hint and "[N, 16, F] rather than [N, T, F]" in e.hint
     assert [lab.span.line for lab in e.labels] == [7, 8]
+
+
+def test_a_wgan_gp_step_with_an_lstm_critic_of_static_length_trains_every_parameter():
+    from helpers import check, errors
+    from nnc.api import Program
+    src = LSTM_CRITIC.replace("f32[N, T, 4]", "f32[N, 5, 4]")
+    result = check(src)
+    assert not errors(result), [d.message for d in errors(result)]
+    trainer = Program(result).train("t")
+    before = {k: v.copy() for k, v in trainer.params.items()}
+    x = np.random.default_rng(0).normal(size=(3, 5, 4)).astype(np.float32)
+    losses = [v for _ in range(3) for v in trainer.step(x=x).values()]  # one minimize line: one loss
+    assert all(np.isfinite(v) for v in losses) and losses[-1] < losses[0], losses
+    assert len(before) == 6 and all(np.any(before[k] != trainer.params[k]) for k in before)
 
 
 def test_fgsm_through_an_lstm_differentiates_once_and_is_fine():
@@ -169,10 +217,11 @@ def test_fgsm_through_an_lstm_differentiates_once_and_is_fine():
     assert not errors(check(LSTM_CRITIC.split("train t {")[0] + "train fgsm {" + LSTM_CRITIC.split("train fgsm {")[1]))
 
 
-def test_a_gradient_of_a_gradient_through_a_gru_is_e0119_and_through_attention_is_fine():
+def test_a_gradient_of_a_gradient_through_a_gru_is_e0119_only_over_a_symbolic_length():
     from helpers import check, errors
     src = model_src("input x: f32[N, T, 4]", "grad(sum(grad(sum(x -> gru(4)), x) * x), x)")
     assert [e.code for e in errors(check(src))] == ["E0119"]
+    assert not errors(check(src.replace("f32[N, T, 4]", "f32[N, 7, 4]")))
     src = model_src("input x: f32[N, T, 4]", "grad(sum(grad(sum(x -> attention(x, x, heads=2)), x) * x), x)")
     assert not errors(check(src))
 
@@ -182,6 +231,37 @@ def test_nnc_train_runs_a_gradient_penalty_end_to_end(tmp_path, capsys):
     src = WGAN_GP.rstrip().rstrip("}") + '  data "synthetic"\n  epochs 2\n  batch 32\n}\n'
     (tmp_path / "wgan_gp.nn").write_text(src)
     assert main(["train", str(tmp_path / "wgan_gp.nn"), "--format", "json"]) == 0
+    import json
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert len(rows) == 2 and all(np.isfinite(v) for r in rows for v in r["train"].values())
+
+
+LSTM_WGAN_GP = """model d {
+  input x: f32[N, 5, 4]
+  output s = x -> lstm(8) -> last -> dense(1)
+}
+model g {
+  input z: f32[N, 4]
+  output x = z -> dense(20) -> tanh -> reshape([-1, 5, 4])
+}
+train t {
+  input x: f32[N, 5, 4]
+  input z: f32[N, 4]
+  fake = g(z)
+  gp = grad(sum(d(x)), x)
+  minimize mean(d(stop_gradient(fake))) - mean(d(x)) + 10.0 * mean(gp * gp) over d with adam(lr=1e-3)
+  minimize -mean(d(fake)) over g with adam(lr=1e-3)
+  data "synthetic"
+  epochs 2
+  batch 16
+}
+"""
+
+
+def test_nnc_train_runs_wgan_gp_with_an_lstm_critic_end_to_end(tmp_path, capsys):
+    from nnc.cli import main
+    (tmp_path / "lstm_gp.nn").write_text(LSTM_WGAN_GP)
+    assert main(["train", str(tmp_path / "lstm_gp.nn"), "--format", "json"]) == 0
     import json
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert len(rows) == 2 and all(np.isfinite(v) for r in rows for v in r["train"].values())

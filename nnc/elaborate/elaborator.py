@@ -163,21 +163,24 @@ class Elaborator:
 
     def _check_second_order(self, graph: Graph, minimized: list) -> None:
         """E0119 where a `minimize` line or a `grad` would differentiate a gradient through a layer whose
-        gradient has no gradient rule (see second_order.py); a cheap walk, done only when grad(...) is used."""
+        gradient cannot be differentiated: a recurrent layer over a symbolic sequence length (see
+        second_order.py); a cheap walk, done only when grad(...) is used."""
         if not any(n.op == "grad" for n in graph.nodes):
             return
-        from .second_order import twice_differentiated
+        from .second_order import twice_differentiated, unknown_length
         jobs = list(minimized) + [(n.inputs[0], {n.inputs[1]}, n.span) for n in graph.nodes if n.op == "grad"]
         for loss, wrt, where in jobs:
             for grad_node, layer in twice_differentiated(graph, loss, wrt):
                 labels = [Label(s, text) for s, text in ((grad_node.span, "the gradient through it is taken here"),
                                                          (where, "and differentiated again here"))
                           if s is not None and layer.span is not None and s.file == layer.span.file]
+                length = unknown_length(graph, layer) or "?"
                 self.r.error("E0119", f"the gradient of `{layer.op}` cannot be differentiated again: its "
-                             "second derivative is not implemented", layer.span, "differentiated twice",
-                             hint="gradient penalties (WGAN-GP, R1) work through dense, convolution, pooling, "
-                                  "attention, normalisation, activations and losses; the recurrent layers (rnn, "
-                                  "lstm, gru) have first derivatives only",
+                             f"sequence length `{length}` is not known when the graph is built",
+                             layer.span, "differentiated twice",
+                             hint="a second derivative through rnn, lstm or gru unrolls backpropagation through "
+                                  f"time, which needs a fixed length: declare the sequence's time axis as a number "
+                                  f"([N, 16, F] rather than [N, {length}, F])",
                              labels=labels)
 
     def _run_top(self, frame: Frame, body, where: Span | None = None) -> bool:

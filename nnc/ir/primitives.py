@@ -62,5 +62,6 @@ PRIMITIVES: frozenset[str] = frozenset({
 NOT_DIFFERENTIABLE: frozenset[str] = frozenset({"compare", "argmax", "iota", "size", "random_uniform",
                                                 "sign"})
 
-# Kernel primitives whose own gradient (a second derivative of the layer) is not written yet.
-NO_GRADIENT_YET: frozenset[str] = frozenset({"recurrent_backward"})
+# Kernel primitives whose own gradient (a second derivative of the layer) is not written yet. None since
+# recurrent_backward differentiates backpropagation through time unrolled in nnc ops (static length only).
+NO_GRADIENT_YET: frozenset[str] = frozenset()

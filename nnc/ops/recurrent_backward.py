@@ -1,6 +1,9 @@
 """recurrent_backward(x, [h0, c0], w_ih, w_hh, b_ih, b_hh, gy, gh, [gc]): backpropagation through time.
 
-Outputs the gradients of x, of each initial state given, and of the four weights.
+Outputs the gradients of x, of each initial state given, and of the four weights. Its own gradient (a
+second derivative through the layer) differentiates the same computation written in nnc ops and unrolled
+over time (_recurrent_bptt.py), so it needs a sequence length known when the graph is built; `nnc check`
+reports E0119 for a symbolic one (nnc/elaborate/second_order.py).
 """
 from .base import Attr, Op
 
@@ -29,7 +32,17 @@ def reference(arrays, a, ctx):
     return [d["x"]] + [d[n] for n in names[:n_init]] + [d["w_ih"], d["w_hh"], d["b_ih"], d["b_hh"]]
 
 
+def vjp(e, ins, outs, gs, a):
+    """Differentiates backpropagation through time written in nnc ops (static T only), so this gradient can
+    itself be differentiated again (third derivatives)."""
+    from types import SimpleNamespace
+
+    from ..passes.derived_vjp import vjp_from_decomposition
+    from ._recurrent_bptt import bptt
+    return vjp_from_decomposition(e, SimpleNamespace(decompose=bptt), ins, outs, gs, a)
+
+
 OP = Op(name="recurrent_backward", doc="the gradients of rnn, lstm or gru", inputs=("x",),
         attrs=(Attr("kind", "choice:rnn|lstm|gru"), Attr("initial_states", "nonneg_int", 0)),
-        infer=infer, reference=reference, outputs=lambda a: 5 + a["initial_states"], category="gradient",
+        infer=infer, reference=reference, vjp=vjp, outputs=lambda a: 5 + a["initial_states"], category="gradient",
         internal=True, variadic=True)  # its input count depends on the kind and the initial states given
