@@ -25,6 +25,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--model", metavar="M", help="only this model")
     s.add_argument("--format", choices=("text", "json"), default="text")
     s.add_argument("-W", dest="warnings", choices=("error",))
+    s.add_argument("--backend", choices=("llvm",), help="also the memory plan of the model compiled by this backend")
+    _llvm_flags(s)
 
     t = sub.add_parser("train", help="run a program's training: epochs, held-out metrics, checkpoints")
     t.add_argument("file", metavar="FILE")
@@ -83,6 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     only.add_argument("--train", metavar="T", help="only this train block")
     o.add_argument("-o", "--output", metavar="DIR", default=".", help="the output folder (default: here)")
     o.add_argument("--seed", type=int, default=0, help="the seed of the initial parameters")
+    o.add_argument("--explain", action="store_true", help="llvm: list the kernels and the .nn lines each came from")
+    _llvm_flags(o)
 
     g = sub.add_parser("graph", help="the dataflow graph as built and as a compiled backend receives it: "
                                      "text, DOT or SVG")
@@ -111,6 +115,13 @@ def _backend_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=names(), default="numpy", help="which backend compiles and runs it")
     p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu",
                    help="auto: cuda where the backend can use it here, else the cpu (saying why)")
+
+
+def _llvm_flags(p: argparse.ArgumentParser) -> None:
+    """--batch and --cpu of the commands that show what the llvm backend compiles (stats, compile --explain)."""
+    p.add_argument("--batch", type=_positive, metavar="B", help="llvm: the batch size (default 1)")
+    p.add_argument("--cpu", metavar="NAME", help="llvm: generate code for this CPU (default: $NNC_LLVM_CPU, else "
+                                                  "this machine's)")
 
 
 def _positive(text: str) -> int:
@@ -229,9 +240,19 @@ def cmd_stats(args) -> int:
             print(f"nnc: error: no model `{args.model}` in {args.file} (models: {known})", file=sys.stderr)
             return EXIT_USAGE
         models = {args.model: models[args.model]}
+    if (args.batch or args.cpu) and not args.backend:
+        print("nnc: error: --batch and --cpu go with --backend llvm (the plan of the compiled model)", file=sys.stderr)
+        return EXIT_USAGE
     stats = {name: model_stats(info.graph) for name, info in models.items()}
+    plans = {}
+    if args.backend == "llvm":
+        plans = _llvm_reports(lambda r: {n: r.model_report(info, args.batch or 1, args.cpu)
+                                         for n, info in models.items()})
+        if plans is None:
+            return EXIT_USAGE
     if args.format == "json":
-        print(json.dumps({"models": {name: s.to_json() for name, s in stats.items()}}))
+        print(json.dumps({"models": {name: s.to_json() | ({"llvm": plans[name].plan_json()} if plans else {})
+                                     for name, s in stats.items()}}))
         return EXIT_OK
     if result.diagnostics:
         print(render_text(result.diagnostics, result.sources), file=sys.stderr)
@@ -239,8 +260,25 @@ def cmd_stats(args) -> int:
     for name, s in stats.items():
         g = models[name].graph
         tables.append(render_table(s, {n: g.type_of(v) for n, v in g.inputs}))
+        if plans:
+            from .backends.llvm.report import plan_text
+            tables[-1] += "\n" + plan_text(plans[name])
     print("\n\n".join(tables))
     return EXIT_OK
+
+
+def _llvm_reports(make):
+    """`make(report_module)` with the llvm backend, or None after one line saying why it cannot
+    (llvmlite missing, an op not lowered, an unknown --cpu, a size the graph cannot take)."""
+    from .backends import BackendUnavailable, resolve
+    from .interp import RunError
+    try:
+        resolve("llvm")
+        from .backends.llvm import report
+        return make(report)
+    except (BackendUnavailable, RunError) as e:
+        print(f"nnc: error: {e}", file=sys.stderr)
+        return None
 
 
 def cmd_train(args) -> int:
@@ -279,6 +317,15 @@ def _checked_program(args):
 
 def cmd_compile(args) -> int:
     """`nnc compile --target onnx`: the chosen (or every) model and train block as .onnx files and a README."""
+    if args.target == "llvm" and args.explain:
+        return _explain_llvm(args)
+    if args.explain:
+        print("nnc: error: --explain lists the kernels of --target llvm; --target onnx writes .onnx files "
+              "(see them with nnc graph)", file=sys.stderr)
+        return EXIT_USAGE
+    if args.batch or args.cpu:
+        print("nnc: error: --batch and --cpu go with --target llvm --explain", file=sys.stderr)
+        return EXIT_USAGE
     if args.target == "llvm":
         print("nnc: error: nnc compile --target llvm is not built yet; use --target onnx", file=sys.stderr)
         return EXIT_USAGE
@@ -296,6 +343,23 @@ def cmd_compile(args) -> int:
         return EXIT_USAGE
     for path in written:
         print(path)
+    return EXIT_OK
+
+
+def _explain_llvm(args) -> int:
+    """`nnc compile --target llvm --explain`: the kernels of the chosen (or every) model and train step."""
+    result, status = _checked_program(args)
+    if result is None:
+        return status
+    models = [args.model] if args.model else ([] if args.train else list(result.models))
+    trains = [args.train] if args.train else ([] if args.model else list(result.trains))
+    batch = args.batch or 1
+    reports = _llvm_reports(lambda r: [r.model_report(result.models[m], batch, args.cpu) for m in models]
+                            + [r.train_report(result.trains[t], batch, args.cpu) for t in trains])
+    if reports is None:
+        return EXIT_USAGE
+    from .backends.llvm.report import explain_text
+    print("\n\n".join(explain_text(r) for r in reports))
     return EXIT_OK
 
 

@@ -11,11 +11,13 @@
 
 Code is specialised to concrete sizes: a new batch size compiles (and caches, in memory and on disk)
 a new variant; every loop bound is then a constant LLVM can vectorise and unroll. Options:
-`cpu` (generate for another CPU by name), `opt` (0-3, default 3), `cache` (False: skip the disk cache),
+`cpu` (generate for another CPU by name, checked against LLVM's names; default: $NNC_LLVM_CPU, else
+this machine's), `opt` (0-3, default 3), `cache` (False: skip the disk cache),
 `profile` (count cycles per kernel: `Executable.profile_table()`).
 """
 from __future__ import annotations
 
+import os
 from typing import Mapping
 
 from ...ir.graph import Graph
@@ -25,6 +27,10 @@ from .lower import LOWERINGS, unsupported, what, where
 
 class NotLowered(BackendUnavailable):
     """A graph holding an op this backend cannot lower yet (one line: the op and its `.nn` line)."""
+
+
+class UnknownCpu(BackendUnavailable):
+    """`cpu` (option, `--cpu`, NNC_LLVM_CPU) names no CPU LLVM knows for this target."""
 
 
 class LlvmBackend:
@@ -44,7 +50,10 @@ class LlvmBackend:
         if bad is not None:
             raise NotLowered(f"the llvm backend cannot lower {what(graph, bad)} yet ({where(bad)}, {bad.path}); "
                              f"use --backend numpy")
-        host = target.host(options.get("cpu"))
+        try:
+            host = target.host(options.get("cpu") or os.environ.get("NNC_LLVM_CPU") or None)
+        except target.UnknownCpu as e:
+            raise UnknownCpu(str(e)) from None
         return LlvmExecutable(graph, signature, host, opt=int(options.get("opt", 3)),
                               use_cache=bool(options.get("cache", True)), profile=bool(options.get("profile", False)))
 

@@ -28,7 +28,7 @@ from . import target as T
 from .emit import ENTRY, emit_module
 from .loops import Buf
 from .lower import Lowering
-from .plan import plan_arena
+from .plan import Plan, plan_arena
 
 PROTOTYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 
@@ -42,23 +42,11 @@ class Variant:
 
     def __init__(self, exe: "LlvmExecutable", bindings: dict[str, int]):
         start = time.perf_counter()
-        sig, graph = exe.signature, exe.graph
+        sig = exe.signature
         self.bindings = bindings
-        ins: dict[int, Buf] = {}
-        for i, port in enumerate(sig.inputs):
-            ins[exe._vid[port.name]] = Buf(port.name, port.type.dtype, exe._shape(port.type, bindings), arg=i)
-        outs: dict[int, list[Buf]] = {}
-        out_vids = dict(graph.outputs)
-        self.out_shapes: dict[str, tuple[int, ...]] = {}
-        for j, port in enumerate(sig.outputs):
-            shape = exe._shape(port.type, bindings)
-            self.out_shapes[port.name] = shape
-            outs.setdefault(out_vids[port.name], []).append(
-                Buf(port.name, port.type.dtype, shape, arg=len(sig.inputs) + j))
-        lw = Lowering(graph, bindings, ins, outs, Buf("status", "i64", (1,), arg=exe.n_args + 1))
-        lw.run()
+        self.out_shapes = {port.name: exe._shape(port.type, bindings) for port in sig.outputs}
+        lw, self.plan = exe.lower(bindings)
         self.checks = lw.checks
-        self.plan = plan_arena(lw.kernels, lw.scratch)
         self.kernels = len(lw.kernels)
         module = emit_module(lw.kernels, exe.n_args, exe.host.triple, exe.data_layout, profile=exe.profile)
         self.kernel_names = [f"k{n}_{k.origin} {type(k).__name__}{list(k.target.shape)}"
@@ -136,6 +124,22 @@ class LlvmExecutable:
 
     def state(self) -> dict[str, np.ndarray]:
         return {name: a.copy() for name, a in self._values.items()}
+
+    def lower(self, bindings: dict[str, int]) -> tuple[Lowering, Plan]:
+        """The kernels and memory plan of one binding of the size symbols, without generating code
+        (a variant compiles exactly these; `nnc stats --backend llvm` and `nnc compile --explain` read them)."""
+        sig, graph = self.signature, self.graph
+        ins: dict[int, Buf] = {}
+        for i, port in enumerate(sig.inputs):
+            ins[self._vid[port.name]] = Buf(port.name, port.type.dtype, self._shape(port.type, bindings), arg=i)
+        outs: dict[int, list[Buf]] = {}
+        out_vids = dict(graph.outputs)
+        for j, port in enumerate(sig.outputs):
+            outs.setdefault(out_vids[port.name], []).append(
+                Buf(port.name, port.type.dtype, self._shape(port.type, bindings), arg=len(sig.inputs) + j))
+        lw = Lowering(graph, bindings, ins, outs, Buf("status", "i64", (1,), arg=self.n_args + 1))
+        lw.run()
+        return lw, plan_arena(lw.kernels, lw.scratch)
 
     # -- calls ----------------------------------------------------------------------------------------
     def variant(self, bindings: dict[str, int]) -> Variant:

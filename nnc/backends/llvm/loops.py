@@ -264,6 +264,7 @@ class Kernel:
 
     target: Load
     origin: str = ""
+    nodes: tuple = ()  # the graph nodes fused into it (set by the lowering; `nnc compile --explain`)
 
     def reads(self) -> list[Buf]:
         raise NotImplementedError

@@ -42,6 +42,11 @@ class Lowering:
         self.scratch: list[Buf] = []
         self.uses = Counter(i for n in graph.nodes for i in n.inputs)
         self.node: Node | None = None
+        # provenance for `nnc compile --explain`: the nodes whose lazy results a value still carries, and
+        # those a kernel emitted now fuses (the node being lowered and its inputs' pending chains)
+        self.chain: dict[int, tuple[Node, ...]] = {}
+        self.pending: list[tuple[set[int], tuple[Node, ...]]] = []  # (the buffers it reads, the chain)
+        self.order = {id(n): t for t, n in enumerate(graph.nodes)}
 
     # -- helpers used by the lowerings -------------------------------------------------------------
     def shape(self, vid: int) -> tuple[int, ...]:
@@ -60,6 +65,8 @@ class Lowering:
 
     def emit(self, kernel: Kernel) -> None:
         kernel.origin = self.node.op if self.node else "copy"
+        reads = {id(b) for b in kernel.reads()}
+        kernel.nodes = _merge([chain for bufs, chain in self.pending if not bufs or bufs & reads], self.order)
         self.kernels.append(kernel)
 
     def materialize(self, x: Expr, vid: int | None = None) -> Load:
@@ -80,6 +87,9 @@ class Lowering:
     def run(self) -> None:
         for node in self.graph.nodes:
             self.node = node
+            self.pending = [({id(b) for b in L.leaves(self.env[i])}, self.chain.get(i, ())) for i in node.inputs]
+            self.pending.append((set(), (node,)))
+            first = len(self.kernels)
             result = LOWERINGS[node.op](self, node, [self.env[i] for i in node.inputs])
             for vid, value in zip(node.outputs, result if isinstance(result, list) else [result]):
                 if vid in self.outputs:
@@ -87,13 +97,18 @@ class Lowering:
                 elif self.uses[vid] > 1 and not isinstance(value, (Load, Const)):
                     value = self.materialize(value)
                 self.env[vid] = value
+                written = {id(k.target.buf) for k in self.kernels[first:]}
+                self.chain[vid] = () if isinstance(value, Load) and id(value.buf) in written else \
+                    _merge([chain for _, chain in self.pending], self.order)
         self.node = None
         # outputs that are graph inputs or parameters passed through unchanged
         done = {id(k.target.buf) for k in self.kernels}
         for vid, bufs in self.outputs.items():
             for buf in bufs:
                 if id(buf) not in done:
+                    self.pending = [(set(), self.chain.get(vid, ()))]
                     self.emit(Store(buf.load(), self.env[vid]))
+        self.pending = []
 
     def _to_outputs(self, vid: int, result: Expr) -> Expr:
         bufs = self.outputs[vid]
@@ -102,6 +117,12 @@ class Lowering:
         for buf in bufs[1:]:
             self.emit(Store(buf.load(), bufs[0].load()))
         return bufs[0].load()
+
+
+def _merge(chains: list[tuple[Node, ...]], order: dict[int, int]) -> tuple[Node, ...]:
+    """The nodes of several chains once each, in graph order."""
+    seen = {id(n): n for chain in chains for n in chain}
+    return tuple(sorted(seen.values(), key=lambda n: order[id(n)]))
 
 
 class Unsupported(Exception):

@@ -42,12 +42,55 @@ class Host:
     features: str
 
 
+class UnknownCpu(ValueError):
+    """A CPU name LLVM does not know for this target (one line, with the nearest known names)."""
+
+
 def host(cpu: str | None = None) -> Host:
-    """The CPU code is generated for: this machine's, or `cpu` by name (its default features)."""
+    """The CPU code is generated for: this machine's, or `cpu` by name (its default features).
+
+    A named CPU is checked against the names LLVM knows for the process's target: LLVM itself would only
+    warn on standard error and generate generic code."""
     init()
     if cpu is None:
         return Host(llvm.get_process_triple(), llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten())
+    known = known_cpus()
+    if known and cpu not in known:
+        import difflib
+        near = difflib.get_close_matches(cpu, known, n=4, cutoff=0.5)
+        examples = [c for c in ("x86-64-v3", "skylake-avx512", "znver4") if c in known] or known[:3]
+        hint = f"did you mean {', '.join(near)}?" if near else f"e.g. {', '.join(examples)};"
+        raise UnknownCpu(f"LLVM knows no CPU {cpu!r} for {llvm.get_process_triple()} ({hint} "
+                         f"{len(known)} names in all; this machine is {llvm.get_host_cpu_name()})")
     return Host(llvm.get_process_triple(), cpu, "")
+
+
+_known: list[str] | None = None
+
+
+def known_cpus() -> list[str]:
+    """The CPU names LLVM accepts for the process's target, read once from its `-mcpu=help` listing
+    (printed on file descriptor 2 when a target machine is made for CPU "help"); empty when unreadable."""
+    global _known
+    if _known is None:
+        import os
+        import sys
+        import tempfile
+        init()
+        with _lock, tempfile.TemporaryFile() as tmp:
+            sys.stderr.flush()
+            saved = os.dup(2)
+            try:
+                os.dup2(tmp.fileno(), 2)
+                llvm.Target.from_triple(llvm.get_process_triple()).create_target_machine(cpu="help")
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+            tmp.seek(0)
+            text = tmp.read().decode(errors="replace")
+        rows = text.split("Available CPUs for this target:", 1)[-1].split("Available features", 1)[0]
+        _known = sorted({line.split()[0] for line in rows.splitlines() if " - " in line})
+    return _known
 
 
 def machine(h: Host, opt: int = 3) -> "llvm.TargetMachine":
