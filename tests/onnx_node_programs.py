@@ -318,6 +318,33 @@ def _elementwise(case) -> Plan:
     return _one(case, calls[t])
 
 
+def _loss(case) -> Plan:
+    """NegativeLogLikelihoodLoss as nll, SoftmaxCrossEntropyLoss as cross_entropy (its log_prob output as
+    log_softmax), the class axis 1 as ONNX puts it; the weight input as the compile-time weight list."""
+    g = case.model.graph
+    node = g.node[0]
+    a = attrs(node)
+    vis = {v.name: v for v in g.input}
+    labels = vis[node.input[1]].type.tensor_type.elem_type
+    if labels not in (6, 7):
+        raise NotExpressible("labels that are not integers")
+    decls = [_decl("x", vis[node.input[0]]),
+             f"input t: {'i64' if labels == 7 else 'i32'}[{', '.join(str(d) for d in _shape(vis[node.input[1]]))}]"]
+    opts = [f'reduction="{a.get("reduction", "mean")}"']
+    if len(_shape(vis[node.input[0]])) > 1:
+        opts.append("axis=1")
+    if "ignore_index" in a:
+        opts.append(f"ignore_index={a['ignore_index']}")
+    if len(node.input) > 2 and node.input[2]:
+        opts.append(f"weight={[float(v) for v in _const(case, node.input[2])]}")
+    fn = "nll" if node.op_type == "NegativeLogLikelihoodLoss" else "cross_entropy"
+    body = [f"output y0 = {fn}(x, t, {', '.join(opts)})"]
+    outs = [o for o in node.output if o]
+    if len(outs) > 1:
+        body.append("output y1 = log_softmax(x, axis=1)")
+    return Plan(_src(decls, body), {"x": node.input[0], "t": node.input[1]}, outputs=outs)
+
+
 def plan(case) -> Plan:
     """The program for a single-node test, or NotExpressible."""
     from onnx_node_recurrent import recurrent
@@ -336,6 +363,8 @@ def plan(case) -> Plan:
         return _shape_op(case)
     if t in ("RNN", "LSTM", "GRU"):
         return recurrent(case)
+    if t in ("NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss"):
+        return _loss(case)
     return _elementwise(case)
 
 
