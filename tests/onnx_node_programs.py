@@ -51,8 +51,6 @@ def _decl(name: str, vi) -> str:
     if dtype is None:
         raise NotExpressible("an integer or half-precision input")
     shape = _shape(vi)
-    if not shape:
-        raise NotExpressible("a rank-0 input")
     return f"input {name}: {dtype}[{', '.join(str(d) for d in shape)}]"
 
 
