@@ -129,7 +129,8 @@ class Model:
             self._mc = self.backend.compile(prepare(graph, self.backend, signature=sig), sig, device=self.device)
             self._mc.load_state(_counters(self.seed))
         if self._mc_stale:
-            self._mc.load_state({n: v for n, v in self._exe.state().items()})
+            current = self._exe.state()  # parameters and state only: each executable keeps its own counter
+            self._mc.load_state({n: current[n] for n in self._trainable + self._state})
             self._mc_stale = False
         return self._mc
 
