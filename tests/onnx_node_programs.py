@@ -6,7 +6,8 @@ which ONNX inputs feed which nnc inputs, and which become parameters (converted 
 recurrent gates reordered from ONNX's i, o, f, c and z, r, h to PyTorch's i, f, g, o and r, z, n; ONNX's
 B split into bias_ih and bias_hh). A configuration nnc cannot write raises `NotExpressible` with the
 reason. `run(case)` checks the program, runs it on the numpy backend for every data set and compares each
-ONNX output (rtol 1e-3, atol 1e-7: the ONNX runner's tolerance).
+ONNX output: its element type exactly, integers and bools exactly, floats at rtol 1e-3, atol 1e-7 (the ONNX
+runner's tolerance). The elementwise, comparison, reduction and indexing ops are in onnx_node_math.py.
 """
 from __future__ import annotations
 
@@ -345,8 +346,11 @@ def _loss(case) -> Plan:
 
 def plan(case) -> Plan:
     """The program for a single-node test, or NotExpressible."""
+    from onnx_node_math import OPS as MATH, math_plan
     from onnx_node_recurrent import recurrent
     t = case.model.graph.node[0].op_type
+    if t in MATH:
+        return math_plan(case)
     if t == "Conv":
         return _conv(case)
     if t == "ConvTranspose":
@@ -407,6 +411,12 @@ def run_tolerance(case, rtol: float, atol: float) -> tuple[str, str]:
             y = got[f"y{i}"]
             if y.shape != want.shape:
                 return "failed", f"shape {list(y.shape)}, ONNX {list(want.shape)}"
+            if y.dtype != want.dtype:
+                return "failed", f"element type {y.dtype}, ONNX {want.dtype}"
+            if want.dtype.kind in "biu":  # integers and bools compare exactly
+                if not np.array_equal(y, want):
+                    return "failed", "different values"
+                continue
             if not np.allclose(y, want, rtol=rtol, atol=atol):
                 return "failed", f"different numbers (max |diff| {np.max(np.abs(y - want)):.3g})"
     return "passed", ""
