@@ -1,7 +1,8 @@
 """The .nn program for an ONNX elementwise, comparison, reduction or indexing node test (see onnx_node_programs.py).
 
 These ops map onto nnc's arithmetic and built-ins as an importer writes them: Add as `a + b`, Neg as `-x`,
-Max of several inputs as nested `maximum`, ReduceMin as `-max(-x)`, ArgMin as `argmax(-x)`, ArgMax with
+Max of several inputs as nested `maximum`, ReduceMin as `-max(-x)` (on bools
+`max(where(x, 0, 1)) == 0`), ArgMin as `argmax(-x)`, ArgMax with
 select_last_index as `n - 1 - argmax(reverse(x))`, HardSigmoid as `clip(alpha * x + beta, 0, 1)`, Gather on
 another axis than 0 as `transpose`, `gather`, `transpose` back, negative Gather and OneHot indices wrapped
 with `where(i < 0, i + n, i)` (ONNX counts them from the end; nnc's gather and one_hot do not), OneHot's
@@ -15,7 +16,7 @@ import numpy as np
 
 from onnx_node_programs import NotExpressible, Plan, _const, _shape, _src, attrs
 
-NN_TYPES = {1: "f32", 11: "f64", 6: "i32", 7: "i64"}
+NN_TYPES = {1: "f32", 11: "f64", 6: "i32", 7: "i64", 9: "bool"}  # bool: `input c: bool[...]` (ir/types.py)
 SMALL_INTS = "a narrow (2- to 16-bit) or unsigned integer type (nnc has i32, i64)"
 SMALL_FLOATS = "a float type of 16 bits or fewer (nnc has f32, f64)"
 BINARY = {"Add": "{0} + {1}", "Sub": "{0} - {1}", "Mul": "{0} * {1}", "Div": "{0} / {1}", "Pow": "{0} ** {1}",
@@ -34,8 +35,6 @@ def _kind(t: int) -> str:
         return SMALL_INTS
     if t == 8:
         return "strings"
-    if t == 9:
-        return "bool (nnc's inputs are f32, f64, i32 or i64)"
     return SMALL_FLOATS
 
 
@@ -83,9 +82,11 @@ def _reduce(case, node, a: dict) -> Plan:
         return _plan(case, [node.input[0]], ["output y0 = x0"])
     axis = "" if not axes else f", axis={sorted(int(v) % rank for v in axes)}"
     fn = {"ReduceSum": "sum", "ReduceMean": "mean", "ReduceMax": "max", "ReduceMin": "max"}[node.op_type]
-    x = "-x0" if node.op_type == "ReduceMin" else "x0"
-    expr = f"{fn}({x}{axis}, keepdims={keep})"
-    return _plan(case, [node.input[0]], [f"output y0 = {'-' + expr if node.op_type == 'ReduceMin' else expr}"])
+    expr = f"{fn}(x0{axis}, keepdims={keep})"
+    if node.op_type == "ReduceMin":  # -max(-x); on bools (no tensor `not`): true where no element is false
+        boolean = _dtype({v.name: v for v in case.model.graph.input}[node.input[0]]) == "bool"
+        expr = f"max(where(x0, 0, 1){axis}, keepdims={keep}) == 0" if boolean else f"-max(-x0{axis}, keepdims={keep})"
+    return _plan(case, [node.input[0]], [f"output y0 = {expr}"])
 
 
 def _arg(case, node, a: dict) -> Plan:
@@ -195,9 +196,10 @@ def math_plan(case) -> Plan:
         alpha, beta = a.get("alpha", 0.2), a.get("beta", 0.5)
         return _plan(case, [node.input[0]], [f"output y0 = clip({alpha!r} * x0 + {beta!r}, 0.0, 1.0)"])
     vis = {v.name: v for v in case.model.graph.input}
-    if t == "Where":
-        _inputs(case, [node.input[0]])  # the bool condition: an input nnc cannot declare
-        return _plan(case, list(node.input), ["output y0 = where(x0, x1, x2)"])
+    if t == "Where":  # the bool condition and the two branches, of one element type
+        decls = [_decl(f"x{i}", vis[n]) for i, n in enumerate(node.input)]
+        return Plan(_src(decls, ["output y0 = where(x0, x1, x2)"]), {f"x{i}": n for i, n in enumerate(node.input)},
+                    outputs=[node.output[0]])
     if t == "Cast":
         _dtype(vis[node.input[0]])
         to = a["to"]

@@ -26,7 +26,7 @@ def test_the_node_test_table_in_the_docs_is_current():
     assert r["AveragePool"]["node tests"] == r["AveragePool"]["passed (run)"] == "20"
     for op in ("Conv", "MatMul", "Softmax", "LayerNormalization", "Concat", "Transpose", "Flatten", "RNN",
                "SoftmaxCrossEntropyLoss", "NegativeLogLikelihoodLoss", "Selu", "PRelu", "Neg", "Abs", "Exp", "Log",
-               "Sqrt", "Sign", "Sum", "Mean", "ReduceMean", "ArgMax", "ArgMin", "Gather", "HardSigmoid"):
+               "Sqrt", "Sign", "Sum", "Mean", "ReduceMean", "ArgMax", "ArgMin", "Gather", "HardSigmoid", "Where"):
         assert r[op]["passed (run)"] == r[op]["node tests"], op  # every node test of these runs and matches
     assert int(r["LSTM"]["passed (run)"]) >= 4 and int(r["ConvTranspose"]["passed (run)"]) >= 10
     assert int(r["**all**"]["passed (run)"]) >= 385
