@@ -169,7 +169,11 @@ def math_plan(case) -> Plan:
     t = node.op_type
     a = attrs(node)
     if t in BINARY:
-        return _plan(case, list(node.input), [f"output y0 = {BINARY[t].format('x0', 'x1')}"])
+        plan = _plan(case, list(node.input), [f"output y0 = {BINARY[t].format('x0', 'x1')}"])
+        if t == "Div" and "input x0: i" in plan.src:
+            raise NotExpressible("integer division: nnc's `/` divides truly, as PyTorch's does (f32); "
+                                 "ONNX's Div on integers truncates")
+        return plan
     if t in UNARY:
         return _plan(case, [node.input[0]], [f"output y0 = {UNARY[t].format('x0')}"])
     if t in VARIADIC:

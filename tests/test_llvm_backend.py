@@ -471,12 +471,14 @@ def test_a_corrupt_cache_entry_is_rebuilt_never_loaded(tmp_path, monkeypatch, ca
     np.testing.assert_allclose(out, np.full((3, 10), 0.01 * (128 * (0.01 * 64 + 0.01)) + 0.01), rtol=1e-5)
 
 
-def test_integer_division_is_refused_with_its_dtype_and_line():
+def test_integer_division_is_true_division_as_on_numpy():
     def build(e, x, y):
         return [e("div", x, y)]
     g = graph_of(build, {"x": TensorType("i64", (3,)), "y": TensorType("i64", (3,))})
-    with pytest.raises(BackendUnavailable, match=r"cannot lower div on i64 yet \(line 1 of t\.nn"):
-        LLVM.compile(prepare(g, LLVM), inference_signature(g))
+    exe = LLVM.compile(prepare(g, LLVM), inference_signature(g))  # the promotion pass casts both to f32
+    out = next(iter(exe(x=np.array([-3, 3, 7]), y=np.array([2, -2, 7])).values()))
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, [-1.5, -1.5, 1.0])
 
 
 def test_the_profile_option_counts_cycles_per_kernel():

@@ -1,6 +1,6 @@
 """docs/onnx_node_tests.md is what tests/onnx_node_coverage.py prints: the ONNX node tests of the ops nnc can
 express ran on the numpy backend (tests/onnx_node_programs.py, onnx_node_math.py and onnx_node_recurrent.py write
-each one's .nn program) and matched ONNX's expected outputs; one failed, integer Div, a known bug."""
+each one's .nn program) and matched ONNX's expected outputs; none failed."""
 import pytest
 
 from helpers import ROOT
@@ -19,10 +19,9 @@ def test_the_node_test_table_in_the_docs_is_current():
     got = table()
     assert got in text, got
     r = rows(got)
-    # the one disagreement: integer Div (nnc's div infers i32 but its reference divides to f64: -3 / 2 gives
-    # -1.5 where ONNX truncates to -1); when it is fixed this row changes and the table must be regenerated
-    assert r["**all**"]["failed"] == r["Div"]["failed"] == "1"
-    assert "FAILED: test_div_int32_trunc: element type float64, ONNX int32" in r["Div"]["not expressible, why"]
+    # nothing differs; integer Div is true division in nnc (f32, as PyTorch), where ONNX truncates
+    assert r["**all**"]["failed"] == "0"
+    assert "integer division: nnc's `/` divides truly" in r["Div"]["not expressible, why"]
     assert r["AveragePool"]["node tests"] == r["AveragePool"]["passed (run)"] == "20"
     for op in ("Conv", "MatMul", "Softmax", "LayerNormalization", "Concat", "Transpose", "Flatten", "RNN",
                "SoftmaxCrossEntropyLoss", "NegativeLogLikelihoodLoss", "Selu", "PRelu", "Neg", "Abs", "Exp", "Log",

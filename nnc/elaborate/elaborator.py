@@ -868,13 +868,16 @@ class Elaborator:
                          hint="floats are at most about 1.8e308")
             return POISON
         dtype = other.type.dtype if isinstance(other, Tensor) else "f32"
+        if dtype == "bool":  # 2.0 * (x > 0): the number keeps its own kind and the bool tensor is promoted
+            dtype = "i64" if isinstance(v, int) and not isinstance(v, bool) else "f32"
         if isinstance(v, float) and dtype in ("i32", "i64"):
             dtype = "f32"
         return self.constant(v, dtype, span, frame)
 
     def constant(self, v, dtype: str, span: Span, frame: Frame) -> Tensor:
         name = frame.builder.unique_name(frame.node_path, "constant")
-        (out,) = frame.builder.add_node("constant", [], [TensorType(dtype, ())], {"value": float(v), "dtype": dtype},
+        value = int(v) if dtype in ("i32", "i64") else float(v)  # integer constants stay integers
+        (out,) = frame.builder.add_node("constant", [], [TensorType(dtype, ())], {"value": value, "dtype": dtype},
                                         span, name, frame.node_path)
         return out
 

@@ -25,14 +25,12 @@ def unary(name: str, fn: Callable, doc: str, attrs: tuple[Attr, ...] = (), categ
               category=category, internal=internal, examples=examples, vjp=vjp)
 
 
+_RANK = {"bool": 0, "i32": 1, "i64": 2, "f32": 3, "f64": 4}
+
+
 def promote(a: str, b: str) -> str:
-    if "f64" in (a, b):
-        return "f64"
-    if "f32" in (a, b):
-        return "f32"
-    if "i64" in (a, b):
-        return "i64"
-    return a
+    """The dtype of a binary op's result: bool < i32 < i64 < f32 < f64, as NumPy and PyTorch promote."""
+    return a if _RANK[a] >= _RANK[b] else b
 
 
 def broadcast_shapes(a: TensorType, b: TensorType) -> tuple:

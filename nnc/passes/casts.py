@@ -26,7 +26,7 @@ def promote_dtypes(graph: Graph) -> Graph:
         if not _mixed(graph, node):
             return None
         positions = SAME_DTYPE[node.op]
-        target = _target([ins[i].type.dtype for i in positions])
+        target = _target(graph, node)
         ins = [emit("cast", t, dtype=target) if i in positions and t.type.dtype != target else t
                for i, t in enumerate(ins)]
         return emit.resolved(node.op, *ins, **node.attr_dict)
@@ -41,14 +41,20 @@ def _as_list(out):
 
 
 def _mixed(graph: Graph, node) -> bool:
+    """Whether some operand's dtype differs from the one the op computes in."""
     positions = SAME_DTYPE.get(node.op)
     if positions is None:
         return False
-    return len({graph.type_of(node.inputs[i]).dtype for i in positions}) > 1
+    target = _target(graph, node)
+    return any(graph.type_of(node.inputs[i]).dtype != target for i in positions)
 
 
-def _target(dtypes: list[str]) -> str:
-    out = dtypes[0]
-    for d in dtypes[1:]:
-        out = promote(out, d)
+def _target(graph: Graph, node) -> str:
+    """The dtype the op computes in: its result's (integer `/` gives f32), or for a comparison, the operands'
+    common promotion."""
+    if node.op != "compare":
+        return graph.type_of(node.outputs[0]).dtype
+    out = "bool"
+    for i in SAME_DTYPE["compare"]:
+        out = promote(out, graph.type_of(node.inputs[i]).dtype)
     return out
