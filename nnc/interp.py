@@ -42,8 +42,9 @@ def strict_default() -> bool:
     return os.environ.get("NNC_STRICT", "") not in ("", "0")
 
 
-def check_feed(graph: Graph, feeds: dict[str, np.ndarray]) -> dict[int, np.ndarray]:
-    """Match named input arrays to the graph's inputs, checking dtype, rank and fixed sizes."""
+def check_feed(graph: Graph, feeds: dict[str, np.ndarray]) -> tuple[dict[int, np.ndarray], dict[str, int]]:
+    """Match named input arrays to the graph's inputs, checking dtype, rank and fixed sizes; returns the
+    arrays by value id and the size symbols bound from their shapes."""
     env: dict[int, np.ndarray] = {}
     missing = [n for n, _ in graph.inputs if n not in feeds]
     if missing:
@@ -69,22 +70,21 @@ def check_feed(graph: Graph, feeds: dict[str, np.ndarray]) -> dict[int, np.ndarr
         env[vid] = a
     from .ir.bind import BindError, bind_symbols
     try:
-        bind_symbols(shapes)
+        bindings = bind_symbols(shapes)
     except BindError as e:
         raise RunError(str(e)) from None
-    return env
+    return env, bindings
 
 
 def run_graph(graph: Graph, feeds: dict[str, np.ndarray], params: dict[str, np.ndarray],
               ctx: Context | None = None, outputs: list[str] | None = None,
               strict: bool | None = None) -> dict[str, np.ndarray]:
-    ctx = ctx or Context(strict=strict_default() if strict is None else strict)
-    if strict is not None:
-        ctx.strict = strict
-    env = check_feed(graph, feeds)
+    if strict is None:
+        strict = ctx.strict if ctx is not None else strict_default()
+    ctx = ctx or Context(strict=strict)
+    env, bindings = check_feed(graph, feeds)
     for p in graph.params:
         env[p.value.id] = params[p.name]
-    bindings = _bindings(graph, env) if ctx.strict else {}
     for node in graph.nodes:
         op = get_op(node.op)
         if op.reference is None:
@@ -92,20 +92,11 @@ def run_graph(graph: Graph, feeds: dict[str, np.ndarray], params: dict[str, np.n
         results = op.reference([env[i] for i in node.inputs], node.attr_dict, ctx)
         for vid, value in zip(node.outputs, results):
             env[vid] = value
-            if ctx.strict:
+            if strict:
                 _check_result(node, graph.type_of(vid), value, bindings)
     names = outputs or [n for n, _ in graph.outputs]
     out_ids = dict(graph.outputs)
     return {n: env[out_ids[n]] for n in names}
-
-
-def _bindings(graph: Graph, env: dict[int, np.ndarray]) -> dict[str, int]:
-    """The symbols' sizes, bound from the inputs' concrete shapes (nnc/ir/bind.py); empty when they do not fit."""
-    from .ir.bind import BindError, bind_symbols
-    try:
-        return bind_symbols([(n, graph.type_of(v), np.shape(env[v])) for n, v in graph.inputs])
-    except BindError:
-        return {}
 
 
 def _size(d, bindings: dict[str, int]) -> int | None:
