@@ -212,10 +212,11 @@ def test_an_exception_on_one_rank_ends_the_job():
 @needs_mpi
 def test_a_stuck_rank_ends_the_job_after_the_step_timeout():
     began = time.monotonic()
-    r = nnc_train(MLP, "--workers", 2, *MLP_20_STEPS, "--step-timeout", 2, fault="hang:0:3", timeout=60)
+    # 5 s, not less: on a loaded 2-core machine an honest early step can take a couple of seconds
+    r = nnc_train(MLP, "--workers", 2, *MLP_20_STEPS, "--step-timeout", 5, fault="hang:0:3", timeout=90)
     assert r.returncode != 0
-    assert "step 3 did not finish within 2 s" in r.stderr and "rank " in r.stderr
-    assert time.monotonic() - began < 30
+    assert "step 3 did not finish within 5 s" in r.stderr and "rank " in r.stderr
+    assert time.monotonic() - began < 45
 
 
 @needs_mpi
