@@ -27,6 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("-W", dest="warnings", choices=("error",))
     s.add_argument("--backend", choices=("llvm",), help="also the memory plan of the model compiled by this backend")
     _llvm_flags(s)
+    s.add_argument("--profile", action="store_true", help="llvm: run the compiled model and print per kernel its "
+                   "time, FLOPs, GFLOP/s and share of the machine's measured peak")
+    s.add_argument("--train", metavar="T", help="with --profile: profile one training step of train block T")
 
     t = sub.add_parser("train", help="run a program's training: epochs, held-out metrics, checkpoints")
     t.add_argument("file", metavar="FILE")
@@ -243,16 +246,35 @@ def cmd_stats(args) -> int:
     if (args.batch or args.cpu) and not args.backend:
         print("nnc: error: --batch and --cpu go with --backend llvm (the plan of the compiled model)", file=sys.stderr)
         return EXIT_USAGE
+    if (args.profile or args.train) and args.backend != "llvm" or args.train and not args.profile:
+        print("nnc: error: --profile goes with --backend llvm, --train with --profile", file=sys.stderr)
+        return EXIT_USAGE
+    if args.train and args.train not in result.trains:
+        print(f"nnc: error: no train block `{args.train}` in {args.file} (train blocks: "
+              f"{', '.join(result.trains) or 'none'})", file=sys.stderr)
+        return EXIT_USAGE
+    if args.train and not args.model:
+        models = {}  # --train alone: only the training step
     stats = {name: model_stats(info.graph) for name, info in models.items()}
-    plans = {}
+    plans, profiles, step_profile = {}, {}, None
     if args.backend == "llvm":
         plans = _llvm_reports(lambda r: {n: r.model_report(info, args.batch or 1, args.cpu)
                                          for n, info in models.items()})
         if plans is None:
             return EXIT_USAGE
+    if args.profile:  # the measured profile of each model (and of the --train step): backends/llvm/report.py
+        measured = _llvm_reports(lambda r: r.stats_profiles(models, result.trains.get(args.train), args.batch or 1,
+                                                            args.cpu))
+        if measured is None:
+            return EXIT_USAGE
+        profiles, step_profile = measured
     if args.format == "json":
-        print(json.dumps({"models": {name: s.to_json() | ({"llvm": plans[name].plan_json()} if plans else {})
-                                     for name, s in stats.items()}}))
+        out = {"models": {name: s.to_json() | ({"llvm": plans[name].plan_json()} if plans else {})
+                          | ({"profile": profiles[name].to_json()} if name in profiles else {})
+                          for name, s in stats.items()}}
+        if args.train:
+            out["trains"] = {args.train: {"profile": step_profile.to_json()}}
+        print(json.dumps(out))
         return EXIT_OK
     if result.diagnostics:
         print(render_text(result.diagnostics, result.sources), file=sys.stderr)
@@ -263,6 +285,11 @@ def cmd_stats(args) -> int:
         if plans:
             from .backends.llvm.report import plan_text
             tables[-1] += "\n" + plan_text(plans[name])
+    if args.profile:
+        from .backends.llvm.report import profile_text
+        tables = [t + "\n\n" + profile_text(profiles[n]) for t, n in zip(tables, stats)]
+        if step_profile is not None:
+            tables.append(profile_text(step_profile))
     print("\n\n".join(tables))
     return EXIT_OK
 
