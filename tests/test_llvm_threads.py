@@ -1,0 +1,198 @@
+"""The LLVM thread pool (nnc/backends/llvm/threads.py): every index runs exactly once for any n and
+thread count, two threads really run at once, nested regions and concurrent Python threads neither
+deadlock nor mix their work, and a process using the pool exits (or forks) cleanly. Runs that could
+deadlock run in a subprocess under a timeout, so a deadlock fails the test instead of hanging the suite."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("llvmlite")
+
+from llvmlite import ir  # noqa: E402
+
+from nnc.backends.llvm import threads  # noqa: E402
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+
+
+@pytest.fixture(scope="module")
+def tasks():
+    from llvm_pool_tasks import Tasks
+    t = Tasks()
+    yield t
+    t.pool.set_spin(threads.DEFAULT_SPIN)
+    t.pool.set_threads(threads.threads_setting())
+
+
+def squares_ok(a: np.ndarray, n: int) -> bool:
+    return bool((a[:n] == np.arange(n, dtype=np.int64) ** 2).all() and a[n] == -1)
+
+
+@pytest.mark.parametrize("k", [1, 2, 4])
+def test_every_index_runs_once(tasks, k):
+    assert tasks.pool.set_threads(k) == k
+    for n in (0, 1, 2, 3, 100, 10000):
+        assert squares_ok(tasks.squares(n), n), n
+        assert squares_ok(tasks.squares(n, repeats=5), n), n
+    assert tasks.pool.threads() == k
+
+
+@pytest.mark.parametrize("spin", [threads.DEFAULT_SPIN, 0])
+def test_two_threads_run_at_once(tasks, spin):
+    # index 0 waits (bounded) until index 1 has started: only a second thread can start it; with spin 0
+    # the worker is asleep on its futex when the region begins and must be woken
+    tasks.pool.set_threads(2)
+    tasks.pool.set_spin(spin)
+    try:
+        assert tasks.overlapped()
+    finally:
+        tasks.pool.set_spin(threads.DEFAULT_SPIN)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_nested_regions_run_serially_inside(tasks, k):
+    tasks.pool.set_threads(k)
+    data = tasks.nested(7, 33)
+    assert (data == np.arange(33, dtype=np.int64) ** 2).all()
+
+
+def test_two_python_threads_do_not_mix(tasks):
+    tasks.pool.set_threads(2)
+    errors: list[str] = []
+
+    def caller(n: int) -> None:
+        for _ in range(40):
+            if not squares_ok(tasks.squares(n, repeats=3), n):
+                errors.append(f"squares {n}")
+            if not (tasks.nested(5, n // 100) == np.arange(n // 100) ** 2).all():
+                errors.append(f"nested {n}")
+
+    ts = [threading.Thread(target=caller, args=(n,)) for n in (3000, 5100)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert errors == []
+
+
+def test_set_threads_and_shutdown_restart_the_pool(tasks):
+    for k in (2, 3, 1, 2):
+        assert tasks.pool.set_threads(k) == k
+        assert squares_ok(tasks.squares(999), 999)
+    tasks.pool.shutdown()
+    assert squares_ok(tasks.squares(999), 999)    # started again by the region
+    assert tasks.pool.threads() == 2
+
+
+def test_all_cores_by_default(tasks):
+    import os
+    assert tasks.pool.set_threads(0) == min(os.cpu_count(), threads.MAX_THREADS)
+    assert squares_ok(tasks.squares(500), 500)
+
+
+def test_threads_setting(monkeypatch):
+    monkeypatch.delenv("NNC_THREADS", raising=False)
+    assert threads.threads_setting({}) is None
+    assert threads.threads_setting({"threads": 2}) == 2
+    assert threads.threads_setting({"threads": "3"}) == 3
+    assert threads.threads_setting({"threads": 0}) == 0
+    assert threads.threads_setting({"threads": 1000}) == threads.MAX_THREADS
+    monkeypatch.setenv("NNC_THREADS", " 1 ")
+    assert threads.threads_setting({}) == 1
+    assert threads.threads_setting({"threads": 2}) == 2     # the option wins over the environment
+    monkeypatch.setenv("NNC_THREADS", "many")
+    with pytest.raises(ValueError, match=r"^NNC_THREADS must be a whole number of threads >= 0 .*'many'"):
+        threads.threads_setting({})
+    for bad in (-1, 2.5, True, "two", [2]):
+        with pytest.raises(ValueError, match="^option threads must be a whole number"):
+            threads.threads_setting({"threads": bad})
+
+
+def test_emit_pool_once_per_module():
+    m = ir.Module()
+    fns = threads.emit_pool(m, "x86_64-unknown-linux-gnu")
+    assert set(fns) == set(threads.SYMBOLS)
+    assert threads.declare_parallel_for(m) is fns[threads.PARALLEL_FOR]
+    with pytest.raises(ValueError, match="already defines nnc_parallel_for"):
+        threads.emit_pool(m)
+    with pytest.raises(ValueError, match="no futex system call number for 'mips-unknown-linux-gnu'"):
+        threads.emit_pool(ir.Module(), "mips-unknown-linux-gnu")
+    m2 = ir.Module()
+    threads.declare_parallel_for(m2)
+    with pytest.raises(ValueError, match="before declaring"):
+        threads.emit_pool(m2)
+
+
+def run_script(body: str, timeout: float) -> subprocess.CompletedProcess:
+    """`body` in a fresh Python process with the tasks module loaded as `t`; a hang fails by timeout."""
+    script = textwrap.dedent("""
+        import os, sys
+        import numpy as np
+        sys.path.insert(0, {tests!r})
+        from llvm_pool_tasks import Tasks
+        t = Tasks()
+        def check(n, repeats=1):
+            a = t.squares(n, repeats)
+            assert (a[:n] == np.arange(n) ** 2).all() and a[n] == -1, n
+    """).format(tests=str(TESTS)) + textwrap.dedent(body)
+    try:
+        return subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the pool deadlocked: no exit within {timeout} s")
+
+
+def test_many_regions_in_a_row_without_deadlock():
+    r = run_script("""
+        for k, spin in ((2, None), (2, 0), (2, 300), (3, 0), (4, 3000)):
+            t.pool.set_threads(k)
+            if spin is not None:
+                t.pool.set_spin(spin)
+            for n in (2, 3, 17):
+                check(n, repeats=10000)
+            t.run("empty", 0, 2, 10000)
+            for _ in range(300):     # from Python: each region after a short idle gap
+                check(5)
+        print("ok")
+    """, timeout=180)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+
+
+@pytest.mark.parametrize("how", ["return", "shutdown", "sys.exit"])
+def test_process_exits_after_use(how):
+    end = {"return": "", "shutdown": "t.pool.shutdown()", "sys.exit": "sys.exit(0)"}[how]
+    r = run_script(f"""
+        t.pool.set_threads(2)
+        check(1000, repeats=50)
+        t.nested(4, 40)
+        print("ok", flush=True)
+        {end}
+    """, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+
+
+def test_forked_child_runs_regions():
+    r = run_script("""
+        t.pool.set_threads(2)
+        check(1000, repeats=20)          # the parent's workers are running
+        pid = os.fork()
+        if pid == 0:
+            try:
+                check(1000, repeats=20)  # the child has none until the pool starts again
+                assert t.pool.threads() == 2 and t.overlapped()
+                os._exit(0)
+            except BaseException:
+                os._exit(1)
+        _, status = os.waitpid(pid, 0)
+        check(1000, repeats=20)
+        print("ok" if status == 0 else f"child status {status}")
+    """, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr[-2000:]
