@@ -1,11 +1,21 @@
 """LLVM IR from the loop-level layer: one function per kernel, and one entry point that calls them.
 
-The entry point is `void nnc_run(ptr args)`: `args` is an array of pointers, one per argument slot
-(inputs, parameters, outputs) and the arena last, prepared once in Python and passed through a cached
-ctypes prototype. Each kernel is an internal function taking one `noalias` pointer per buffer it
-touches (buffers never overlap while both are live, which the planner guarantees), so LLVM vectorises
-its loops without run-time alias checks. All sizes are constants: a graph is lowered per binding of its
-size symbols, and every loop bound and stride is known to LLVM.
+The entry point is `void nnc_run(ptr args)`; `args` is an array of pointers, prepared once by the
+caller (the slot contract, which the C library of nnc/backends/llvm/aot relies on):
+
+    args[0 .. n_in)        the signature's inputs          args[n_in .. n_args)  its outputs
+    args[n_args]           the arena base (64-byte aligned)
+    args[n_args + 1]       status (i64*: k > 0 after a call means check k - 1 failed)
+    args[n_args + 2]       profile cycles (i64*, one per kernel; only read with `profile`)
+    args[n_args + 3]       the size symbols' values (i64*, in the order of `LlvmExecutable.symbols`)
+    args[n_args + 4]       the scratch offsets (i64*, bytes into the arena, in `Plan.scratch` order)
+
+Sizes are run-time values: a dimension is an int or a `dims.Poly` over the size symbols, and
+`KernelBuilder.dim(d)` turns it into an i64 (computed once per kernel call, in the kernel's entry block,
+from its `sizes` argument). Each kernel is an internal `noinline` function taking one `noalias` pointer
+per buffer it touches (buffers never overlap while both are live, which the planner guarantees), so
+LLVM vectorises its loops without run-time alias checks, then the sizes pointer. Loops with a run-time
+bound are guarded for zero iterations; bounds checks whose outcome depends on the binding are run-time.
 
 Scalars: bool is i1 in registers and one byte in memory; f32/f64/i32/i64 as themselves. Elementwise
 semantics follow NumPy's: maximum/minimum propagate NaN, sign(NaN) is NaN, sigmoid uses the oracle's
@@ -15,6 +25,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
+from .dims import Dim, Poly, difference
 from .loops import (Affine, Buf, Const, Expr, Iota, Kernel, Load, Map, Matmul, Pad, Random, Reduce, Store,
                     Gather, ScatterRows, Window, WindowPick, contiguous_strides, numel)
 
@@ -32,42 +43,83 @@ REASSOC = ("reassoc", "contract")  # reductions: lets LLVM vectorise the accumul
 class KernelBuilder:
     """Emits one kernel function; `ev` computes an expression's element at an index (i64 values)."""
 
-    def __init__(self, module: ir.Module, name: str, bufs: list[Buf]):
+    def __init__(self, module: ir.Module, name: str, bufs: list[Buf], slots: dict[str, int] | None = None):
         self.module = module
-        fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR] * len(bufs)), name=name)
+        fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR] * (len(bufs) + 1)), name=name)
         fn.linkage = "internal"
         fn.attributes.add("noinline")  # inlining every kernel into the entry point quadruples compile time
         for a in fn.args:
             a.add_attribute("noalias")
         self.fn = fn
         self.ptr = {id(b): a for b, a in zip(bufs, fn.args)}
+        self.sizes = fn.args[-1]          # i64 per size symbol (and run-time loop variable)
+        self.slots = slots or {}
         self.allocas = fn.append_basic_block("allocas")
+        self.entry = ir.IRBuilder(self.allocas)  # one builder: allocas and sizes, in order
         body = fn.append_basic_block("body")
         self.b = ir.IRBuilder(body)
         self._memo: dict = {}
+        self._dims: dict = {}
+
+    def dim(self, d: Dim) -> ir.Value:
+        """A size as an i64: a constant, or a polynomial computed from the symbol values (once per call,
+        in the entry block, so it dominates every use). The helper the GEMM library calls for M, N, K and
+        strides."""
+        if not isinstance(d, Poly):
+            return ir.Constant(I64, int(d))
+        hit = self._dims.get(d)
+        if hit is None:
+            b = self.entry
+            total = None
+            for mono, c in d.terms:
+                term = None
+                for name in mono:
+                    v = self._symbol(name)
+                    term = v if term is None else b.mul(term, v)
+                term = ir.Constant(I64, c) if term is None else term if c == 1 else b.mul(term, ir.Constant(I64, c))
+                total = term if total is None else b.add(total, term)
+            hit = self._dims[d] = total
+        return hit
+
+    def _symbol(self, name: str) -> ir.Value:
+        hit = self._dims.get(name)
+        if hit is None:
+            if name not in self.slots:
+                raise KeyError(f"size symbol {name} has no slot in the sizes array")
+            b = self.entry
+            ptr = b.gep(self.sizes, [ir.Constant(I64, self.slots[name])], source_etype=I64)
+            hit = self._dims[name] = b.load(ptr, typ=I64)
+        return hit
 
     def finish(self) -> None:
         self.b.ret_void()
-        ir.IRBuilder(self.allocas).branch(self.fn.blocks[1])
+        self.entry.branch(self.fn.blocks[1])
 
     def alloca(self, t: ir.Type) -> ir.Value:
-        return ir.IRBuilder(self.allocas).alloca(t)
+        return self.entry.alloca(t)
 
     # -- loops ------------------------------------------------------------------------------------
-    def for_range(self, n: int, body) -> None:
-        """for i in range(n): body(i); n >= 1 (a do-while: the caller skips empty nests)."""
+    def for_range(self, n, body) -> None:
+        """for i in range(n): body(i). `n` is an int (nothing emitted for n <= 0, a do-while otherwise), a
+        Dim, or an i64 IR value (both tested for zero iterations first)."""
+        if isinstance(n, int) and n <= 0:
+            return
         b = self.b
         pre = b.block
         head = self.fn.append_basic_block("loop")
-        b.branch(head)
+        done = self.fn.append_basic_block("done")
+        bound = n if isinstance(n, ir.Value) else self.dim(n)
+        if isinstance(n, int):
+            b.branch(head)
+        else:
+            b.cbranch(b.icmp_signed(">", bound, ir.Constant(I64, 0)), head, done)
         b.position_at_end(head)
         i = b.phi(I64)
         i.add_incoming(ir.Constant(I64, 0), pre)
         body(i)
         nxt = b.add(i, ir.Constant(I64, 1), flags=("nuw", "nsw"))
         i.add_incoming(nxt, b.block)
-        done = self.fn.append_basic_block("done")
-        b.cbranch(b.icmp_signed("<", nxt, ir.Constant(I64, n)), head, done)
+        b.cbranch(b.icmp_signed("<", nxt, bound), head, done)
         b.position_at_end(done)
 
     def nest(self, shape: tuple[int, ...], body) -> None:
@@ -86,13 +138,13 @@ class KernelBuilder:
         rec(0)
 
     # -- addresses --------------------------------------------------------------------------------
-    def affine(self, const: int, coeffs, idx) -> ir.Value:
+    def affine(self, const: Dim, coeffs, idx) -> ir.Value:
         b = self.b
-        acc = ir.Constant(I64, const)
+        acc = self.dim(const)
         for c, i in zip(coeffs, idx):
             if c == 0:
                 continue
-            term = i if c == 1 else b.mul(i, ir.Constant(I64, c))
+            term = i if c == 1 else b.mul(i, self.dim(c))
             acc = b.add(acc, term)
         return acc
 
@@ -124,6 +176,9 @@ class KernelBuilder:
         if isinstance(x, Load):
             return self.load(x, idx)
         if isinstance(x, Const):
+            if isinstance(x.value, Poly):  # a size as a value (the `size` op: a mean's divisor)
+                from .scalar import cast
+                return cast(b, self.dim(x.value), "i64", x.dtype)
             return const(x.dtype, x.value)
         if isinstance(x, Map):
             from .scalar import apply
@@ -138,7 +193,7 @@ class KernelBuilder:
             src = []
             for i, lo, n in zip(idx, x.lo, x.src.shape):
                 s = b.sub(i, ir.Constant(I64, lo)) if lo else i
-                ok = b.and_(b.icmp_signed(">=", s, ir.Constant(I64, 0)), b.icmp_signed("<", s, ir.Constant(I64, n)))
+                ok = b.and_(b.icmp_signed(">=", s, ir.Constant(I64, 0)), b.icmp_signed("<", s, self.dim(n)))
                 inside = b.and_(inside, ok)
                 src.append(s)
             src = [b.select(inside, s, ir.Constant(I64, 0)) for s in src]
@@ -164,20 +219,23 @@ class KernelBuilder:
         src = []
         for row, c, d, n in zip(x.mat, x.const, x.dil, x.src.shape):
             q = self.affine(c, row, idx)
-            lo = c + sum(min(0, a * (m - 1)) for a, m in zip(row, x.shape))
-            hi = c + sum(max(0, a * (m - 1)) for a, m in zip(row, x.shape))
-            if d == 1 and lo >= 0 and hi < n:
+            # the extreme positions over the output (sizes >= 1: an empty nest runs nothing); a bound is
+            # skipped only when it holds for every binding
+            lo = c + sum((a * (m - 1) for a, m in zip(row, x.shape) if a < 0), 0)
+            hi = c + sum((a * (m - 1) for a, m in zip(row, x.shape) if a > 0), 0)
+            lo_ok, hi_room = difference(lo, 0), difference(n, hi)
+            if d == 1 and lo_ok is not None and lo_ok >= 0 and hi_room is not None and hi_room > 0:
                 src.append(q)  # never outside: no test
                 continue
             if d == 1:
-                ok = b.and_(b.icmp_signed(">=", q, zero), b.icmp_signed("<", q, ir.Constant(I64, n)))
+                ok = b.and_(b.icmp_signed(">=", q, zero), b.icmp_signed("<", q, self.dim(n)))
                 s = q
             else:
                 pos = b.icmp_signed(">=", q, zero)
                 qc = b.select(pos, q, zero)
                 s = b.udiv(qc, ir.Constant(I64, d))
                 ok = b.and_(b.and_(pos, b.icmp_unsigned("==", b.urem(qc, ir.Constant(I64, d)), zero)),
-                            b.icmp_signed("<", s, ir.Constant(I64, n)))
+                            b.icmp_signed("<", s, self.dim(n)))
             inside = ok if inside is None else b.and_(inside, ok)
             src.append(s)
         if inside is None:
@@ -185,12 +243,12 @@ class KernelBuilder:
         src = [b.select(inside, s, zero) for s in src]
         return b.select(inside, self.ev(x.src, src), const(x.dtype, x.fill))
 
-    def row(self, ids: Expr, idx, rows: int, status: Buf, check: int) -> ir.Value:
+    def row(self, ids: Expr, idx, rows: Dim, status: Buf, check: int) -> ir.Value:
         """ids at idx as an i64 row number; outside 0..rows-1 it records `check` in status and gives 0."""
         b = self.b
         v = self.ev(ids, idx)
         v = b.sext(v, I64) if v.type.width < 64 else v
-        ok = b.icmp_unsigned("<", v, ir.Constant(I64, rows))  # negative ids are huge unsigned
+        ok = b.icmp_unsigned("<", v, self.dim(rows))  # negative ids are huge unsigned
         with b.if_then(b.not_(ok), likely=False):  # the first failed check is the one reported
             old = b.load(self.ptr[id(status)], typ=I64)
             first = b.icmp_signed("==", old, ir.Constant(I64, 0))
@@ -242,9 +300,9 @@ def _transpose_blocks(kern: Store) -> tuple[int, int] | None:
     if not isinstance(x, Load) or len(t.shape) < 2 or x.strides[-1] == 1 or not t.contiguous:
         return None
     last = len(t.shape) - 1
-    unit = [d for d in range(last) if x.strides[d] == 1 and t.shape[d] > 1]
-    if not unit:
-        return None
+    unit = [d for d in range(last) if x.strides[d] == 1 and isinstance(t.shape[d], int) and t.shape[d] > 1]
+    if not unit or not isinstance(t.shape[last], int):
+        return None  # blocks along a run-time size would need run-time tails: a plain nest is correct
     for size in (32, 16, 8):
         if t.shape[unit[0]] % size == 0 and t.shape[last] % size == 0:
             return unit[0], size
@@ -302,8 +360,8 @@ def emit_window_pick(k: KernelBuilder, kern: WindowPick) -> None:
             ok, lin = ir.Constant(I1, 1), zero
             for p, kk, s, lo, size, st in zip(ps, ks, kern.stride, kern.lo, x.shape[2:], plane):
                 q = b.sub(b.add(b.mul(p, ir.Constant(I64, s)), kk), ir.Constant(I64, lo))
-                ok = b.and_(ok, b.and_(b.icmp_signed(">=", q, zero), b.icmp_signed("<", q, ir.Constant(I64, size))))
-                lin = b.add(lin, b.mul(q, ir.Constant(I64, st)))
+                ok = b.and_(ok, b.and_(b.icmp_signed(">=", q, zero), b.icmp_signed("<", q, k.dim(size))))
+                lin = b.add(lin, b.mul(q, k.dim(st)))
             lin = b.select(ok, lin, zero)
             v = b.load(k.at_offset(x, b.add(base, lin)), typ=MEM[dtype])
             cur, seen = b.load(best, typ=REG[dtype]), b.load(found, typ=I1)
@@ -359,11 +417,12 @@ def kernel_buffers(kern: Kernel) -> list[Buf]:
 
 
 def emit_module(kernels: list[Kernel], n_args: int, triple: str, data_layout: str,
-                profile: bool = False) -> ir.Module:
+                profile: bool = False, scratch: list[Buf] = (), symbols: tuple[str, ...] = ()) -> ir.Module:
     """The whole executable: one function per kernel and `nnc_run(ptr args)` calling them in order.
 
-    With `profile`, the cycle counter (llvm.readcyclecounter) read after each kernel is added into
-    slot n_args + 2, an i64 array with one entry per kernel: where a step's time goes.
+    Scratch buffer j lives at arena + offsets[j] (slot n_args + 4), symbol k's value is sizes[k] (slot
+    n_args + 3). With `profile`, the cycle counter (llvm.readcyclecounter) read after each kernel is added
+    into slot n_args + 2, an i64 array with one entry per kernel: where a step's time goes.
     """
     module = ir.Module(name="nnc")
     module.triple = triple
@@ -371,33 +430,41 @@ def emit_module(kernels: list[Kernel], n_args: int, triple: str, data_layout: st
     run = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR]), name=ENTRY)
     b = ir.IRBuilder(run.append_basic_block("entry"))
     args = run.args[0]
-    arena = b.load(b.gep(args, [ir.Constant(I64, n_args)], source_etype=PTR), typ=PTR)
+
+    def slot(n: int) -> ir.Value:
+        return b.load(b.gep(args, [ir.Constant(I64, n)], source_etype=PTR), typ=PTR)
+
+    arena, sizes, offsets = slot(n_args), slot(n_args + 3), slot(n_args + 4)
+    index = {id(buf): j for j, buf in enumerate(scratch)}
+    slots = {name: k for k, name in enumerate(symbols)}
     base: dict[int, ir.Value] = {}
 
     def pointer(buf: Buf) -> ir.Value:
         if id(buf) not in base:
             if buf.arg is not None:
-                base[id(buf)] = b.load(b.gep(args, [ir.Constant(I64, buf.arg)], source_etype=PTR), typ=PTR)
+                base[id(buf)] = slot(buf.arg)
             else:
-                base[id(buf)] = b.gep(arena, [ir.Constant(I64, buf.offset)], source_etype=I8)
+                off = b.load(b.gep(offsets, [ir.Constant(I64, index[id(buf)])], source_etype=I64), typ=I64)
+                base[id(buf)] = b.gep(arena, [off], source_etype=I8)
         return base[id(buf)]
 
     if profile:
         clock = ir.Function(module, ir.FunctionType(I64, []), name="llvm.readcyclecounter")
-        counts = b.load(b.gep(args, [ir.Constant(I64, n_args + 2)], source_etype=PTR), typ=PTR)
+        counts = slot(n_args + 2)
         last = b.call(clock, [])
     for n, kern in enumerate(kernels):
-        if numel(kern.target.shape) == 0 and not isinstance(kern, Matmul):
+        shape_size = numel(kern.target.shape)
+        if isinstance(shape_size, int) and shape_size == 0 and not isinstance(kern, Matmul):
             continue
         bufs = kernel_buffers(kern)
-        k = KernelBuilder(module, f"k{n}_{_ident(kern.origin)}", bufs)
+        k = KernelBuilder(module, f"k{n}_{_ident(kern.origin)}", bufs, slots)
         EMITTERS[type(kern)](k, kern)
         k.finish()
-        b.call(k.fn, [pointer(x) for x in bufs])
+        b.call(k.fn, [pointer(x) for x in bufs] + [sizes])
         if profile:
             now = b.call(clock, [])
-            slot = b.gep(counts, [ir.Constant(I64, n)], source_etype=I64)
-            b.store(b.add(b.load(slot, typ=I64), b.sub(now, last)), slot)
+            counter = b.gep(counts, [ir.Constant(I64, n)], source_etype=I64)
+            b.store(b.add(b.load(counter, typ=I64), b.sub(now, last)), counter)
             last = now
     b.ret_void()
     return module

@@ -1,9 +1,13 @@
-"""The LLVM executable: stateful buffers held in place, one compiled variant per binding of sizes.
+"""The LLVM executable: stateful buffers held in place, one compiled code for every batch size.
 
-Argument slots of the entry point are the signature's inputs, then its outputs, then the arena. A
-variant (one per distinct binding of the size symbols, e.g. N=1 and N=64) owns its code, its arena and
-a pointer array prepared once; a call writes only the data and report pointers into it and makes one
-ctypes call.
+The size symbols are run-time values (`symbols`, sorted by name): the graph is lowered and compiled
+once, and a call passes the symbols' values and a memory plan laid out for them (emit.py describes the
+argument slots). Where the lowering cannot write code that is right for every value of a symbol it
+raises `dims.NeedsConcrete`; that symbol is then specialised: one compiled `Variant` per value of the
+specialised symbols (cached), the others still run-time. A variant's arena is planned for the largest
+sizes seen so far and re-planned (a new arena and offsets table, no new code) when a call needs more;
+its pointer array is prepared once, and a call writes only the data and report pointers (and the
+sizes, when the binding changes) and makes one ctypes call.
 
 Updates follow the numpy oracle's rule: they take effect only when every `loss` report is finite. Every
 updated input (parameter, state, slot, step) has a second buffer, the output slot that replaces it;
@@ -21,16 +25,18 @@ import numpy as np
 from ...interp import NP_DTYPES, RunError
 from ...ir.bind import BindError, bind_symbols
 from ...ir.graph import Graph
-from ...ir.types import UnboundSymbol, eval_dim
+from ...ir.types import UnboundSymbol, eval_dim, symbols_of
 from ..base import STATEFUL, Role, Signature
 from ..state import checked_state
 from . import target as T
+from .dims import NeedsConcrete, Poly, evaluate, of_graph
 from .emit import ENTRY, emit_module
 from .loops import Buf
 from .lower import Lowering
-from .plan import Plan, plan_arena
+from .plan import Plan, PlanAt, plan_arena
 
 PROTOTYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+MEMO = 64  # bindings whose output shapes and held buffers a variant remembers
 
 
 def _addr(a: np.ndarray) -> int:
@@ -38,40 +44,91 @@ def _addr(a: np.ndarray) -> int:
 
 
 class Variant:
-    """The code and buffers of one binding of the size symbols."""
+    """The code of one binding of the specialised symbols (usually none: one variant for every batch
+    size), its arena and offsets table (grown for the largest sizes seen), and its pointer array."""
 
-    def __init__(self, exe: "LlvmExecutable", bindings: dict[str, int]):
+    def __init__(self, exe: "LlvmExecutable", special: dict[str, int]):
         start = time.perf_counter()
-        sig = exe.signature
-        self.bindings = bindings
-        self.out_shapes = {port.name: exe._shape(port.type, bindings) for port in sig.outputs}
-        lw, self.plan = exe.lower(bindings)
+        self.exe = exe
+        self.special = dict(special)
+        lw, self.layout = exe._lower_symbolic(special)
         self.checks = lw.checks
         self.kernels = len(lw.kernels)
-        module = emit_module(lw.kernels, exe.n_args, exe.host.triple, exe.data_layout, profile=exe.profile)
-        self.kernel_names = [f"k{n}_{k.origin} {type(k).__name__}{list(k.target.shape)}"
-                             for n, k in enumerate(lw.kernels)]
+        module = emit_module(lw.kernels, exe.n_args, exe.host.triple, exe.data_layout, profile=exe.profile,
+                             scratch=list(self.layout.scratch), symbols=exe.symbols)
+        self._shapes = [(f"k{n}_{k.origin} {type(k).__name__}", tuple(k.target.shape))
+                        for n, k in enumerate(lw.kernels)]
         self.ir = str(module)
         obj, self.cached = T.compile_object(self.ir, exe.host, exe.opt, exe.use_cache)
+        exe.compilations += 1
         self._loaded = T.Loaded(obj, exe.host)
         self.fn = self._loaded.function(ENTRY, PROTOTYPE)
-        self._arena = np.empty(self.plan.arena_bytes + 64, np.uint8)
-        self.ptrs = np.zeros(exe.n_args + 3, np.uint64)
+        n_args = exe.n_args
+        self.ptrs = np.zeros(n_args + 5, np.uint64)
         self.cycles = np.zeros(len(lw.kernels), np.int64)  # per kernel, summed over calls (option profile)
-        self.ptrs[exe.n_args + 2] = _addr(self.cycles)
-        self.ptrs[exe.n_args] = (_addr(self._arena) + 63) // 64 * 64
+        self.ptrs[n_args + 2] = _addr(self.cycles)
         self.status = np.zeros(1, np.int64)  # k > 0 after a call: checks[k - 1] failed (an id out of range)
-        self.ptrs[exe.n_args + 1] = _addr(self.status)
+        self.ptrs[n_args + 1] = _addr(self.status)
+        self.sizes = np.zeros(max(len(exe.symbols), 1), np.int64)
+        self.ptrs[n_args + 3] = _addr(self.sizes)
+        self.cap: np.ndarray | None = None   # per scratch buffer, the aligned bytes the layout holds
+        self.bindings: dict[str, int] = {}   # the largest value of each symbol seen (the plan reported)
+        self._arena = np.empty(0, np.uint8)
+        self.offsets = np.zeros(max(len(self.layout.scratch), 1), np.int64)
+        self.ptrs[n_args + 4] = _addr(self.offsets)
         self.ptrs_addr = _addr(self.ptrs)
-        # outputs that are neither reported nor updates still need somewhere to go
-        self._held = {}
-        for j, port in enumerate(sig.outputs):
-            if port.role is not Role.REPORT and port.replaces is None:
-                a = np.empty(self.out_shapes[port.name], NP_DTYPES[port.type.dtype])
-                self._held[port.name] = a
-                self.ptrs[len(sig.inputs) + j] = _addr(a)
+        self._per_key: dict = {}
+        self.current = None
+        self.out_shapes: dict[str, tuple[int, ...]] = {}
         self.generation = -1
         self.compile_seconds = time.perf_counter() - start
+
+    @property
+    def plan(self) -> PlanAt:
+        """The layout in use (for the largest sizes seen): `arena_bytes`, `scratch_bytes`, `offsets`."""
+        return PlanAt(self.layout, self.bindings)
+
+    @property
+    def kernel_names(self) -> list[str]:
+        """Each kernel with its iteration space at the largest binding seen."""
+        return [f"{name}{[evaluate(d, self.bindings) for d in shape]}" for name, shape in self._shapes]
+
+    def reserve(self, bindings: Mapping[str, int]) -> None:
+        """Make the arena hold every scratch buffer at `bindings` (re-planned and grown when it does not)."""
+        need = self.layout.sizes_at(bindings)
+        for s, n in bindings.items():
+            self.bindings[s] = max(self.bindings.get(s, n), n)
+        if self.cap is not None and (need <= self.cap).all():
+            return
+        self.cap = need if self.cap is None else np.maximum(self.cap, need)
+        offsets, arena = self.layout.layout(self.cap)
+        self._arena = np.empty(arena + 64, np.uint8)
+        self.offsets = np.ascontiguousarray(offsets if len(offsets) else np.zeros(1, np.int64))
+        n_args = self.exe.n_args
+        self.ptrs[n_args] = (_addr(self._arena) + 63) // 64 * 64
+        self.ptrs[n_args + 4] = _addr(self.offsets)
+
+    def use(self, key, bindings: Mapping[str, int]) -> None:
+        """Point the variant at one binding: sizes, output shapes, buffers of unreported outputs."""
+        hit = self._per_key.get(key)
+        if hit is None:
+            self.reserve(bindings)
+            exe = self.exe
+            shapes = {port.name: exe._shape(port.type, bindings) for port in exe.signature.outputs}
+            held = {}  # outputs that are neither reported nor updates still need somewhere to go
+            for j, port in enumerate(exe.signature.outputs):
+                if port.role is not Role.REPORT and port.replaces is None:
+                    held[exe._out_slot[port.name]] = np.empty(shapes[port.name], NP_DTYPES[port.type.dtype])
+            values = np.array([bindings[s] for s in exe.symbols] or [0], np.int64)
+            hit = (shapes, held, values)
+            if len(self._per_key) < MEMO:
+                self._per_key[key] = hit
+        shapes, held, values = hit
+        self.out_shapes = shapes
+        for slot, a in held.items():
+            self.ptrs[slot] = _addr(a)
+        self.sizes[:] = values
+        self.current = key
 
 
 class LlvmExecutable:
@@ -105,8 +162,15 @@ class LlvmExecutable:
                 self._loaded.add(name)  # 0 by default, as on numpy
         for out, replaced in self._updates:
             self._spare[out] = np.empty_like(self._values[replaced])
-        self._variants: dict[tuple, Variant] = {}
+        ports = list(signature.inputs) + list(signature.outputs)
+        self.symbols: tuple[str, ...] = tuple(sorted(set().union(*(symbols_of(d) for p in ports
+                                                                    for d in p.type.shape))))
+        self.special: tuple[str, ...] = ()   # symbols that had to be specialised (NeedsConcrete)
+        self.why_special: dict[str, str] = {}
+        self.compilations = 0                # compile_object calls (cache hits included)
+        self._variants: dict[tuple, Variant] = {}  # values of the specialised symbols -> the variant
         self._bound: dict[tuple, dict[str, int]] = {}  # input shapes -> their binding of the size symbols
+        self._by_shape: dict[tuple, Variant] = {}      # input shapes -> the variant that runs them
         self._generation = 0
 
     @staticmethod
@@ -125,28 +189,58 @@ class LlvmExecutable:
     def state(self) -> dict[str, np.ndarray]:
         return {name: a.copy() for name, a in self._values.items()}
 
-    def lower(self, bindings: dict[str, int]) -> tuple[Lowering, Plan]:
-        """The kernels and memory plan of one binding of the size symbols, without generating code
-        (a variant compiles exactly these; `nnc stats --backend llvm` and `nnc compile --explain` read them)."""
+    def _specialise(self, e: NeedsConcrete) -> None:
+        if e.symbol not in self.symbols or e.symbol in self.special:
+            raise RuntimeError(f"llvm lowering: {e}") from e
+        self.special = tuple(sorted(self.special + (e.symbol,)))
+        self.why_special[e.symbol] = e.why
+
+    def _lower_symbolic(self, special: Mapping[str, int]) -> tuple[Lowering, Plan]:
+        """The kernels and plan with every symbol but the specialised ones left as a run-time Poly."""
         sig, graph = self.signature, self.graph
+        bindings = {s: special[s] if s in special else Poly.symbol(s) for s in self.symbols}
+
+        def dims(t):
+            try:
+                return tuple(of_graph(d, bindings) for d in t.shape)
+            except UnboundSymbol as e:
+                raise RunError(str(e)) from None
         ins: dict[int, Buf] = {}
         for i, port in enumerate(sig.inputs):
-            ins[self._vid[port.name]] = Buf(port.name, port.type.dtype, self._shape(port.type, bindings), arg=i)
+            ins[self._vid[port.name]] = Buf(port.name, port.type.dtype, dims(port.type), arg=i)
         outs: dict[int, list[Buf]] = {}
         out_vids = dict(graph.outputs)
         for j, port in enumerate(sig.outputs):
             outs.setdefault(out_vids[port.name], []).append(
-                Buf(port.name, port.type.dtype, self._shape(port.type, bindings), arg=len(sig.inputs) + j))
+                Buf(port.name, port.type.dtype, dims(port.type), arg=len(sig.inputs) + j))
         lw = Lowering(graph, bindings, ins, outs, Buf("status", "i64", (1,), arg=self.n_args + 1))
         lw.run()
         return lw, plan_arena(lw.kernels, lw.scratch)
 
+    def lower(self, bindings: dict[str, int]) -> tuple[Lowering, PlanAt]:
+        """The kernels (sizes symbolic, as compiled) and the memory plan laid out for one binding, without
+        generating code (`nnc stats --backend llvm` and `nnc compile --explain` read them)."""
+        while True:
+            try:
+                lw, plan = self._lower_symbolic({s: bindings[s] for s in self.special})
+                return lw, PlanAt(plan, bindings)
+            except NeedsConcrete as e:
+                self._specialise(e)
+
     # -- calls ----------------------------------------------------------------------------------------
     def variant(self, bindings: dict[str, int]) -> Variant:
-        key = tuple(sorted(bindings.items()))
-        v = self._variants.get(key)
-        if v is None:
-            v = self._variants[key] = Variant(self, bindings)
+        """The compiled code that runs `bindings` (compiled on first use), its arena holding them."""
+        while True:
+            key = tuple(bindings[s] for s in self.special)
+            v = self._variants.get(key)
+            if v is not None:
+                break
+            try:
+                v = self._variants[key] = Variant(self, {s: bindings[s] for s in self.special})
+                break
+            except NeedsConcrete as e:
+                self._specialise(e)
+        v.reserve(bindings)
         return v
 
     def _sync(self, v: Variant) -> None:
@@ -189,18 +283,27 @@ class LlvmExecutable:
                 bindings = bind_symbols([(p.name, p.type, a.shape) for p, a in zip(self._data, arrays)])
             except BindError as e:
                 raise RunError(str(e)) from None
+            missing = [s for s in self.symbols if s not in bindings]
+            if missing:
+                raise RunError(f"the inputs bind no size for {', '.join(missing)}")
             if len(self._bound) < 256:
                 self._bound[key] = bindings
-        return arrays, bindings
+        return arrays, bindings, key
 
     def __call__(self, **feeds) -> dict[str, np.ndarray]:
         missing = [n for n in self._stateful if n not in self._loaded]
         if missing:
             raise RunError(f"no value loaded for {', '.join(missing[:3])}" + (" ..." if len(missing) > 3 else ""))
-        arrays, bindings = self._feeds(feeds)
-        v = self.variant(bindings)
+        arrays, bindings, key = self._feeds(feeds)
+        v = self._by_shape.get(key)
+        if v is None:
+            v = self.variant(bindings)
+            if len(self._by_shape) < 256:
+                self._by_shape[key] = v
         if v.generation != self._generation:
             self._sync(v)
+        if v.current != key:
+            v.use(key, bindings)
         ptrs = v.ptrs
         for port, a in zip(self._data, arrays):
             ptrs[self._slot[port.name]] = _addr(a)

@@ -1,8 +1,9 @@
 """The loop-level layer between the graph and LLVM IR: buffers, index expressions and kernels.
 
-Everything here is plain Python data with concrete sizes (a graph is lowered once per binding of its
-size symbols), so it can be planned (which buffer lives where in the arena) before a line of LLVM IR
-is written. An `Expr` says how to compute one element of a tensor at an index tuple: a `Load` from a
+Everything here is plain Python data whose sizes are ints or run-time polynomials over the graph's size
+symbols (`dims.Poly`: `N`, `8*N`), so one lowering serves every batch size, and it can be planned (which
+buffer lives where in the arena, as a function of the binding) before a line of LLVM IR is written.
+Shapes, strides, offsets, `numel` and `Buf.nbytes` may all be such polynomials. An `Expr` says how to compute one element of a tensor at an index tuple: a `Load` from a
 buffer through strides (transpose, broadcast, slice and reverse are only new strides), an elementwise
 `Map` of other expressions, a constant, an index (`Iota`), a padded view, or a Philox draw. A `Kernel`
 materialises an expression into a buffer: `Store` (a loop nest over the output, so a whole chain of
@@ -14,10 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .dims import Dim, NeedsConcrete, Poly
+
 DTYPE_BYTES = {"f32": 4, "f64": 8, "i32": 4, "i64": 8, "bool": 1}
 
 
-def contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+def contiguous_strides(shape: tuple[Dim, ...]) -> tuple[Dim, ...]:
     """Row-major strides, in elements."""
     out, n = [], 1
     for d in reversed(shape):
@@ -26,8 +29,8 @@ def contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(reversed(out))
 
 
-def numel(shape: tuple[int, ...]) -> int:
-    n = 1
+def numel(shape: tuple[Dim, ...]) -> Dim:
+    n: Dim = 1
     for d in shape:
         n *= d
     return n
@@ -44,8 +47,10 @@ class Buf:
     offset: int | None = None     # byte offset in the arena (scratch buffers), set by the planner
 
     @property
-    def nbytes(self) -> int:
-        return max(numel(self.shape), 1) * DTYPE_BYTES[self.dtype]
+    def nbytes(self) -> Dim:
+        """Bytes at a binding (a Poly when a size is symbolic; the planner gives every buffer >= 1 byte)."""
+        n = numel(self.shape)
+        return n * DTYPE_BYTES[self.dtype] if isinstance(n, Poly) else max(n, 1) * DTYPE_BYTES[self.dtype]
 
     def load(self) -> "Load":
         return Load(self, self.shape, contiguous_strides(self.shape), 0)
@@ -71,7 +76,13 @@ class Load(Expr):
 
     @property
     def contiguous(self) -> bool:
-        return self.strides == contiguous_strides(self.shape) or numel(self.shape) <= 1
+        """Row-major for every binding (axes of size 1 have any stride; a symbolic size may be 1 or not,
+        so its stride must match)."""
+        n = numel(self.shape)
+        if isinstance(n, int) and n <= 1:
+            return True
+        want = contiguous_strides(self.shape)
+        return all(s == w for d, s, w in zip(self.shape, self.strides, want) if not (isinstance(d, int) and d == 1))
 
 
 @dataclass(eq=False)
@@ -171,7 +182,7 @@ class Random(Expr):
     dtype: str
 
 
-def view(x: Expr, shape: tuple[int, ...], mat, const) -> Expr:
+def view(x: Expr, shape: tuple[Dim, ...], mat, const) -> Expr:
     """x re-indexed: element j of the result is x[const + mat·j]; folded into strides where x is a Load."""
     mat = tuple(tuple(r) for r in mat)
     const = tuple(const)
@@ -209,10 +220,29 @@ def broadcast(x: Expr, shape: tuple[int, ...]) -> Expr:
     return view(x, tuple(shape), mat, [0] * r)
 
 
-def slice_axis(x: Expr, axis: int, start: int | None, end: int | None, step: int) -> Expr:
+def slice_axis(x: Expr, axis: int, start, end, step: int) -> Expr:
     n = x.shape[axis]
-    start, end, step = slice(start, end, step).indices(n)
-    size = len(range(start, end, step))
+    if isinstance(n, Poly) or isinstance(start, Poly) or isinstance(end, Poly):
+        start, size = _symbolic_slice(n, start, end, step)
+    else:
+        start, end, step = slice(start, end, step).indices(n)
+        size = len(range(start, end, step))
+    return sub_axis(x, axis, start, size, step)
+
+
+def _symbolic_slice(n: Dim, start, end, step: int) -> tuple[Dim, Dim]:
+    """(start, size) of x[start:end:step] along an axis of symbolic size: the forms whose bounds need no
+    clamping (0 <= start <= end <= n, step 1); anything else specialises the symbol."""
+    start = 0 if start is None else start
+    end = n if end is None else end
+    if step == 1 and not (isinstance(start, int) and start < 0) and not (isinstance(end, int) and end < 0):
+        return start, end - start
+    sym = next(iter(sorted(d.symbols())) for d in (n, start, end) if isinstance(d, Poly))
+    raise NeedsConcrete(sym, f"slice [{start}:{end}:{step}] of an axis of size {n}")
+
+
+def sub_axis(x: Expr, axis: int, start: Dim, size: Dim, step: int = 1) -> Expr:
+    """x[..., start : start + size·step : step, ...] along `axis`, bounds already known to be inside."""
     r = len(x.shape)
     mat = [[int(d == j) for j in range(r)] for d in range(r)]
     mat[axis][axis] = step

@@ -1,7 +1,9 @@
-"""The lowering table: each primitive → loop-level expressions and kernels (loops.py), sizes concrete.
+"""The lowering table: each primitive → loop-level expressions and kernels (loops.py).
 
-A graph is lowered for one binding of its size symbols (N=64, ...): every shape is evaluated with the
-one evaluator, `eval_dim`. Each node's result starts lazy (an index expression); it is materialised
+A graph is lowered once for every binding of its run-time size symbols: `bindings` maps each symbol to
+`dims.Poly.symbol(name)` (a size known at run time) or to an int (a symbol the executable specialised),
+and every shape becomes an int or a polynomial (`dims.of_graph`). A decision the lowering cannot make for
+every binding raises `dims.NeedsConcrete`; choices that only affect speed use `dims.hint`. Each node's result starts lazy (an index expression); it is materialised
 into a buffer only when it must be: it is a graph output, it has more than one use, or its consumer
 needs memory (matmul, a reshape of a non-contiguous view). So `dense + bias + relu`, a softmax's
 `x - max`, a dropout mask from Philox and each new value of an optimiser update become one loop, and
@@ -16,8 +18,8 @@ from collections import Counter
 from typing import Callable
 
 from ...ir.graph import Graph, Node
-from ...ir.types import eval_dim
 from . import loops as L
+from .dims import Dim, hint, of_graph
 from .loops import Buf, Const, Expr, Kernel, Load, Map, Matmul, Reduce, Store
 from .recurrent import lower_recurrent, lower_recurrent_backward
 
@@ -30,7 +32,7 @@ FLOAT_ONLY = {"exp", "log", "sqrt", "tanh", "sigmoid", "cos", "div", "pow", "con
 class Lowering:
     """Walks a graph once, building kernels and buffers; `value_of` gives a node input's expression."""
 
-    def __init__(self, graph: Graph, bindings: dict[str, int], inputs: dict[int, Buf],
+    def __init__(self, graph: Graph, bindings: dict[str, Dim], inputs: dict[int, Buf],
                  outputs: dict[int, list[Buf]], status: Buf | None = None):
         self.graph = graph
         self.status = status or Buf("status", "i64", (1,))
@@ -49,8 +51,8 @@ class Lowering:
         self.order = {id(n): t for t, n in enumerate(graph.nodes)}
 
     # -- helpers used by the lowerings -------------------------------------------------------------
-    def shape(self, vid: int) -> tuple[int, ...]:
-        return tuple(eval_dim(d, self.bindings) for d in self.graph.type_of(vid).shape)
+    def shape(self, vid: int) -> tuple[Dim, ...]:
+        return tuple(of_graph(d, self.bindings) for d in self.graph.type_of(vid).shape)
 
     def dtype(self, vid: int) -> str:
         return self.graph.type_of(vid).dtype
@@ -219,7 +221,7 @@ def _matmul(lw, node, xs):
     m, k, n = a2.shape[-2], a2.shape[-1], b2.shape[-1]
     batch = shape[:len(shape) - (len(a.shape) > 1) - (len(b.shape) > 1)]
     full = batch + (m, n)
-    if b2.strides[-1] != 1 and dtype in ("f32", "f64") and n >= 8 and L.numel(batch) * m >= 4:
+    if b2.strides[-1] != 1 and dtype in ("f32", "f64") and hint(n) >= 8 and hint(L.numel(batch) * m) >= 4:
         # the tiled kernel wants B's rows contiguous: a packed copy costs 1/M of the multiply
         b2 = lw.contiguous(b2)
     buf = lw.new_buf(dtype, shape, node.outputs[0])
@@ -237,7 +239,7 @@ def _reshape(lw, node, xs):
 def _broadcast_to(lw, node, xs):
     _, shape = _out(lw, node)
     x = xs[0]
-    if L.cost(x) > 0 and L.numel(x.shape) < L.numel(shape):
+    if L.cost(x) > 0 and hint(L.numel(x.shape)) < hint(L.numel(shape)):
         x = lw.materialize(x)  # computed once, not once per broadcast element
     return L.broadcast(x, shape)
 
@@ -264,11 +266,11 @@ def _concat(lw, node, xs):
     dtype, shape = _out(lw, node)
     axis = node.attr("axis") % len(shape)
     buf = lw.new_buf(dtype, shape, node.outputs[0])
-    start = 0
+    start: Dim = 0
     for x in xs:
         n = x.shape[axis]
-        lw.emit(Store(L.slice_axis(buf.load(), axis, start, start + n, 1), x))
-        start += n
+        lw.emit(Store(L.sub_axis(buf.load(), axis, start, n), x))
+        start = start + n
     return buf.load()
 
 
@@ -303,7 +305,7 @@ def _conv(lw, node, xs):
     buf = lw.new_buf(dtype, shape, node.outputs[0])
     # cols [N, Cg·K, P] feeds a matmul vectorised along P; with few output positions (a weight gradient:
     # P is the kernel's size) store it as [N, P, Cg·K] instead, so the matmul is dot products along Cg·K
-    by_rows = pt < 32 <= cg * kt
+    by_rows = hint(pt) < 32 <= hint(cg * kt)  # a speed choice: right for every binding
     cols_shape = (n, cg) + tuple(kernel) + tuple(out_sp)
     q = len(cols_shape)
     for g in range(groups):

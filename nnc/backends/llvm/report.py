@@ -82,7 +82,8 @@ def report(graph: Graph, signature: Signature, what: str, batch: int = 1, cpu: s
                           options={"cpu": cpu} if cpu else None)
     symbols = set().union(*(symbols_of(d) for p in list(signature.inputs) + list(signature.outputs)
                             for d in p.type.shape))
-    lw, plan = exe.lower({s: batch for s in sorted(symbols)})
+    bindings = {s: batch for s in sorted(symbols)}
+    lw, plan = exe.lower(bindings)
 
     def nbytes(roles) -> int:
         return sum(_bytes(exe, p) for p in signature.inputs if p.role in roles)
@@ -90,7 +91,7 @@ def report(graph: Graph, signature: Signature, what: str, batch: int = 1, cpu: s
     updated = {p.replaces for p in signature.outputs if p.replaces is not None}
     return Report(what, batch, exe.host.cpu, nbytes((Role.PARAM,)), nbytes(STATE_ROLES),
                   sum(_bytes(exe, p) for p in signature.inputs if p.name in updated),
-                  plan.arena_bytes, plan.scratch_bytes, tuple(_info(n, k) for n, k in enumerate(lw.kernels)))
+                  plan.arena_bytes, plan.scratch_bytes, tuple(_info(n, k, bindings) for n, k in enumerate(lw.kernels)))
 
 
 def _bytes(exe, port) -> int:
@@ -98,7 +99,8 @@ def _bytes(exe, port) -> int:
     return max(numel(exe._shape(port.type, {})), 1) * DTYPE_BYTES[port.type.dtype]
 
 
-def _info(n: int, k: Kernel) -> KernelInfo:
+def _info(n: int, k: Kernel, bindings: dict[str, int]) -> KernelInfo:
+    from .dims import evaluate
     from .emit import _ident
     if isinstance(k, Matmul):
         loops = tuple(k.target.shape) + (k.a.shape[-1],)
@@ -108,6 +110,7 @@ def _info(n: int, k: Kernel) -> KernelInfo:
         loops = tuple(k.up.shape)
     else:
         loops = tuple(k.target.shape)
+    loops = tuple(evaluate(d, bindings) for d in loops)  # sizes are run-time polynomials: at this batch
     ops = tuple(n.op for n in k.nodes if n.op != "constant") or (k.origin,)
     lines = sorted({(n.span.file, n.span.line) for n in k.nodes if n.span is not None})
     return KernelInfo(f"k{n}_{_ident(k.origin)}", type(k).__name__, ops, loops, tuple(lines))
