@@ -80,7 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--format", choices=("text", "json"), default="text")
     _backend_flags(v)
 
-    o = sub.add_parser("compile", help="write compiled artifacts (onnx: MODEL.onnx, TRAIN.step.onnx, README)")
+    o = sub.add_parser("compile", help="write compiled artifacts (onnx: MODEL.onnx, TRAIN.step.onnx, README; "
+                                       "llvm: libNAME.so, libNAME.a, NAME.h, weights)")
     o.add_argument("file", metavar="FILE")
     o.add_argument("--target", choices=("onnx", "llvm"), required=True)
     only = o.add_mutually_exclusive_group()
@@ -89,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("-o", "--output", metavar="DIR", default=".", help="the output folder (default: here)")
     o.add_argument("--seed", type=int, default=0, help="the seed of the initial parameters")
     o.add_argument("--explain", action="store_true", help="llvm: list the kernels and the .nn lines each came from")
+    o.add_argument("--embed-weights", action="store_true", help="llvm: compile the weights into the library")
+    o.add_argument("--checked", action="store_true",
+                   help="llvm: check every layer's values; the first NaN or infinity is an error naming its line")
     _llvm_flags(o)
 
     g = sub.add_parser("graph", help="the dataflow graph as built and as a compiled backend receives it: "
@@ -343,18 +347,18 @@ def _checked_program(args):
 
 
 def cmd_compile(args) -> int:
-    """`nnc compile --target onnx`: the chosen (or every) model and train block as .onnx files and a README."""
+    """`nnc compile`: the chosen (or every) model and train block as .onnx files and a README (--target onnx),
+    or as a C library with its header and weights (--target llvm)."""
     if args.target == "llvm" and args.explain:
         return _explain_llvm(args)
     if args.explain:
         print("nnc: error: --explain lists the kernels of --target llvm; --target onnx writes .onnx files "
               "(see them with nnc graph)", file=sys.stderr)
         return EXIT_USAGE
-    if args.batch or args.cpu:
-        print("nnc: error: --batch and --cpu go with --target llvm --explain", file=sys.stderr)
-        return EXIT_USAGE
     if args.target == "llvm":
-        print("nnc: error: nnc compile --target llvm is not built yet; use --target onnx", file=sys.stderr)
+        return _compile_llvm(args)
+    if args.batch or args.cpu or args.embed_weights or args.checked:
+        print("nnc: error: --batch, --cpu, --embed-weights and --checked go with --target llvm", file=sys.stderr)
         return EXIT_USAGE
     result, status = _checked_program(args)
     if result is None:
@@ -366,6 +370,27 @@ def cmd_compile(args) -> int:
         from .backends.onnx.export import ExportError
         written = compile_onnx(result, Path(args.output), args.model, args.train, args.seed, Path(args.file).name)
     except (BackendUnavailable, ExportError, OSError) as e:
+        print(f"nnc: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    for path in written:
+        print(path)
+    return EXIT_OK
+
+
+def _compile_llvm(args) -> int:
+    """`nnc compile --target llvm`: libNAME.so, libNAME.a, NAME.h and the weights (docs/embedding.md)."""
+    result, status = _checked_program(args)
+    if result is None:
+        return status
+    from .backends import BackendUnavailable
+    from .backends.llvm.aot import compile_library
+    from .backends.llvm.aot.entry import LibraryError
+    name = args.model or args.train or Path(args.file).stem
+    try:
+        written = compile_library(result, Path(args.output), name, args.model, args.train, args.seed,
+                                  Path(args.file).name, batch=args.batch, cpu=args.cpu,
+                                  embed_weights=args.embed_weights, checked=args.checked)
+    except (BackendUnavailable, LibraryError, OSError) as e:
         print(f"nnc: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     for path in written:

@@ -143,9 +143,7 @@ def test_explain_train_step_shows_fusion(capsys):
     assert adam and all(m.group(3) == "Store" for m in adam)
 
 
-def test_llvm_without_explain_is_still_not_built(capsys):
-    assert main(["compile", MLP, "--target", "llvm"]) == 2
-    assert "not built yet" in capsys.readouterr().err
+def test_onnx_target_refuses_explain(capsys):  # --target llvm without --explain: tests/test_llvm_library.py
     assert main(["compile", MLP, "--target", "onnx", "--explain"]) == 2
     assert "--explain lists the kernels of --target llvm" in capsys.readouterr().err
 

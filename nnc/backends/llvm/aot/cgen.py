@@ -1,0 +1,247 @@
+"""The C side of a library: the public header NAME.h (the documentation of the ABI) and the glue source
+that describes each entry's tensors to the runtime (nnc/runtime) and wraps it in typed functions.
+
+Every function starts with the entry's prefix (the model or train block's name): `lenet5_create`,
+`lenet5_forward`, `mnist_step`, ... Status codes are shared by all entries (NNC_OK, NNC_E_...).
+"""
+from __future__ import annotations
+
+import re
+
+from ...base import Role
+from .entry import C_TYPE, DTYPE_BYTES, DTYPE_CODE, ROLE_CODE, Entry, PortInfo
+
+STATUS = [
+    ("NNC_OK", 0, "success"),
+    ("NNC_E_NULL", 1, "a null pointer where a value is needed"),
+    ("NNC_E_BATCH", 2, "a batch size outside 1..the instance's maximum (or not the compiled one)"),
+    ("NNC_E_NAME", 3, "no tensor of that name"),
+    ("NNC_E_SIZE", 4, "a byte count that is not the tensor's"),
+    ("NNC_E_IO", 5, "a file that cannot be opened, read or written"),
+    ("NNC_E_FORMAT", 6, "not an nnc weights file (not safetensors, damaged header)"),
+    ("NNC_E_TRUNCATED", 7, "a weights file shorter than its header says"),
+    ("NNC_E_VERSION", 8, "a weights file of a newer format than this library reads"),
+    ("NNC_E_MODEL", 9, "a weights file written for another model (names, dtypes or shapes differ)"),
+    ("NNC_E_CHECKSUM", 10, "the tensor data does not match the file's checksum (corrupted)"),
+    ("NNC_E_MEMORY", 11, "out of memory"),
+    ("NNC_E_CHECK", 12, "a run-time check of the model failed (e.g. an embedding id out of range)"),
+    ("NNC_E_NOT_FINITE", 13, "built with --checked: a layer produced a NaN or an infinity"),
+    ("NNC_E_LOSS", 14, "a loss is NaN or infinite: the step's update was not committed"),
+]
+ROLE_TEXT = {Role.PARAM: "parameter", Role.STATE: "state", Role.SLOT: "optimiser slot", Role.STEP: "step counter",
+             Role.KEY: "random key"}
+
+
+def ident(text: str) -> str:
+    """A C identifier from a name: letters, digits and underscores, not starting with a digit."""
+    s = re.sub(r"[^0-9A-Za-z_]", "_", text)
+    return s if s and not s[0].isdigit() else "_" + s
+
+
+def _c_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _held(e: Entry) -> list[PortInfo]:
+    return [p for p in e.inputs if p.role is not Role.DATA]
+
+
+def _macro_names(e: Entry) -> dict[str, str]:
+    """A distinct upper-case macro stem per tensor: the name without the prefix it shares with the entry."""
+    out, seen = {}, set()
+    for p in e.inputs + e.outputs:
+        if p.name in out:
+            continue
+        short = p.name[len(e.name) + 1:] if p.name.startswith(e.name + "/") else p.name
+        stem = ident(short).upper()
+        base = stem
+        k = 1
+        while stem in seen:
+            k += 1
+            stem = f"{base}_{k}"
+        seen.add(stem)
+        out[p.name] = stem
+    return out
+
+
+def memory(e: Entry) -> dict[str, int]:
+    held = _held(e)
+    updated = {e.inputs[o.replaces].name for o in e.outputs if o.replaces >= 0}
+    return {"PARAMS_BYTES": sum(p.numel() * DTYPE_BYTES[p.dtype] for p in held if p.role is Role.PARAM),
+            "STATE_BYTES": sum(p.numel() * DTYPE_BYTES[p.dtype] for p in held if p.role is not Role.PARAM),
+            "UPDATE_BYTES": sum(p.numel() * DTYPE_BYTES[p.dtype] for p in held if p.name in updated),
+            "ACTIVATION_BYTES": e.arena_bytes, "ALIGNMENT": 64}
+
+
+def _signature(e: Entry, t: str) -> tuple[str, str]:
+    """(the call's C parameter list, the function name) of forward / step."""
+    data = [p for p in e.inputs if p.role is Role.DATA]
+    reports = [p for p in e.outputs if p.role is Role.REPORT]
+    params = [f"{t} *m", "int64_t batch"]
+    params += [f"const {C_TYPE[p.dtype]} *{ident(p.name)}" for p in data]
+    params += [f"{C_TYPE[p.dtype]} *{ident(p.name)}" for p in reports]
+    return ", ".join(params), f"{e.prefix}_{'step' if e.kind == 'train' else 'forward'}"
+
+
+def header(name: str, source: str, entries: list[Entry], embedded: bool) -> str:
+    guard = f"NNC_{ident(name).upper()}_H"
+    out = [f"/* {name}.h: the C interface of lib{name}, written by `nnc compile --target llvm` from {source}.",
+           " *",
+           " * Each model (and each train block: its training step) has its own prefix and an opaque instance",
+           " * type. An instance owns all its memory (parameters, state, optimiser slots, the arena of",
+           " * intermediates): two threads may use two instances at the same time; one instance is used by one",
+           " * thread at a time. Every function returns a status code (NNC_OK or NNC_E_...); after a failure",
+           " * PREFIX_last_error(m) says what went wrong in one line (PREFIX_last_error(NULL): why the calling",
+           " * thread's last create failed). Arrays are C-contiguous (row-major), of the dtype named below;",
+           " * an axis written B is the batch size chosen per call, at most the instance's maximum.",
+           " * Weights: " + ("compiled into the library (--embed-weights); PREFIX_load replaces them." if embedded
+                              else "PREFIX.safetensors next to the library; load them with PREFIX_load."),
+           " * See docs/embedding.md. */",
+           f"#ifndef {guard}", f"#define {guard}", "", "#include <stddef.h>", "#include <stdint.h>", "",
+           "#ifdef __cplusplus", 'extern "C" {', "#endif", "", "#ifndef NNC_STATUS_CODES",
+           "#define NNC_STATUS_CODES", "enum {"]
+    out += [f"    {n} = {v},{' ' * (18 - len(n) - len(str(v)))}/* {text} */" for n, v, text in STATUS]
+    out += ["};", "#endif", ""]
+    for e in entries:
+        out += _entry_header(e)
+    out += ["#ifdef __cplusplus", "}", "#endif", "#endif", ""]
+    return "\n".join(out)
+
+
+def _entry_header(e: Entry) -> list[str]:
+    P, t = e.prefix.upper(), f"{e.prefix}_t"
+    names = _macro_names(e)
+    sym = e.symbol or "B"
+    what = f"model {e.name}" if e.kind == "model" else f"train {e.name}: one training step"
+    out = ["/* " + "-" * 96, f" * {what} (prefix {e.prefix}_)", " */",
+           f"typedef struct {e.prefix}_instance {t};", "",
+           f"#define {P}_BATCH_SYMBOL {_c_string(e.symbol)}  /* the batch axis of the shapes below */",
+           (f"#define {P}_COMPILED_BATCH {e.batch}  /* this build runs exactly this batch size (create with it) */"
+            if e.batch else f"#define {P}_COMPILED_BATCH 0  /* any batch size up to the instance's maximum */"),
+           "", f"/* the memory plan at batch {e.plan_batch}: bytes an instance allocates (as Glow bundles state them) */",
+           f"#define {P}_PLAN_BATCH {e.plan_batch}"]
+    for k, v in memory(e).items():
+        out.append(f"#define {P}_{k} {v}" + ("  /* the arena of intermediates, shared by liveness */"
+                                               if k == "ACTIVATION_BYTES" else
+                                               "  /* the second buffer of each updated tensor */" if k == "UPDATE_BYTES"
+                                               else ""))
+    out += ["", "/* inputs fed per call and outputs returned (per-item element counts: multiply by the batch) */"]
+    for p in e.inputs + e.outputs:
+        if p.role not in (Role.DATA, Role.REPORT):
+            continue
+        kind = "input" if p.role is Role.DATA else ("output (a loss)" if p.loss else "output")
+        n = names[p.name]
+        per = p.numel(1) if any(p.batched) else p.numel()
+        out += [f"/* {kind} {p.name}: {p.dtype}{p.shape_text(sym)} ({C_TYPE[p.dtype]}) */",
+                f"#define {P}_{n}_RANK {len(p.dims)}",
+                f"#define {P}_{n}_ELEMENTS {per}{'  /* per batch item */' if any(p.batched) else ''}"]
+    held = _held(e)
+    out += ["", f"/* the {len(held)} tensors an instance holds, by stable name (PREFIX_get / PREFIX_set) */",
+            f"#define {P}_TENSORS {len(held)}"]
+    for p in held:
+        n = names[p.name]
+        out += [f"/* {ROLE_TEXT[p.role]} {p.name}: {p.dtype}{p.shape_text(sym)} */",
+                f"#define {P}_{n} {_c_string(p.name)}",
+                f"#define {P}_{n}_BYTES {p.numel() * DTYPE_BYTES[p.dtype]}"]
+    params, fn = _signature(e, t)
+    call_doc = ("/* The forward pass: outputs for `batch` items. */" if e.kind == "model" else
+                "/* One training step on `batch` items: the reports (losses, metrics) are written where the\n"
+                " * pointers point (NULL: not returned); the update is committed only when every loss is finite\n"
+                " * (else NNC_E_LOSS and the instance is unchanged). */")
+    out += ["",
+            "/* A new instance for batches of at most max_batch items" + (f" (this build: exactly {e.batch})"
+                                                                          if e.batch else "")
+            + "; its arena is planned for",
+            " * max_batch. Its parameters are zero until PREFIX_load (or the compiled-in weights, when built",
+            " * with --embed-weights); the random key is the seed given to nnc compile. */",
+            f"int {e.prefix}_create({t} **out, int64_t max_batch);",
+            f"void {e.prefix}_destroy({t} *m);",
+            "/* The bytes an instance created with this max_batch allocates for its arena of intermediates",
+            " * (add the _PARAMS_, _STATE_ and _UPDATE_BYTES for the whole instance); -1 if max_batch < 1. */",
+            f"int64_t {e.prefix}_arena_bytes(int64_t max_batch);", call_doc, f"int {fn}({params});",
+            "/* Copy a held tensor out / in by its stable name; nbytes must be its size (the _BYTES macros). */",
+            f"int {e.prefix}_get({t} *m, const char *name, void *dst, size_t nbytes);",
+            f"int {e.prefix}_set({t} *m, const char *name, const void *src, size_t nbytes);",
+            "/* Weights" + (" and the training state (parameters, optimiser slots, step counter, key)"
+                             if e.kind == "train" else "") + " from / to a safetensors file",
+            " * (nnc's checkpoint format, with a CRC-32): load checks everything before it changes anything. */",
+            f"int {e.prefix}_load({t} *m, const char *path);",
+            f"int {e.prefix}_save({t} *m, const char *path);",
+            f"const char *{e.prefix}_last_error(const {t} *m);", ""]
+    return out
+
+
+def glue(entries: list[Entry], embedded: dict[str, str]) -> str:
+    """The C source describing each entry to the runtime; `embedded`: prefix -> weights file to .incbin."""
+    out = ['#include "nnc_runtime.h"', "", '#define API __attribute__((visibility("default")))', ""]
+    for e in entries:
+        out += _entry_glue(e, embedded.get(e.prefix))
+    return "\n".join(out) + "\n"
+
+
+def _ports(e: Entry, ports: list[PortInfo], which: str) -> list[str]:
+    out = []
+    for k, p in enumerate(ports):
+        dims = ", ".join(str(d) for d in p.dims) or "0"
+        batched = ", ".join(str(int(b)) for b in p.batched) or "0"
+        out += [f"static const int64_t {which}_dims_{k}[] = {{{dims}}};",
+                f"static const unsigned char {which}_batched_{k}[] = {{{batched}}};"]
+    rows = [f"    {{{_c_string(p.name)}, {ROLE_CODE[p.role]}, {DTYPE_CODE[p.dtype]}, {len(p.dims)}, {which}_dims_{k}, "
+            f"{which}_batched_{k}, {p.replaces}, {int(p.loss)}}}," for k, p in enumerate(ports)]
+    out += [f"static const nnc_port {which}[] = {{"] + (rows or ["    {0},"]) + ["};"]
+    return out
+
+
+def _entry_glue(e: Entry, weights: str | None) -> list[str]:
+    t, pre = f"{e.prefix}_t", e.prefix
+    out = [f"/* ---- {e.kind} {e.name} */", f"void {e.run_symbol}(void **args);"]
+    out += _ports(e, e.inputs, f"{pre}_in") + _ports(e, e.outputs, f"{pre}_out")
+    msgs = [_c_string(m) for m in e.messages] or ['""']
+    out += [f"static const char *const {pre}_messages[] = {{{', '.join(msgs)}}};"]
+    if weights:
+        sym = f"nnc_{pre}_weights"
+        path = weights.replace("\\", "\\\\").replace('"', '\\"')
+        out += [f'__asm__(".section .rodata\\n.balign 64\\n.hidden {sym}\\n.hidden {sym}_end\\n{sym}:\\n'
+                f'.incbin \\"{path}\\"\\n{sym}_end:\\n.previous\\n");',
+                f'extern const unsigned char {sym}[] __attribute__((visibility("hidden")));',
+                f'extern const unsigned char {sym}_end[] __attribute__((visibility("hidden")));']
+    n_checks = e.n_checks
+    rows = [f"    {{{f}, {l}, {{{', '.join(str(c) for c in cs)}}}}}," for f, l, cs in e.scratch] or ["    {0},"]
+    out += [f"static const nnc_scratch {pre}_scratch[] = {{"] + rows + ["};"]
+    out += [f"static const nnc_entry {pre}_entry = {{",
+            f"    {_c_string(pre)}, {_c_string(e.kind)}, {_c_string(e.name)}, {_c_string(e.symbol)}, \"\",",
+            f"    {len(e.inputs)}, {len(e.outputs)}, {pre}_in, {pre}_out, {e.run_symbol},",
+            f"    {e.batch}, {e.arena_bytes}, {len(e.scratch)}, {pre}_scratch,",
+            f"    {len(e.messages)}, {n_checks}, {pre}_messages, {e.n_kernels},",
+            f"    {f'nnc_{pre}_weights' if weights else 'NULL'}, 0, {e.seed}", "};", ""]
+    if weights:
+        out += [f"static nnc_entry {pre}_entry_embedded;", ""]
+    data = [p for p in e.inputs if p.role is Role.DATA]
+    reports = [p for p in e.outputs if p.role is Role.REPORT]
+    params, fn = _signature(e, t)
+    out += [f"typedef struct {pre}_instance {t};",
+            f"API int {pre}_create({t} **out, int64_t max_batch) {{"]
+    if weights:
+        out += [f"    {pre}_entry_embedded = {pre}_entry;",
+                f"    {pre}_entry_embedded.weights_size = (uint64_t)(nnc_{pre}_weights_end - nnc_{pre}_weights);",
+                f"    return nnc_create(&{pre}_entry_embedded, max_batch, (nnc_instance **)out);", "}"]
+    else:
+        out += [f"    return nnc_create(&{pre}_entry, max_batch, (nnc_instance **)out);", "}"]
+    null = f'if (m == NULL) return nnc_fail(NULL, NNC_E_NULL, "{pre}_%s: the instance is NULL", __func__ + {len(pre) + 1});'
+    out += [f"API void {pre}_destroy({t} *m) {{ nnc_destroy((nnc_instance *)m); }}",
+            f"API int64_t {pre}_arena_bytes(int64_t max_batch) {{ return nnc_arena_bytes(&{pre}_entry, max_batch); }}",
+            f"API int {fn}({params}) {{", f"    {null}",
+            f"    const void *ins[] = {{{', '.join(ident(p.name) for p in data) or 'NULL'}}};",
+            f"    void *outs[] = {{{', '.join(ident(p.name) for p in reports) or 'NULL'}}};",
+            "    return nnc_call((nnc_instance *)m, batch, ins, outs);", "}",
+            f"API int {pre}_get({t} *m, const char *name, void *dst, size_t nbytes) {{", f"    {null}",
+            "    return nnc_get((nnc_instance *)m, name, dst, nbytes);", "}",
+            f"API int {pre}_set({t} *m, const char *name, const void *src, size_t nbytes) {{", f"    {null}",
+            "    return nnc_set((nnc_instance *)m, name, src, nbytes);", "}",
+            f"API int {pre}_load({t} *m, const char *path) {{", f"    {null}",
+            "    return nnc_load((nnc_instance *)m, path);", "}",
+            f"API int {pre}_save({t} *m, const char *path) {{", f"    {null}",
+            "    return nnc_save((nnc_instance *)m, path);", "}",
+            f"API const char *{pre}_last_error(const {t} *m) {{ return nnc_last_error((const nnc_instance *)m); }}",
+            ""]
+    return out
