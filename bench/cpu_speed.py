@@ -33,10 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "bench"), str(ROOT)]  # this tree's nnc, whatever is installed
 import cpu_models as cm  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "bench" / "models"
 ROWS = ("mlp1", "mlp256", "lenet1", "lenet64", "resnet1", "train-lenet", "train-mlp", "matmul", "compile")
 COLUMNS = ("nnc llvm", "ORT 2t", "ORT 1t", "PyTorch", "numpy")
@@ -234,7 +234,8 @@ print(json.dumps({"imports": t1 - t0, "first_call": t2 - t1}))
 
 def first_call(cache_dir: str, program: Path, model: str, shape) -> dict:
     """import nnc, then load, compile and run once, in a fresh process with NNC_CACHE_DIR=cache_dir."""
-    env = dict(os.environ, NNC_CACHE_DIR=cache_dir)
+    env = dict(os.environ, NNC_CACHE_DIR=cache_dir,
+               PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", FIRST_CALL, str(program), model, json.dumps(list(shape))],
                          env=env, capture_output=True, text=True, timeout=600)
