@@ -6,6 +6,9 @@
     nested(ctx, i)            ctx: i64[2] = {m, address of i64[n*m]}: a region of square over row i
     overlap(ctx, i)           ctx: i64[2]; index 1 sets ctx[0]; index 0 waits (bounded) for it and
                               sets ctx[1] = 1 when it saw it: 1 only if two threads ran at once
+    work(ctx, i)              ctx: i64[1+n] = {iterations, ...}; ctx[1+i] = a chain of that many dependent
+                              multiply-adds from i (fixed work, not fixed time: a preempted thread
+                              takes longer, as real kernels do)
     repeat(task, ctx, n, r)   r regions of task over [0, n) in a row, without Python in between
 """
 from __future__ import annotations
@@ -74,6 +77,17 @@ def build_module(triple: str) -> ir.Module:
     b.store(ir.Constant(I64, 1), b.gep(ctx, [ir.Constant(I64, 1)], source_etype=I64))
     b.ret_void()
 
+    work = ir.Function(m, threads.TASK, "work")
+    b = ir.IRBuilder(work.append_basic_block())
+    ctx, i = work.args
+    acc = b.alloca(I64)
+    b.store(i, acc)
+    _loop(work, b, b.load(ctx, typ=I64), lambda b, _: b.store(
+        b.add(b.mul(b.load(acc, typ=I64), ir.Constant(I64, 6364136223846793005)), ir.Constant(I64, 1442695040888963407)),
+        acc))
+    b.store(b.load(acc, typ=I64), b.gep(ctx, [b.add(i, ir.Constant(I64, 1))], source_etype=I64))
+    b.ret_void()
+
     repeat = ir.Function(m, ir.FunctionType(VOID, [threads.PTR, threads.PTR, I64, I64]), "repeat")
     b = ir.IRBuilder(repeat.append_basic_block())
     task, c, n, r = repeat.args
@@ -91,7 +105,7 @@ class Tasks:
         obj, _ = T.compile_object(str(build_module(h.triple)), h, 3)
         self._loaded = T.Loaded(obj, h)
         self.address = {name: ctypes.cast(self._loaded.function(name, ctypes.CFUNCTYPE(None)), ctypes.c_void_p).value
-                        for name in ("square", "empty", "nested", "overlap")}
+                        for name in ("square", "empty", "nested", "overlap", "work")}
         self._repeat = self._loaded.function("repeat", ctypes.CFUNCTYPE(
             None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64))
 

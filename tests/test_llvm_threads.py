@@ -28,7 +28,7 @@ def tasks():
     from llvm_pool_tasks import Tasks
     t = Tasks()
     yield t
-    t.pool.set_spin(threads.DEFAULT_SPIN)
+    t.pool.set_spin()
     t.pool.set_threads(threads.threads_setting())
 
 
@@ -45,16 +45,17 @@ def test_every_index_runs_once(tasks, k):
     assert tasks.pool.threads() == k
 
 
-@pytest.mark.parametrize("spin", [threads.DEFAULT_SPIN, 0])
+@pytest.mark.parametrize("spin", [(threads.DEFAULT_SPIN, threads.DEFAULT_PATIENCE), (0, 0), (0, 10 ** 9)])
 def test_two_threads_run_at_once(tasks, spin):
-    # index 0 waits (bounded) until index 1 has started: only a second thread can start it; with spin 0
-    # the worker is asleep on its futex when the region begins and must be woken
+    # index 0 waits (bounded) until index 1 has started: only a second thread can start it; with (0, 0)
+    # the worker is asleep on its futex when the region begins and must be woken; with (0, 10**9) it
+    # waits in sched_yield()
     tasks.pool.set_threads(2)
-    tasks.pool.set_spin(spin)
+    tasks.pool.set_spin(*spin)
     try:
         assert tasks.overlapped()
     finally:
-        tasks.pool.set_spin(threads.DEFAULT_SPIN)
+        tasks.pool.set_spin()
 
 
 @pytest.mark.parametrize("k", [1, 2, 3])
@@ -152,10 +153,9 @@ def run_script(body: str, timeout: float) -> subprocess.CompletedProcess:
 
 def test_many_regions_in_a_row_without_deadlock():
     r = run_script("""
-        for k, spin in ((2, None), (2, 0), (2, 300), (3, 0), (4, 3000)):
+        for k, spin in ((2, ()), (2, (0, 0)), (2, (300, 300)), (2, (0, 5000)), (3, (0, 0)), (4, (3000, 6000))):
             t.pool.set_threads(k)
-            if spin is not None:
-                t.pool.set_spin(spin)
+            t.pool.set_spin(*spin)
             for n in (2, 3, 17):
                 check(n, repeats=10000)
             t.run("empty", 0, 2, 10000)

@@ -7,7 +7,8 @@ a process shares one pool), these C-callable functions:
     i32  nnc_set_threads(i32 k)       k threads from the next region on: 0 = all online CPUs, 1 = none
                                       started; < 0 = $NNC_THREADS at start (the default). Stops the pool.
     i32  nnc_get_threads()            the threads a region uses now (or would, before the pool starts)
-    void nnc_set_spin(i64 cycles)     how long an idle thread spins before it sleeps (cycle counter ticks)
+    void nnc_set_spin(i64 spin, i64 patience)   a waiting thread spins with `pause` for `spin` cycle
+                                      counter ticks, then yields its core until `patience`, then sleeps
     void nnc_pool_shutdown()          joins the workers; the next region starts them again
     void nnc_pool_after_fork()        in a forked child: forget the parent's workers (they do not exist)
 
@@ -53,7 +54,8 @@ PARALLEL_FOR = "nnc_parallel_for"
 SYMBOLS = (PARALLEL_FOR, "nnc_set_threads", "nnc_get_threads", "nnc_set_spin", "nnc_pool_shutdown",
            "nnc_pool_after_fork")
 MAX_THREADS = 64
-DEFAULT_SPIN = 1 << 19          # cycle-counter ticks an idle thread spins: about 0.2 ms at 2.6 GHz
+DEFAULT_SPIN = 1 << 16          # cycle-counter ticks a waiting thread spins with `pause`: 25 us at 2.6 GHz
+DEFAULT_PATIENCE = 1 << 20      # ... and until then with sched_yield(), before it sleeps: 0.4 ms
 FUTEX_WAIT, FUTEX_WAKE = 128, 129   # FUTEX_WAIT_PRIVATE, FUTEX_WAKE_PRIVATE
 SYS_FUTEX = {"x86_64": 202, "aarch64": 98, "arm64": 98, "riscv64": 98, "ppc64le": 221, "s390x": 238}
 # the spin-wait hint, as an intrinsic (inline asm needs an asm parser MCJIT is not initialised with)
@@ -92,6 +94,7 @@ class _Emitter:
         self.gen, self.word, self.done = g("gen", I32, 0), g("word", I64, 0), g("done", I32, 0)
         self.caller_sleeping, self.sleepers = g("caller_sleeping", I32, 0), g("sleepers", I32, 0)
         self.stop, self.nworkers, self.spin = g("stop", I32, 0), g("nworkers", I32, 0), g("spin", I64, DEFAULT_SPIN)
+        self.patience = g("patience", I64, DEFAULT_PATIENCE)
         self.task, self.ctx, self.n = g("task", PTR, None), g("ctx", PTR, None), g("n", I64, 0)
         self.handles = g("handles", ir.ArrayType(I64, MAX_THREADS), None)
         env = bytearray(ENV.encode() + b"\0")
@@ -170,6 +173,22 @@ class _Emitter:
         i.add_incoming(b.add(i, ir.Constant(n.type, 1)), b.block)
         b.branch(head)
         b.position_at_end(done)
+
+    def backoff(self, fn: ir.Function, b: ir.IRBuilder, t0, again: ir.Block, sleep: ir.Block) -> None:
+        """One step of waiting that started at cycle t0: `pause` and try `again` for the first `spin`
+        ticks, then sched_yield() and try again until `patience` ticks (a spinning thread that shares
+        its core with the thread it waits for gives it the core), then go to `sleep` (a futex)."""
+        spent = b.sub(b.call(self.cycles, []), t0)
+        pause, check, yield_ = (fn.append_basic_block(n) for n in ("pause", "patience", "yield"))
+        b.cbranch(b.icmp_unsigned("<", spent, self.load(b, self.spin, I64, "monotonic")), pause, check)
+        b.position_at_end(pause)
+        self.pause(b)
+        b.branch(again)
+        b.position_at_end(check)
+        b.cbranch(b.icmp_unsigned("<", spent, self.load(b, self.patience, I64, "monotonic")), yield_, sleep)
+        b.position_at_end(yield_)
+        b.call(self.sched_yield, [])
+        b.branch(again)
 
     def take_lock(self, fn: ir.Function, b: ir.IRBuilder) -> None:
         """Blocks until this thread holds the region lock (for the setters: never called from a task)."""
@@ -265,16 +284,13 @@ class _Emitter:
         b.cbranch(b.icmp_unsigned("!=", gen, my), got, spin0)
         b.position_at_end(spin0)
         t0 = b.call(self.cycles, [])
-        limit = self.load(b, self.spin, I64, "monotonic")
         b.branch(spin)
         b.position_at_end(spin)
-        self.pause(b)
         g2 = self.load(b, self.gen, I32, "monotonic")
         my.add_incoming(my, spin)
         b.cbranch(b.icmp_unsigned("!=", g2, my), wait, spin_check)
         b.position_at_end(spin_check)
-        spent = b.sub(b.call(self.cycles, []), t0)
-        b.cbranch(b.icmp_unsigned("<", spent, limit), spin, sleep)
+        self.backoff(fn, b, t0, spin, sleep)
         b.position_at_end(sleep)
         b.atomic_rmw("add", self.sleepers, ir.Constant(I32, 1), "seq_cst")
         g3 = self.load(b, self.gen, I32, "seq_cst")
@@ -423,15 +439,12 @@ class _Emitter:
         # wait for the indices other threads hold: spin, then sleep on `done`
         b.position_at_end(bb["wait0"])
         t0 = b.call(self.cycles, [])
-        limit = self.load(b, self.spin, I64, "monotonic")
         b.branch(bb["wait"])
         b.position_at_end(bb["wait"])
         d = self.load(b, self.done, I32, "acquire")
         b.cbranch(b.icmp_unsigned("==", d, n32), bb["finish"], bb["wait_spin"])
         b.position_at_end(bb["wait_spin"])
-        self.pause(b)
-        spent = b.sub(b.call(self.cycles, []), t0)
-        b.cbranch(b.icmp_unsigned("<", spent, limit), bb["wait"], bb["wait_sleep"])
+        self.backoff(fn, b, t0, bb["wait"], bb["wait_sleep"])
         b.position_at_end(bb["wait_sleep"])
         self.store(b, one, self.caller_sleeping, "seq_cst")
         d2 = self.load(b, self.done, I32, "seq_cst")
@@ -469,8 +482,9 @@ class _Emitter:
         b.position_at_end(unstarted)
         b.ret(b.call(resolve, []))
         fns[fn.name] = fn
-        fn, b = self._function("nnc_set_spin", ir.FunctionType(VOID, [I64]), internal=False)
+        fn, b = self._function("nnc_set_spin", ir.FunctionType(VOID, [I64, I64]), internal=False)
         self.store(b, fn.args[0], self.spin, "monotonic")
+        self.store(b, fn.args[1], self.patience, "monotonic")
         b.ret_void()
         fns[fn.name] = fn
         fn, b = self._function("nnc_pool_shutdown", ir.FunctionType(VOID, []), internal=False)
@@ -541,7 +555,7 @@ class Pool:
         self._loaded = loaded
         self._set = loaded.function("nnc_set_threads", ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_int32))
         self._get = loaded.function("nnc_get_threads", ctypes.CFUNCTYPE(ctypes.c_int32))
-        self._spin = loaded.function("nnc_set_spin", ctypes.CFUNCTYPE(None, ctypes.c_int64))
+        self._spin = loaded.function("nnc_set_spin", ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64))
         self._shutdown = loaded.function("nnc_pool_shutdown", ctypes.CFUNCTYPE(None))
         self._after_fork = loaded.function("nnc_pool_after_fork", ctypes.CFUNCTYPE(None))
         self.parallel_for = loaded.function(PARALLEL_FOR, ctypes.CFUNCTYPE(
@@ -560,8 +574,10 @@ class Pool:
     def threads(self) -> int:
         return int(self._get())
 
-    def set_spin(self, cycles: int) -> None:
-        self._spin(int(cycles))
+    def set_spin(self, spin: int = DEFAULT_SPIN, patience: int = DEFAULT_PATIENCE) -> None:
+        """A waiting thread spins with `pause` for `spin` cycle-counter ticks, then yields its core until
+        `patience` ticks, then sleeps on a futex (0, 0: sleep at once)."""
+        self._spin(int(spin), int(patience))
 
     def shutdown(self) -> None:
         """Join the workers (the next region starts them again)."""
