@@ -66,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--output", metavar="out.npz")
     r.add_argument("--mc-samples", type=_positive, metavar="K", help="K passes with dropout on: mean and std")
     r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--checked", action="store_true", help="llvm: check every layer's values; the first NaN or "
+                                                         "infinity is an error naming its layer and line")
     _backend_flags(r)
 
     v = sub.add_parser("verify", help="run every model and train step on the numpy oracle and a backend; "
@@ -319,6 +321,11 @@ def cmd_train(args) -> int:
 
 def cmd_run(args) -> int:
     from .train.commands import run_command
+    if args.checked:
+        if args.backend != "llvm":
+            print("nnc: error: --checked goes with --backend llvm", file=sys.stderr)
+            return EXIT_USAGE
+        os.environ["NNC_CHECKED"] = "1"  # the llvm backend's option `checked` (checked.py)
     return run_command(args)
 
 

@@ -13,7 +13,9 @@ Code is specialised to concrete sizes: a new batch size compiles (and caches, in
 a new variant; every loop bound is then a constant LLVM can vectorise and unroll. Options:
 `cpu` (generate for another CPU by name, checked against LLVM's names; default: $NNC_LLVM_CPU, else
 this machine's), `opt` (0-3, default 3), `cache` (False: skip the disk cache),
-`profile` (count cycles per kernel: `Executable.profile_table()`).
+`profile` (count cycles per kernel: `Executable.profile_table()`), `checked` (default $NNC_CHECKED=1: a
+finite-value check after every kernel; the first NaN or infinity is a RunError naming the layer and the
+`.nn` line, checked.py).
 """
 from __future__ import annotations
 
@@ -55,7 +57,8 @@ class LlvmBackend:
         except target.UnknownCpu as e:
             raise UnknownCpu(str(e)) from None
         return LlvmExecutable(graph, signature, host, opt=int(options.get("opt", 3)),
-                              use_cache=bool(options.get("cache", True)), profile=bool(options.get("profile", False)))
+                              use_cache=bool(options.get("cache", True)), profile=bool(options.get("profile", False)),
+                              checked=bool(options.get("checked", os.environ.get("NNC_CHECKED") == "1")))
 
 
 BACKEND = LlvmBackend()

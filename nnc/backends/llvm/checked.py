@@ -77,13 +77,13 @@ def _dim(b: ir.IRBuilder, d, sizes, symbols: tuple[str, ...]) -> ir.Value:
 
 
 def origin_text(kern) -> str:
-    """The layer, op and `.nn` line a kernel's value comes from: `lenet5/logits.dense (matmul, lenet5.nn:7)`."""
+    """The layer, op and `.nn` line a kernel's value comes from: `layer loss.log (log at net.nn:10)`."""
     nodes = [n for n in kern.nodes if n.op != "constant"]
     node = nodes[-1] if nodes else None
     if node is None:
         return kern.origin or "a kernel"
     where = f"{node.span.file}:{node.span.line}" if node.span is not None else "no source line"
-    return f"{node.scope or node.path} ({node.op}, {where})"
+    return f"layer {node.path} ({node.op} at {where})"
 
 
 def add_checks(module: ir.Module, kernels: list, n_args: int, symbols: tuple[str, ...] = (),

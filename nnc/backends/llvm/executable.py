@@ -58,6 +58,9 @@ class Variant:
                              scratch=list(self.layout.scratch), symbols=exe.symbols)
         self._shapes = [(f"k{n}_{k.origin} {type(k).__name__}", tuple(k.target.shape))
                         for n, k in enumerate(lw.kernels)]
+        if exe.checked:  # finite-value checks after every kernel (checked.py): status codes after lw.checks
+            from .checked import add_checks
+            self.checks = list(lw.checks) + add_checks(module, lw.kernels, exe.n_args, exe.symbols, len(lw.checks) + 1)
         self.ir = str(module)
         obj, self.cached = T.compile_object(self.ir, exe.host, exe.opt, exe.use_cache)
         exe.compilations += 1
@@ -135,8 +138,9 @@ class LlvmExecutable:
     """A graph compiled by LLVM, holding every stateful input; see the module docstring."""
 
     def __init__(self, graph: Graph, signature: Signature, host: T.Host, opt: int = 3, use_cache: bool = True,
-                 profile: bool = False):
+                 profile: bool = False, checked: bool = False):
         signature.check(graph)
+        self.checked = checked
         self.graph, self.signature, self.host, self.opt, self.use_cache = graph, signature, host, opt, use_cache
         self.profile = profile
         self.data_layout = T.data_layout(host)
