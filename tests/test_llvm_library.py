@@ -1,0 +1,254 @@
+"""`nnc compile --target llvm`: the C library (issue 9), driven through ctypes as an embedder would.
+
+The library is compiled once per module, by `nnc compile` in a subprocess as a user runs it; its outputs
+must equal the in-process llvm backend's bit for bit (inference and training steps), and the numpy
+oracle's within the usual tolerance. The nnc cache is a fresh folder, so nothing compiled by an older
+tree is reused.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("llvmlite")
+
+import nnc  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+LENET = "examples/lenet5.nn"
+RTOL = 1e-4
+P = ctypes.c_void_p
+I64 = ctypes.c_int64
+CC = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc") or shutil.which("clang")
+pytestmark = pytest.mark.skipif(CC is None, reason="no C compiler")
+
+NNC_OK, NNC_E_NULL, NNC_E_BATCH, NNC_E_NAME, NNC_E_SIZE, NNC_E_IO, NNC_E_FORMAT = 0, 1, 2, 3, 4, 5, 6
+NNC_E_TRUNCATED, NNC_E_VERSION, NNC_E_MODEL, NNC_E_CHECKSUM = 7, 8, 9, 10
+NNC_E_NOT_FINITE, NNC_E_LOSS = 13, 14
+
+
+def nnc_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nnc", *args], cwd=ROOT, capture_output=True, text=True,
+                          env=env, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NNC_CACHE_DIR", str(tmp_path_factory.mktemp("nnc-cache")))
+        yield
+
+
+@pytest.fixture(scope="module")
+def out(cache, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("lenet5-lib")
+    done = nnc_cli("compile", LENET, "--target", "llvm", "-o", str(folder))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(folder / f) for f in ("liblenet5.so", "liblenet5.a", "lenet5.h",
+                                                             "lenet5.safetensors", "mnist.safetensors", "README.md")]
+    return folder
+
+
+class Lib:
+    """The library through ctypes: lib.call("lenet5_forward", ...) -> status code."""
+
+    def __init__(self, path: Path):
+        self.dll = ctypes.CDLL(str(path))
+        for prefix in ("lenet5", "mnist"):
+            getattr(self.dll, f"{prefix}_last_error").restype = ctypes.c_char_p
+            getattr(self.dll, f"{prefix}_arena_bytes").restype = ctypes.c_int64
+
+    def create(self, prefix: str, max_batch: int, weights: Path | None = None) -> P:
+        m = P()
+        rc = getattr(self.dll, f"{prefix}_create")(ctypes.byref(m), I64(max_batch))
+        assert rc == NNC_OK, self.error(prefix, None)
+        if weights is not None:
+            assert self.load(prefix, m, weights) == NNC_OK, self.error(prefix, m)
+        return m
+
+    def load(self, prefix: str, m, path) -> int:
+        return getattr(self.dll, f"{prefix}_load")(m, str(path).encode())
+
+    def error(self, prefix: str, m) -> str:
+        return getattr(self.dll, f"{prefix}_last_error")(m).decode()
+
+    def forward(self, m, x: np.ndarray, batch: int | None = None) -> tuple[int, np.ndarray]:
+        x = np.ascontiguousarray(x, np.float32)
+        y = np.zeros((x.shape[0], 10), np.float32)
+        rc = self.dll.lenet5_forward(m, I64(x.shape[0] if batch is None else batch), x.ctypes.data_as(P),
+                                     y.ctypes.data_as(P))
+        return rc, y
+
+    def step(self, t, x: np.ndarray, y: np.ndarray) -> tuple[int, float, float]:
+        loss, acc = np.zeros((), np.float32), np.zeros((), np.float32)
+        rc = self.dll.mnist_step(t, I64(len(x)), x.ctypes.data_as(P), y.ctypes.data_as(P), loss.ctypes.data_as(P),
+                                 acc.ctypes.data_as(P))
+        return rc, float(loss), float(acc)
+
+    def get(self, prefix: str, m, name: str, like: np.ndarray) -> np.ndarray:
+        a = np.empty_like(like)
+        rc = getattr(self.dll, f"{prefix}_get")(m, name.encode(), a.ctypes.data_as(P), ctypes.c_size_t(a.nbytes))
+        assert rc == NNC_OK, self.error(prefix, m)
+        return a
+
+
+@pytest.fixture(scope="module")
+def lib(out) -> Lib:
+    return Lib(out / "liblenet5.so")
+
+
+@pytest.fixture(scope="module")
+def program(cache):
+    return nnc.load(ROOT / LENET)
+
+
+def batch(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.random((n, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, n).astype(np.int32)
+
+
+# -- the artifacts ----------------------------------------------------------------------------------
+
+def test_header_documents_the_abi(out):
+    h = (out / "lenet5.h").read_text()
+    for text in ("int lenet5_create(lenet5_t **out, int64_t max_batch);",
+                 "int lenet5_forward(lenet5_t *m, int64_t batch, const float *image, float *logits);",
+                 "int mnist_step(mnist_t *m, int64_t batch, const float *image, const int32_t *label, float *loss, "
+                 "float *accuracy);",
+                 "int mnist_save(mnist_t *m, const char *path);", "const char *lenet5_last_error(const lenet5_t *m);",
+                 "/* input image: f32[B, 1, 28, 28] (float) */", "/* output logits: f32[B, 10] (float) */",
+                 '#define LENET5_FEATURES_CONV2D_WEIGHT "lenet5/features.conv2d/weight"',
+                 "#define LENET5_FEATURES_CONV2D_WEIGHT_BYTES 600", "#define LENET5_PARAMS_BYTES 246824",
+                 "#define LENET5_ALIGNMENT 64", "NNC_E_CHECKSUM = 10", "#define MNIST_COMPILED_BATCH 0"):
+        assert text in h, text
+    # the header compiles on its own, as C and as C++
+    src = out / "h.c"
+    src.write_text('#include "lenet5.h"\nint main(void) { return LENET5_TENSORS == 10 ? 0 : 1; }\n')
+    subprocess.run([CC, "-std=c99", "-Wall", "-Werror", "-I", str(out), str(src), "-o", str(out / "h")], check=True)
+
+
+def test_library_needs_only_libc_libm_and_pthreads(out):
+    ldd = shutil.which("ldd")
+    if ldd is None:
+        pytest.skip("no ldd")
+    text = subprocess.run([ldd, str(out / "liblenet5.so")], capture_output=True, text=True, check=True).stdout
+    names = [line.split()[0] for line in text.splitlines() if line.strip()]
+    allowed = ("linux-vdso", "libc.so", "libm.so", "libpthread.so", "ld-linux", "/lib64/ld-linux", "/lib/ld-linux")
+    assert names and all(n.startswith(allowed) for n in names), text
+    exported = subprocess.run(["nm", "-D", "--defined-only", str(out / "liblenet5.so")], capture_output=True,
+                              text=True).stdout.split()
+    functions = [w for w in exported if w.startswith(("lenet5_", "mnist_", "nnc"))]
+    assert functions and all(not f.startswith("nnc") for f in functions), functions  # only the C API
+
+
+# -- the same numbers as in process --------------------------------------------------------------------
+
+def test_inference_equals_the_in_process_backend_bit_for_bit(lib, out, program):
+    m = lib.create("lenet5", 8, out / "lenet5.safetensors")
+    ref = program.model("lenet5", backend="llvm", seed=0)
+    oracle = program.model("lenet5", backend="numpy", seed=0)
+    for n in (1, 3, 8, 2):  # any batch up to the maximum, growing and shrinking
+        x, _ = batch(n, n)
+        rc, y = lib.forward(m, x)
+        assert rc == NNC_OK, lib.error("lenet5", m)
+        np.testing.assert_array_equal(y, ref(image=x))
+        np.testing.assert_allclose(y, oracle(image=x), rtol=RTOL, atol=1e-6)
+    lib.dll.lenet5_destroy(m)
+
+
+def test_training_steps_equal_the_in_process_backend_bit_for_bit(lib, out, program, tmp_path):
+    t = lib.create("mnist", 8, out / "mnist.safetensors")
+    ref = program.train("mnist", backend="llvm", seed=0)
+    oracle = program.train("mnist", backend="numpy", seed=0)
+    for s, n in enumerate((8, 5, 8, 8)):
+        x, y = batch(n, 100 + s)
+        rc, loss, acc = lib.step(t, x, y)
+        assert rc == NNC_OK, lib.error("mnist", t)
+        want = ref.step(image=x, label=y)
+        assert (loss, acc) == (want["loss"], want["accuracy"])
+        assert loss == pytest.approx(oracle.step(image=x, label=y)["loss"], rel=RTOL)
+    for name, value in ref.params.items():
+        np.testing.assert_array_equal(lib.get("mnist", t, name, value), value, err_msg=name)
+    for name, value in ref.slots.items():
+        np.testing.assert_array_equal(lib.get("mnist", t, name, value), value, err_msg=name)
+    assert lib.get("mnist", t, "nnc.step", np.zeros((), np.int64)) == 4
+    # the saved training state is an nnc checkpoint: Python resumes from it, and back
+    path = tmp_path / "state.safetensors"
+    assert lib.dll.mnist_save(t, str(path).encode()) == NNC_OK, lib.error("mnist", t)
+    resumed = program.train("mnist", backend="llvm", seed=0)
+    assert resumed.load(path)["step"] == 4
+    x, y = batch(8, 7)
+    rc, loss, _ = lib.step(t, x, y)
+    assert rc == NNC_OK and loss == resumed.step(image=x, label=y)["loss"] == ref.step(image=x, label=y)["loss"]
+    ref.save(tmp_path / "python.safetensors")  # no checksum: loads all the same
+    u = lib.create("mnist", 8, tmp_path / "python.safetensors")
+    assert lib.get("mnist", u, "nnc.step", np.zeros((), np.int64)) == 5
+    for d in (t, u):
+        lib.dll.mnist_destroy(d)
+
+
+def test_a_non_finite_loss_commits_nothing(lib, out):
+    t = lib.create("mnist", 2, out / "mnist.safetensors")
+    w = "lenet5/logits.dense_2/bias"
+    before = lib.get("mnist", t, w, np.zeros(10, np.float32))
+    x, y = batch(2, 3)
+    x[0, 0, 0, 0] = np.inf
+    rc, loss, _ = lib.step(t, x, y)
+    assert rc == NNC_E_LOSS and not np.isfinite(loss)
+    assert "the loss loss is" in lib.error("mnist", t) and "not committed" in lib.error("mnist", t)
+    np.testing.assert_array_equal(lib.get("mnist", t, w, before), before)
+    assert lib.get("mnist", t, "nnc.step", np.zeros((), np.int64)) == 0
+
+
+def test_two_threads_with_two_instances(lib, out):
+    xs = [batch(4, 50 + k)[0] for k in range(2)]
+    alone = []
+    for x in xs:
+        m = lib.create("lenet5", 4, out / "lenet5.safetensors")
+        alone.append(lib.forward(m, x)[1])
+        lib.dll.lenet5_destroy(m)
+    results: list = [[], []]
+
+    def work(k: int) -> None:
+        m = lib.create("lenet5", 4, out / "lenet5.safetensors")
+        for _ in range(30):
+            results[k].append(lib.forward(m, xs[k]))  # ctypes releases the GIL: the calls overlap
+        lib.dll.lenet5_destroy(m)
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for k in range(2):
+        assert len(results[k]) == 30
+        for rc, y in results[k]:
+            assert rc == NNC_OK
+            np.testing.assert_array_equal(y, alone[k])
+
+
+def test_arena_bytes_grow_with_the_maximum_batch(lib):
+    one, sixty_four = lib.dll.lenet5_arena_bytes(I64(1)), lib.dll.lenet5_arena_bytes(I64(64))
+    assert 0 < one < sixty_four and lib.dll.lenet5_arena_bytes(I64(0)) == -1
+
+
+def test_embedded_weights(cache, tmp_path, program):
+    done = nnc_cli("compile", LENET, "--target", "llvm", "--model", "lenet5", "--embed-weights", "--seed", "3",
+                   "-o", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "lenet5.h", "liblenet5.a", "liblenet5.so"]
+    dll = ctypes.CDLL(str(tmp_path / "liblenet5.so"))
+    m = P()
+    assert dll.lenet5_create(ctypes.byref(m), I64(2)) == NNC_OK
+    x, _ = batch(2, 9)
+    y = np.zeros((2, 10), np.float32)
+    assert dll.lenet5_forward(m, I64(2), x.ctypes.data_as(P), y.ctypes.data_as(P)) == NNC_OK
+    np.testing.assert_array_equal(y, program.model("lenet5", backend="llvm", seed=3)(image=x))
+    dll.lenet5_destroy(m)
