@@ -196,3 +196,53 @@ def test_forked_child_runs_regions():
         print("ok" if status == 0 else f"child status {status}")
     """, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr[-2000:]
+
+
+# -- the GEMM library over the pool (gemm_threads.py) ------------------------------------------------
+@pytest.fixture(scope="module")
+def gemm(tasks):
+    """The library module with the parallel driver added, loaded beside the pool: (pool, mt, serial)."""
+    import ctypes
+    library = pytest.importorskip("nnc.backends.llvm.library")
+    from nnc.backends.llvm import gemm_threads
+    from nnc.backends.llvm import target as T
+    h = T.host()
+    m = library.module(h, "f32")
+    gemm_threads.emit_parallel_gemm(m, m.globals[library.symbol("f32")], "f32", library.geometry_for(h, "f32").mr)
+    obj, _ = T.compile_object(str(m), h, 3)
+    loaded = T.Loaded(obj, h)
+    i64, p = ctypes.c_int64, ctypes.c_void_p
+    proto = ctypes.CFUNCTYPE(None, i64, i64, i64, p, i64, i64, p, i64, i64, p, i64, i64, p, i64)
+    yield tasks.pool, loaded.function(gemm_threads.parallel_symbol("f32"), proto), loaded
+    tasks.pool.set_threads(threads.threads_setting())
+
+
+def call_gemm(fn, a: np.ndarray, b: np.ndarray, c: np.ndarray, accumulate: bool = False) -> None:
+    (m, k), n = a.shape, b.shape[1]
+    s = 4
+    fn(m, n, k, a.ctypes.data, a.strides[0] // s, a.strides[1] // s, b.ctypes.data, b.strides[0] // s,
+       b.strides[1] // s, c.ctypes.data, c.strides[0] // s, int(accumulate), None, 0)
+
+
+SHAPES = [(1, 784, 512), (3, 200, 130), (64, 784, 512), (256, 784, 512), (5, 100, 70), (300, 50, 10),
+          (1000, 30, 3), (7, 300, 129), (100, 1000, 63), (2, 2, 2), (40, 0, 9)]
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_parallel_gemm_matches_numpy(gemm, k):
+    pool, mt, _ = gemm
+    pool.set_threads(k)
+    rng = np.random.default_rng(k)
+    for m, kk, n in SHAPES:
+        a = rng.standard_normal((m, kk)).astype(np.float32)
+        b = rng.standard_normal((kk, n)).astype(np.float32)
+        want = a.astype(np.float64) @ b
+        scale = max(1.0, float(np.abs(want).max()))
+        c = np.full((m, n), np.nan, np.float32)
+        call_gemm(mt, a, b, c)
+        assert np.abs(c - want).max() / scale < 1e-5, (m, kk, n)
+        # transposed operands (strides), accumulation into C, and C a view with a longer row
+        c2 = np.ones((m, n + 5), np.float32)
+        call_gemm(mt, np.asfortranarray(a), np.asfortranarray(b), c2[:, :n], accumulate=True)
+        assert np.abs(c2[:, :n] - 1 - want).max() / scale < 1e-5, (m, kk, n)
+        assert (c2[:, n:] == 1).all()

@@ -91,6 +91,7 @@ class _Emitter:
         pause = PAUSE.get(arch)
         g = self._global
         self.lock, self.size, self.setting = g("lock", I32, 0), g("size", I32, 0), g("setting", I32, -1)
+        self.resolved = g("resolved", I32, 0)
         self.gen, self.word, self.done = g("gen", I32, 0), g("word", I64, 0), g("done", I32, 0)
         self.caller_sleeping, self.sleepers = g("caller_sleeping", I32, 0), g("sleepers", I32, 0)
         self.stop, self.nworkers, self.spin = g("stop", I32, 0), g("nworkers", I32, 0), g("spin", I64, DEFAULT_SPIN)
@@ -314,8 +315,15 @@ class _Emitter:
         return fn
 
     def emit_resolve(self) -> ir.Function:
-        """i32 resolve(): the setting as a thread count in [1, MAX_THREADS] (< 0: $NNC_THREADS; 0: all CPUs)."""
+        """i32 resolve(): the setting as a thread count in [1, MAX_THREADS] (< 0: $NNC_THREADS; 0: all CPUs),
+        worked out once per setting (sysconf reads /sys: microseconds) and kept in `resolved`."""
         fn, b = self._function("nnc_pool.resolve", ir.FunctionType(I32, []))
+        known, unknown = fn.append_basic_block("known"), fn.append_basic_block("unknown")
+        r = self.load(b, self.resolved, I32, "monotonic")
+        b.cbranch(b.icmp_unsigned("!=", r, ir.Constant(I32, 0)), known, unknown)
+        b.position_at_end(known)
+        b.ret(r)
+        b.position_at_end(unknown)
         entry = b.block
         env, have_env, merge, cpus, clamp = (fn.append_basic_block(n) for n in ("env", "have_env", "merge", "cpus",
                                                                                "clamp"))
@@ -341,7 +349,9 @@ class _Emitter:
         k3.add_incoming(k2, merge)
         k3.add_incoming(online, cpus)
         k4 = b.select(b.icmp_signed("<", k3, ir.Constant(I32, 1)), ir.Constant(I32, 1), k3)
-        b.ret(b.select(b.icmp_signed(">", k4, ir.Constant(I32, MAX_THREADS)), ir.Constant(I32, MAX_THREADS), k4))
+        k5 = b.select(b.icmp_signed(">", k4, ir.Constant(I32, MAX_THREADS)), ir.Constant(I32, MAX_THREADS), k4)
+        self.store(b, k5, self.resolved, "monotonic")
+        b.ret(k5)
         return fn
 
     def emit_start(self, worker: ir.Function, resolve: ir.Function) -> ir.Function:
@@ -470,6 +480,7 @@ class _Emitter:
         self.take_lock(fn, b)
         b.call(stop, [])
         self.store(b, fn.args[0], self.setting, "monotonic")
+        self.store(b, ir.Constant(I32, 0), self.resolved, "monotonic")
         self.store(b, ir.Constant(I32, 0), self.lock, "release")
         b.ret(b.call(resolve, []))
         fns[fn.name] = fn

@@ -1,0 +1,142 @@
+"""Matrix multiplies over the thread pool: a driver with the GEMM library's signature that splits C
+between threads and calls the library's single-thread function on each part.
+
+    void nnc_gemm_{dtype}_mt(i64 m, i64 n, i64 k, ptr a, i64 rsa, i64 csa, ptr b, i64 rsb, i64 csb,
+                             ptr c, i64 ldc, i64 accumulate, ptr ws, i64 ws_bytes)
+
+Same arguments and result as `nnc_gemm_{dtype}` (library.py). With one thread, or less than
+MIN_WORK multiply-adds, it is one call of that function. Otherwise C is split into one part per thread
+(dynamically scheduled by `nnc_parallel_for`):
+
+- over columns when n >= COLUMNS per thread: parts of a multiple of COLUMNS columns (a multiple of every
+  tile width the library uses). Each part packs only its own columns of B; A is packed per column block
+  of the library's loop anyway, so no packing is repeated — and at small m (batch-1 inference, where B,
+  the weights, is streamed) each core streams half of B (docs/backends.md §3: the [1×784]·[784×512]
+  product ran in 10.9 µs on two threads against 30.6 µs on one).
+- else over rows, when m >= 2·MR per thread: parts of a multiple of MR rows (the micro-kernel's height),
+  each packing all of B again (n is small here, so B is too).
+- else one call.
+
+Each part takes its packing workspace from its own thread's stack (the library does that when given no
+workspace), so threads never share one. A region inside a task runs serially (threads.py), so this may
+be called from code that is itself parallel.
+"""
+from __future__ import annotations
+
+from llvmlite import ir
+
+from . import threads
+
+I32, I64 = ir.IntType(32), ir.IntType(64)
+PTR = ir.PointerType()
+COLUMNS = 64            # column parts are multiples of this
+MIN_WORK = 1 << 16      # multiply-adds from which a product is split (a region costs ~1 µs; 65536 take ~0.6 µs
+                        # on one core at 100 GFLOP/s, so below this two threads cannot win)
+ELEMENT = {"f32": ir.FloatType(), "f64": ir.DoubleType()}
+SLOTS = ("m", "n", "k", "a", "rsa", "csa", "b", "rsb", "csb", "c", "ldc", "acc", "by_rows", "chunk")
+POINTERS = ("a", "b", "c")
+
+
+def parallel_symbol(dtype: str) -> str:
+    return f"nnc_gemm_{dtype}_mt"
+
+
+def declare_parallel_gemm(module: ir.Module, dtype: str) -> ir.Function:
+    """`nnc_gemm_{dtype}_mt` in a model's module: the library's definition when present, else a declaration."""
+    fn = module.globals.get(parallel_symbol(dtype))
+    if fn is None:
+        sig = [I64, I64, I64, PTR, I64, I64, PTR, I64, I64, PTR, I64, I64, PTR, I64]
+        fn = ir.Function(module, ir.FunctionType(ir.VoidType(), sig), name=parallel_symbol(dtype))
+    return fn
+
+
+def _c(v: int) -> ir.Constant:
+    return ir.Constant(I64, v)
+
+
+def _ceil(b: ir.IRBuilder, x, y):
+    return b.sdiv(b.add(x, b.sub(y, _c(1))), y)
+
+
+def _min(b: ir.IRBuilder, x, y):
+    return b.select(b.icmp_signed("<", x, y), x, y)
+
+
+def emit_parallel_gemm(module: ir.Module, serial: ir.Function, dtype: str, mr: int) -> ir.Function:
+    """Define `nnc_gemm_{dtype}_mt` in `module` (the library's, which defines `serial`, the library's
+    `nnc_gemm_{dtype}`); `mr` is the micro-kernel's row count. The pool's `nnc_parallel_for` and
+    `nnc_get_threads` are declared (or taken from the module when it defines the pool)."""
+    if dtype not in ELEMENT:
+        raise ValueError(f"no parallel GEMM for {dtype} (only {', '.join(ELEMENT)})")
+    et = ELEMENT[dtype]
+    parallel_for = threads.declare_parallel_for(module)
+    get_threads = module.globals.get("nnc_get_threads") or ir.Function(
+        module, ir.FunctionType(I32, []), name="nnc_get_threads")
+    slots = {name: i for i, name in enumerate(SLOTS)}
+
+    # the task: part i of C
+    task = ir.Function(module, threads.TASK, name=f"nnc_gemm_{dtype}_mt.part")
+    task.linkage = "internal"
+    b = ir.IRBuilder(task.append_basic_block("entry"))
+    ctx, i = task.args
+
+    def get(name: str):
+        v = b.load(b.gep(ctx, [_c(slots[name])], source_etype=I64), typ=I64)
+        return b.inttoptr(v, PTR) if name in POINTERS else v
+
+    v = {name: get(name) for name in SLOTS}
+    start = b.mul(i, v["chunk"])
+    rows_blk, cols_blk = task.append_basic_block("rows"), task.append_basic_block("columns")
+    b.cbranch(b.icmp_signed("!=", v["by_rows"], _c(0)), rows_blk, cols_blk)
+    null, zero = ir.Constant(PTR, None), _c(0)
+    b.position_at_end(rows_blk)
+    mm = _min(b, v["chunk"], b.sub(v["m"], start))
+    b.call(serial, [mm, v["n"], v["k"], b.gep(v["a"], [b.mul(start, v["rsa"])], source_etype=et), v["rsa"], v["csa"],
+                    v["b"], v["rsb"], v["csb"], b.gep(v["c"], [b.mul(start, v["ldc"])], source_etype=et), v["ldc"],
+                    v["acc"], null, zero])
+    b.ret_void()
+    b.position_at_end(cols_blk)
+    nn = _min(b, v["chunk"], b.sub(v["n"], start))
+    b.call(serial, [v["m"], nn, v["k"], v["a"], v["rsa"], v["csa"],
+                    b.gep(v["b"], [b.mul(start, v["csb"])], source_etype=et), v["rsb"], v["csb"],
+                    b.gep(v["c"], [start], source_etype=et), v["ldc"], v["acc"], null, zero])
+    b.ret_void()
+
+    # the driver
+    fn = ir.Function(module, serial.function_type, name=parallel_symbol(dtype))
+    args = list(fn.args)
+    m, n, k = args[:3]
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    one_call, split, by_cols, try_rows, by_rows = (fn.append_basic_block(x) for x in (
+        "one_call", "split", "by_columns", "try_rows", "by_rows"))
+    work = b.mul(b.mul(m, n), k)
+    positive = b.and_(b.and_(b.icmp_signed(">", m, _c(0)), b.icmp_signed(">", n, _c(0))),
+                      b.icmp_signed(">", k, _c(0)))
+    big = b.and_(positive, b.icmp_signed(">=", work, _c(MIN_WORK)))
+    b.cbranch(big, split, one_call)
+    b.position_at_end(one_call)
+    b.call(serial, args)
+    b.ret_void()
+    b.position_at_end(split)
+    t = b.sext(b.call(get_threads, []), I64)
+    ctx = b.alloca(I64, size=_c(len(SLOTS)))
+    for name, value in zip(SLOTS[:12], args[:12]):
+        slot = b.gep(ctx, [_c(slots[name])], source_etype=I64)
+        b.store(b.ptrtoint(value, I64) if name in POINTERS else value, slot)
+
+    def run(by_rows_flag: int, size, unit: int) -> None:
+        chunk = b.mul(_ceil(b, _ceil(b, size, t), _c(unit)), _c(unit))
+        b.store(_c(by_rows_flag), b.gep(ctx, [_c(slots["by_rows"])], source_etype=I64))
+        b.store(chunk, b.gep(ctx, [_c(slots["chunk"])], source_etype=I64))
+        b.call(parallel_for, [task, ctx, _ceil(b, size, chunk)])
+        b.ret_void()
+
+    two = b.icmp_signed(">=", t, _c(2))
+    b.cbranch(b.and_(two, b.icmp_signed(">=", n, b.mul(t, _c(COLUMNS)))), by_cols, try_rows)
+    b.position_at_end(by_cols)
+    run(0, n, COLUMNS)
+    b.position_at_end(try_rows)
+    b.cbranch(b.and_(two, b.icmp_signed(">=", m, b.mul(t, _c(2 * mr)))), by_rows, one_call)
+    b.position_at_end(by_rows)
+    run(1, m, mr)
+    return fn
