@@ -321,12 +321,20 @@ def cmd_train(args) -> int:
 
 def cmd_run(args) -> int:
     from .train.commands import run_command
-    if args.checked:
-        if args.backend != "llvm":
-            print("nnc: error: --checked goes with --backend llvm", file=sys.stderr)
-            return EXIT_USAGE
-        os.environ["NNC_CHECKED"] = "1"  # the llvm backend's option `checked` (checked.py)
-    return run_command(args)
+    if not args.checked:
+        return run_command(args)
+    if args.backend != "llvm":
+        print("nnc: error: --checked goes with --backend llvm", file=sys.stderr)
+        return EXIT_USAGE
+    saved = os.environ.get("NNC_CHECKED")
+    os.environ["NNC_CHECKED"] = "1"  # the llvm backend's option `checked` (checked.py)
+    try:
+        return run_command(args)
+    finally:
+        if saved is None:
+            del os.environ["NNC_CHECKED"]
+        else:
+            os.environ["NNC_CHECKED"] = saved
 
 
 def cmd_lsp(args) -> int:

@@ -252,3 +252,181 @@ def test_embedded_weights(cache, tmp_path, program):
     assert dll.lenet5_forward(m, I64(2), x.ctypes.data_as(P), y.ctypes.data_as(P)) == NNC_OK
     np.testing.assert_array_equal(y, program.model("lenet5", backend="llvm", seed=3)(image=x))
     dll.lenet5_destroy(m)
+
+
+# -- bad input at the C boundary: a status code and a message, the instance unchanged ------------------
+
+def test_bad_batch_sizes_and_null_pointers(lib, out):
+    m = lib.create("lenet5", 4, out / "lenet5.safetensors")
+    x, _ = batch(8, 1)
+    assert lib.forward(m, x[:5])[0] == NNC_E_BATCH
+    assert lib.error("lenet5", m) == "batch 5 is outside 1..4 (the maximum this instance was created with)"
+    assert lib.forward(m, x[:4], batch=0)[0] == NNC_E_BATCH
+    y = np.zeros((1, 10), np.float32)
+    assert lib.dll.lenet5_forward(m, I64(1), None, y.ctypes.data_as(P)) == NNC_E_NULL
+    assert lib.error("lenet5", m) == "the input image is NULL"
+    assert lib.dll.lenet5_forward(None, I64(1), x.ctypes.data_as(P), y.ctypes.data_as(P)) == NNC_E_NULL
+    assert lib.error("lenet5", None) == "lenet5_forward: the instance is NULL"
+    assert lib.dll.lenet5_forward(m, I64(1), x.ctypes.data_as(P), None) == NNC_OK  # NULL output: not returned
+    assert lib.dll.lenet5_create(None, I64(1)) == NNC_E_NULL
+    bad = P()
+    assert lib.dll.lenet5_create(ctypes.byref(bad), I64(0)) == NNC_E_BATCH and not bad.value
+    assert lib.error("lenet5", None) == "lenet5_create: the maximum batch size must be at least 1, not 0"
+    assert lib.dll.lenet5_load(m, None) == NNC_E_NULL
+    lib.dll.lenet5_destroy(None)  # a no-op, as free(NULL)
+    lib.dll.lenet5_destroy(m)
+
+
+def test_parameters_by_name(lib, out):
+    m = lib.create("lenet5", 1, out / "lenet5.safetensors")
+    w = np.arange(10, dtype=np.float32)
+    name = b"lenet5/logits.dense_2/bias"
+    assert lib.dll.lenet5_set(m, name, w.ctypes.data_as(P), ctypes.c_size_t(40)) == NNC_OK
+    np.testing.assert_array_equal(lib.get("lenet5", m, name.decode(), w), w)
+    assert lib.dll.lenet5_set(m, b"lenet5/nope", w.ctypes.data_as(P), ctypes.c_size_t(40)) == NNC_E_NAME
+    assert lib.error("lenet5", m) == "no tensor named lenet5/nope in model lenet5"
+    assert lib.dll.lenet5_get(m, name, w.ctypes.data_as(P), ctypes.c_size_t(36)) == NNC_E_SIZE
+    assert lib.error("lenet5", m) == "lenet5/logits.dense_2/bias holds 40 bytes, not 36"
+    assert lib.dll.lenet5_get(m, name, None, ctypes.c_size_t(40)) == NNC_E_NULL
+    lib.dll.lenet5_destroy(m)
+
+
+def _bad_files(out: Path, tmp: Path) -> list[tuple[str, bytes | None, int, str]]:
+    """(what, the file's bytes or None for no file, the status, a part of the message)."""
+    from nnc.train.checkpoint import Checkpoint, save_checkpoint
+    good = (out / "lenet5.safetensors").read_bytes()
+    corrupted = bytearray(good)
+    corrupted[-5] ^= 0x40
+    other = tmp / "other.safetensors"
+    save_checkpoint(other, Checkpoint({"mlp/h.dense/weight": np.zeros((3, 2), np.float32)}, {}, {}, {"step": 0}))
+    shape = tmp / "shape.safetensors"
+    params = {p: np.zeros(1, np.float32) for p in ("lenet5/features.conv2d/weight",)}
+    save_checkpoint(shape, Checkpoint(params, {}, {}, {"step": 0}))
+    import safetensors.numpy
+    return [("missing", None, NNC_E_IO, "cannot open"),
+            ("truncated", good[:len(good) // 2], NNC_E_TRUNCATED, "is truncated"),
+            ("tiny", good[:5], NNC_E_TRUNCATED, "is truncated"),
+            ("not safetensors", b"\x10\0\0\0\0\0\0\0not a json header", NNC_E_FORMAT, "not a safetensors file"),
+            ("foreign", safetensors.numpy.save({"a": np.zeros(2, np.float32)}), NNC_E_FORMAT, "without nnc metadata"),
+            ("version", good.replace(b'"nnc.format":"1"', b'"nnc.format":"2"'), NNC_E_VERSION,
+             "is of weights format 2; this library reads format 1"),
+            ("corrupted", bytes(corrupted), NNC_E_CHECKSUM, "is corrupted: the CRC-32 of its data is"),
+            ("another model", other.read_bytes(), NNC_E_MODEL,
+             "has no tensor params/lenet5/features.conv2d/weight: it was written for another model"),
+            ("another shape", shape.read_bytes(), NNC_E_MODEL, "holds params/lenet5/features.conv2d/weight as F32[1]")]
+
+
+def test_bad_weights_files_are_refused_and_change_nothing(lib, out, tmp_path):
+    m = lib.create("lenet5", 2, out / "lenet5.safetensors")
+    x, _ = batch(2, 4)
+    before = lib.forward(m, x)[1]
+    for what, data, code, message in _bad_files(out, tmp_path):
+        path = tmp_path / f"{what}.safetensors"
+        if data is not None:
+            path.write_bytes(data)
+        assert lib.load("lenet5", m, path) == code, (what, lib.error("lenet5", m))
+        assert message in lib.error("lenet5", m), (what, lib.error("lenet5", m))
+        assert str(path) in lib.error("lenet5", m), what
+        np.testing.assert_array_equal(lib.forward(m, x)[1], before, err_msg=what)
+    lib.dll.lenet5_destroy(m)
+
+
+# -- the embedding example -------------------------------------------------------------------------------
+
+def test_embedding_example_prints_what_the_python_api_computes(out, program, tmp_path):
+    src = ROOT / "examples" / "embed" / "lenet5_demo.c"
+    shared, static = tmp_path / "demo", tmp_path / "demo_static"
+    subprocess.run([CC, "-O2", "-Wall", "-Werror", str(src), f"-I{out}", f"-L{out}", "-llenet5",
+                    f"-Wl,-rpath,{out}", "-o", str(shared)], check=True)
+    subprocess.run([CC, "-O2", str(src), f"-I{out}", str(out / "liblenet5.a"), "-lm", "-pthread", "-o", str(static)],
+                   check=True)
+    rng = np.random.default_rng(11)
+    image = rng.random((1, 1, 28, 28), dtype=np.float32)
+    x, y = batch(6, 12)
+    (tmp_path / "image.f32").write_bytes(image.tobytes())
+    (tmp_path / "batch.bin").write_bytes(np.int32(6).tobytes() + x.tobytes() + y.tobytes())
+    model = program.model("lenet5", backend="llvm", seed=0)
+    trainer = program.train("mnist", backend="llvm", seed=0)
+    want = [f"class {int(np.argmax(model(image=image)))}"]
+    losses = []
+    for s in range(5):
+        r = trainer.step(image=x, label=y)
+        losses.append(r["loss"])
+        want.append(f"step {s + 1} loss {r['loss']:.9g} accuracy {r['accuracy']:.9g}")
+    for name, value in trainer.params.items():
+        model.params[name] = value
+    want.append(f"class after training {int(np.argmax(model(image=image)))}")
+    assert losses[-1] < losses[0]  # the loss goes down
+    for exe in (shared, static):
+        done = subprocess.run([str(exe), str(out), str(tmp_path / "image.f32"), str(tmp_path / "batch.bin"), "5"],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines() == want
+    bad = subprocess.run([str(shared), str(tmp_path), str(tmp_path / "image.f32"), str(tmp_path / "batch.bin"), "1"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and bad.stderr.startswith(f"error {NNC_E_IO}: cannot open {tmp_path}/lenet5.safetensors")
+
+
+# -- --checked: the first NaN named by its layer and line ------------------------------------------------
+
+NAN_PROGRAM = """model net {
+  input x: f32[B, 4]
+  output y = x -> dense(3)
+}
+
+train fit {
+  input x: f32[B, 4]
+  input t: f32[B, 3]
+  y = net(x)
+  loss = mean(log(y - t))
+  minimize loss over net with sgd(lr=0.1)
+  batch 4
+  data "synthetic"
+}
+"""
+NAN_MESSAGE = "layer loss.log (log at {file}:10) produced a NaN or an infinity (checked)"
+
+
+def test_checked_library_names_the_layer_and_line(cache, tmp_path):
+    (tmp_path / "nan.nn").write_text(NAN_PROGRAM)
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "nnc", "compile", "nan.nn", "--target", "llvm", "--train", "fit",
+                           "--checked", "-o", str(out)], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    dll = ctypes.CDLL(str(out / "libfit.so"))
+    dll.fit_last_error.restype = ctypes.c_char_p
+    t = P()
+    assert dll.fit_create(ctypes.byref(t), I64(4)) == NNC_OK
+    assert dll.fit_load(t, str(out / "fit.safetensors").encode()) == NNC_OK
+    x, target = np.ones((4, 4), np.float32), np.full((4, 3), 100.0, np.float32)
+    loss = np.zeros((), np.float32)
+    assert dll.fit_step(t, I64(4), x.ctypes.data_as(P), target.ctypes.data_as(P), loss.ctypes.data_as(P)) == \
+        NNC_E_NOT_FINITE
+    assert dll.fit_last_error(t).decode() == NAN_MESSAGE.format(file="nan.nn")
+    target[:] = -100.0  # finite everywhere: the same library steps
+    assert dll.fit_step(t, I64(4), x.ctypes.data_as(P), target.ctypes.data_as(P), loss.ctypes.data_as(P)) == NNC_OK
+    dll.fit_destroy(t)
+
+
+def test_checked_in_process_and_nnc_run(cache, tmp_path, monkeypatch):
+    from nnc.interp import RunError
+    path = tmp_path / "nan.nn"
+    path.write_text(NAN_PROGRAM)
+    prog = nnc.load(path)
+    x, target = np.ones((4, 4), np.float32), np.full((4, 3), 100.0, np.float32)
+    monkeypatch.setenv("NNC_CHECKED", "1")  # the backend option `checked`, as nnc run --checked sets it
+    trainer = prog.train("fit", backend="llvm", seed=0)
+    with pytest.raises(RunError) as e:
+        trainer.step(x=x, t=target)
+    assert str(e.value) == NAN_MESSAGE.format(file=path)
+    monkeypatch.delenv("NNC_CHECKED")
+    (tmp_path / "m.nn").write_text("model net {\n  input x: f32[B, 4]\n  h = x -> dense(3)\n"
+                                   "  output y = log(h - 100.0)\n}\n")
+    np.save(tmp_path / "x.npy", np.full((2, 4), -5.0, np.float32))
+    done = subprocess.run([sys.executable, "-m", "nnc", "run", "m.nn", "--input", "x=x.npy", "--backend", "llvm",
+                           "--checked"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode != 0
+    assert done.stderr.strip().endswith("layer y.log (log at m.nn:4) produced a NaN or an infinity (checked)")
+    done = subprocess.run([sys.executable, "-m", "nnc", "run", "m.nn", "--input", "x=x.npy", "--checked"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2 and "--checked goes with --backend llvm" in done.stderr
