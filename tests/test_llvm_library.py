@@ -430,3 +430,13 @@ def test_checked_in_process_and_nnc_run(cache, tmp_path, monkeypatch):
     done = subprocess.run([sys.executable, "-m", "nnc", "run", "m.nn", "--input", "x=x.npy", "--checked"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 2 and "--checked goes with --backend llvm" in done.stderr
+
+
+def test_without_a_c_compiler_the_message_says_what_to_install(tmp_path, monkeypatch, capsys):
+    from nnc.cli import main
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.delenv("CC", raising=False)
+    assert main(["compile", str(ROOT / LENET), "--target", "llvm", "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nnc: error: no C compiler found (looked for $CC, cc, gcc, clang)") and "install gcc" in err
+    assert not (tmp_path / "out").exists()

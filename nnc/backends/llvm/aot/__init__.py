@@ -14,7 +14,6 @@ failed build leaves the folder as it was.
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from pathlib import Path
 

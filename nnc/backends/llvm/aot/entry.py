@@ -9,7 +9,6 @@ The argument slots are the in-process executable's (inputs, outputs, arena, stat
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 
@@ -63,7 +62,6 @@ class Entry:
     ir: str
     seed: int = 0               # the random key an instance starts with
     plan_batch: int = 1         # the batch the header's memory constants are stated at
-    object: bytes = b""
     scratch: list = field(default_factory=list)  # (first, last kernel, [c0..c3] bytes) per scratch buffer
 
     @property
@@ -73,11 +71,6 @@ class Entry:
     @property
     def n_args(self) -> int:
         return len(self.inputs) + len(self.outputs)
-
-    def identity(self) -> str:
-        """A hash of every stateful tensor's name, dtype and shape: a weights file must carry the same."""
-        text = "\n".join(f"{p.name}:{p.dtype}:{p.dims}" for p in self.inputs if p.role is not Role.DATA)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _port(port, symbol_names: list[str]) -> PortInfo:

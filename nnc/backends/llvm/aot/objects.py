@@ -14,7 +14,6 @@ from pathlib import Path
 
 import llvmlite.binding as llvm
 
-from ... import llvm as _pkg  # noqa: F401  (the backend package: its target module below)
 from .. import target as T
 from .entry import LibraryError
 
