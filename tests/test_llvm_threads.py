@@ -246,3 +246,4 @@ def test_parallel_gemm_matches_numpy(gemm, k):
         call_gemm(mt, np.asfortranarray(a), np.asfortranarray(b), c2[:, :n], accumulate=True)
         assert np.abs(c2[:, :n] - 1 - want).max() / scale < 1e-5, (m, kk, n)
         assert (c2[:, n:] == 1).all()
+

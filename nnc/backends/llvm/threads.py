@@ -62,6 +62,8 @@ SYS_FUTEX = {"x86_64": 202, "aarch64": 98, "arm64": 98, "riscv64": 98, "ppc64le"
 PAUSE = {"x86_64": ("llvm.x86.sse2.pause", ()), "aarch64": ("llvm.aarch64.hint", (1,)),
          "arm64": ("llvm.aarch64.hint", (1,))}
 SC_NPROCESSORS_ONLN = 84        # glibc's value on every architecture
+SIG_BLOCK, SIG_SETMASK = 0, 2   # Linux's values on x86-64 and aarch64
+SIGSET_BYTES = 128              # glibc's sigset_t
 ENV = "NNC_THREADS"
 
 
@@ -110,6 +112,8 @@ class _Emitter:
         self.getenv = d("getenv", ir.FunctionType(PTR, [PTR]))
         self.atoi = d("atoi", ir.FunctionType(I32, [PTR]))
         self.sched_yield = d("sched_yield", ir.FunctionType(I32, []))
+        self.sigfillset = d("sigfillset", ir.FunctionType(I32, [PTR]))
+        self.pthread_sigmask = d("pthread_sigmask", ir.FunctionType(I32, [I32, PTR, PTR]))
         self.cycles = d("llvm.readcyclecounter", ir.FunctionType(I64, []))
         self.pause_fn, self.pause_args = None, ()
         if pause is not None:
@@ -355,12 +359,17 @@ class _Emitter:
         return fn
 
     def emit_start(self, worker: ir.Function, resolve: ir.Function) -> ir.Function:
-        """void start(): (lock held) create k - 1 workers, each starting from the current generation."""
+        """void start(): (lock held) create k - 1 workers, each starting from the current generation,
+        with every signal blocked (they inherit the creator's mask while it is set), so signals reach the
+        threads that handle them (Python's main thread: Ctrl-C still interrupts a sleep)."""
         fn, b = self._function("nnc_pool.start_workers", ir.FunctionType(VOID, []))
         k = b.call(resolve, [])
         g0 = b.inttoptr(b.zext(self.load(b, self.gen, I32, "monotonic"), I64), PTR)
         made = b.alloca(I32)
         b.store(ir.Constant(I32, 0), made)
+        every, saved = b.alloca(I8, size=ir.Constant(I32, SIGSET_BYTES)), b.alloca(I8, size=ir.Constant(I32, SIGSET_BYTES))
+        b.call(self.sigfillset, [every])
+        b.call(self.pthread_sigmask, [ir.Constant(I32, SIG_BLOCK), every, saved])
 
         def spawn(b: ir.IRBuilder, i) -> None:
             j = b.load(made, typ=I32)
@@ -369,6 +378,7 @@ class _Emitter:
             b.store(b.add(j, b.zext(b.icmp_signed("==", rc, ir.Constant(I32, 0)), I32)), made)
 
         self.count_loop(fn, b, b.sub(k, ir.Constant(I32, 1)), spawn)
+        b.call(self.pthread_sigmask, [ir.Constant(I32, SIG_SETMASK), saved, ir.Constant(PTR, None)])
         nw = b.load(made, typ=I32)
         self.store(b, nw, self.nworkers)
         self.store(b, b.add(nw, ir.Constant(I32, 1)), self.size, "release")
