@@ -436,7 +436,14 @@ def emit_module(kernels: list[Kernel], n_args: int, triple: str, data_layout: st
 
     arena, sizes, offsets = slot(n_args), slot(n_args + 3), slot(n_args + 4)
     index = {id(buf): j for j, buf in enumerate(scratch)}
-    slots = {name: k for k, name in enumerate(symbols)}
+    loop_vars = list(dict.fromkeys(k.loop.var for k in kernels if k.loop is not None))
+    slots = {name: k for k, name in enumerate(list(symbols) + loop_vars)}
+    if loop_vars:  # the kernels' sizes array: the symbols, then the step loops' variables
+        local = b.alloca(I64, size=ir.Constant(I64, len(slots)))
+        for k in range(len(symbols)):
+            src = b.gep(sizes, [ir.Constant(I64, k)], source_etype=I64)
+            b.store(b.load(src, typ=I64), b.gep(local, [ir.Constant(I64, k)], source_etype=I64))
+        sizes = local
     base: dict[int, ir.Value] = {}
 
     def pointer(buf: Buf) -> ir.Value:
@@ -448,10 +455,7 @@ def emit_module(kernels: list[Kernel], n_args: int, triple: str, data_layout: st
                 base[id(buf)] = b.gep(arena, [off], source_etype=I8)
         return base[id(buf)]
 
-    if profile:
-        clock = ir.Function(module, ir.FunctionType(I64, []), name="llvm.readcyclecounter")
-        counts = slot(n_args + 2)
-        last = b.call(clock, [])
+    calls = []  # (kernel index, function, buffers), every pointer computed in the entry block
     for n, kern in enumerate(kernels):
         shape_size = numel(kern.target.shape)
         if isinstance(shape_size, int) and shape_size == 0 and not isinstance(kern, Matmul):
@@ -460,14 +464,67 @@ def emit_module(kernels: list[Kernel], n_args: int, triple: str, data_layout: st
         k = KernelBuilder(module, f"k{n}_{_ident(kern.origin)}", bufs, slots)
         EMITTERS[type(kern)](k, kern)
         k.finish()
-        b.call(k.fn, [pointer(x) for x in bufs] + [sizes])
+        calls.append((n, kern, k.fn, [pointer(x) for x in bufs]))
+
+    if profile:
+        clock = ir.Function(module, ir.FunctionType(I64, []), name="llvm.readcyclecounter")
+        counts = slot(n_args + 2)
+        last = b.alloca(I64)
+        b.store(b.call(clock, []), last)
+
+    def call(n, fn, ptrs):
+        b.call(fn, ptrs + [sizes])
         if profile:
             now = b.call(clock, [])
             counter = b.gep(counts, [ir.Constant(I64, n)], source_etype=I64)
-            b.store(b.add(b.load(counter, typ=I64), b.sub(now, last)), counter)
-            last = now
+            b.store(b.add(b.load(counter, typ=I64), b.sub(now, b.load(last, typ=I64))), counter)
+            b.store(now, last)
+
+    j = 0
+    while j < len(calls):
+        loop = calls[j][1].loop
+        if loop is None:
+            call(calls[j][0], calls[j][2], calls[j][3])
+            j += 1
+            continue
+        group = []
+        while j < len(calls) and calls[j][1].loop is loop:
+            group.append(calls[j])
+            j += 1
+        _entry_loop(b, run, _entry_dim(b, loop.count, sizes, slots), sizes, slots[loop.var],
+                    lambda: [call(n, fn, ptrs) for n, _, fn, ptrs in group])
     b.ret_void()
     return module
+
+
+def _entry_dim(b: ir.IRBuilder, d: Dim, sizes: ir.Value, slots: dict[str, int]) -> ir.Value:
+    """A size as an i64 in the entry point (a step loop's count)."""
+    if not isinstance(d, Poly):
+        return ir.Constant(I64, int(d))
+    total = ir.Constant(I64, 0)
+    for mono, c in d.terms:
+        term = ir.Constant(I64, c)
+        for name in mono:
+            v = b.load(b.gep(sizes, [ir.Constant(I64, slots[name])], source_etype=I64), typ=I64)
+            term = b.mul(term, v)
+        total = b.add(total, term)
+    return total
+
+
+def _entry_loop(b: ir.IRBuilder, fn: ir.Function, count: ir.Value, sizes: ir.Value, slot: int, body) -> None:
+    """for i in range(count): sizes[slot] = i; body()  — in the entry point (zero iterations allowed)."""
+    pre = b.block
+    head, done = fn.append_basic_block("step"), fn.append_basic_block("steps_done")
+    b.cbranch(b.icmp_signed(">", count, ir.Constant(I64, 0)), head, done)
+    b.position_at_end(head)
+    i = b.phi(I64)
+    i.add_incoming(ir.Constant(I64, 0), pre)
+    b.store(i, b.gep(sizes, [ir.Constant(I64, slot)], source_etype=I64))
+    body()
+    nxt = b.add(i, ir.Constant(I64, 1))
+    i.add_incoming(nxt, b.block)
+    b.cbranch(b.icmp_signed("<", nxt, count), head, done)
+    b.position_at_end(done)
 
 
 def _ident(text: str) -> str:

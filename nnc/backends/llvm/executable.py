@@ -53,6 +53,7 @@ class Variant:
         self.special = dict(special)
         lw, self.layout = exe._lower_symbolic(special)
         self.checks = lw.checks
+        self.requires = lw.requires
         self.kernels = len(lw.kernels)
         module = emit_module(lw.kernels, exe.n_args, exe.host.triple, exe.data_layout, profile=exe.profile,
                              scratch=list(self.layout.scratch), symbols=exe.symbols)
@@ -115,6 +116,9 @@ class Variant:
         """Point the variant at one binding: sizes, output shapes, buffers of unreported outputs."""
         hit = self._per_key.get(key)
         if hit is None:
+            for size, least, message in self.requires:
+                if evaluate(size, bindings) < least:
+                    raise RunError(f"{message} {evaluate(size, bindings)}")
             self.reserve(bindings)
             exe = self.exe
             shapes = {port.name: exe._shape(port.type, bindings) for port in exe.signature.outputs}

@@ -289,12 +289,23 @@ def cost(x: Expr) -> int:
     return 50
 
 
+@dataclass(eq=False)
+class StepLoop:
+    """A run-time loop of the entry point (a recurrent layer's steps): the kernels tagged with it run, in
+    order, `count` times, with the loop variable `var` (a symbol of the sizes array, `@s0`) = 0, 1, ...
+    Their offsets may use `var`; the buffers they touch live across the whole loop (plan.py)."""
+
+    var: str
+    count: Dim
+
+
 class Kernel:
     """A loop nest that writes one buffer (`target`, a Load naming where) and reads `reads()`."""
 
     target: Load
     origin: str = ""
     nodes: tuple = ()  # the graph nodes fused into it (set by the lowering; `nnc compile --explain`)
+    loop: StepLoop | None = None  # set by the lowering for the kernels of a run-time step loop
 
     def reads(self) -> list[Buf]:
         raise NotImplementedError

@@ -15,11 +15,12 @@ refuses at compile time with the op and its `.nn` line).
 from __future__ import annotations
 
 from collections import Counter
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 from ...ir.graph import Graph, Node
 from . import loops as L
-from .dims import Dim, hint, of_graph
+from .dims import Dim, Poly, hint, of_graph
 from .loops import Buf, Const, Expr, Kernel, Load, Map, Matmul, Reduce, Store
 from .recurrent import lower_recurrent, lower_recurrent_backward
 
@@ -49,6 +50,28 @@ class Lowering:
         self.chain: dict[int, tuple[Node, ...]] = {}
         self.pending: list[tuple[set[int], tuple[Node, ...]]] = []  # (the buffers it reads, the chain)
         self.order = {id(n): t for t, n in enumerate(graph.nodes)}
+        self.step_loop: L.StepLoop | None = None
+        self.loops = 0
+        self.requires: list[tuple[Dim, int, str]] = []  # (size, least value, message): checked per binding
+
+    def require(self, size: Dim, least: int, message: str) -> None:
+        """A run-time size the emitted code needs to be at least `least` (the executable checks each new
+        binding before running it: a RunError with the message and the node's line)."""
+        if isinstance(size, int):
+            return
+        where_ = f" ({where(self.node)}, {self.node.path})" if self.node else ""
+        self.requires.append((size, least, f"{message}{where_}: {size} is"))
+
+    @contextmanager
+    def loop(self, count: Dim) -> Iterator[Poly]:
+        """Kernels emitted inside run `count` times at run time; yields the loop variable (0, 1, ...)."""
+        assert self.step_loop is None, "step loops do not nest"
+        self.step_loop = L.StepLoop(f"@s{self.loops}", count)
+        self.loops += 1
+        try:
+            yield Poly.symbol(self.step_loop.var)
+        finally:
+            self.step_loop = None
 
     # -- helpers used by the lowerings -------------------------------------------------------------
     def shape(self, vid: int) -> tuple[Dim, ...]:
@@ -67,6 +90,7 @@ class Lowering:
 
     def emit(self, kernel: Kernel) -> None:
         kernel.origin = self.node.op if self.node else "copy"
+        kernel.loop = self.step_loop
         reads = {id(b) for b in kernel.reads()}
         kernel.nodes = _merge([chain for bufs, chain in self.pending if not bufs or bufs & reads], self.order)
         self.kernels.append(kernel)

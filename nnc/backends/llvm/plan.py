@@ -77,15 +77,22 @@ class Plan:
 
 
 def plan_arena(kernels: list[Kernel], scratch: list[Buf]) -> Plan:
-    """Every scratch buffer's lifetime (first and last kernel touching it) and symbolic size."""
+    """Every scratch buffer's lifetime (first and last kernel touching it) and symbolic size. A kernel of a
+    run-time step loop runs again after the loop's last kernel: what it touches lives across the loop."""
     ids = {id(b): j for j, b in enumerate(scratch)}
+    span: dict[int, tuple[int, int]] = {}
+    for t, k in enumerate(kernels):
+        if k.loop is not None:
+            lo, _ = span.get(id(k.loop), (t, t))
+            span[id(k.loop)] = (lo, t)
     first: dict[int, int] = {}
     last: dict[int, int] = {}
     for t, k in enumerate(kernels):
+        lo, hi = span[id(k.loop)] if k.loop is not None else (t, t)
         for b in [k.target.buf] + k.reads():
             if id(b) in ids:
-                first.setdefault(id(b), t)
-                last[id(b)] = t
+                first[id(b)] = min(first.get(id(b), lo), lo)
+                last[id(b)] = max(last.get(id(b), hi), hi)
     return Plan(tuple(scratch), tuple((first.get(id(b), -1), last.get(id(b), -1)) for b in scratch),
                 tuple(b.nbytes for b in scratch))
 
