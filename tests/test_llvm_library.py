@@ -440,3 +440,33 @@ def test_without_a_c_compiler_the_message_says_what_to_install(tmp_path, monkeyp
     err = capsys.readouterr().err
     assert err.startswith("nnc: error: no C compiler found (looked for $CC, cc, gcc, clang)") and "install gcc" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_gan_steps_as_in_process(cache, tmp_path):
+    """Two minimize lines, random noise from the instance's key and step counter: the same numbers."""
+    from nnc.backends.base import Role
+    from nnc.backends.llvm.report import step_graph
+    from nnc.interp import NP_DTYPES
+    done = nnc_cli("compile", "examples/gan.nn", "--target", "llvm", "-o", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    prog = nnc.load(ROOT / "examples" / "gan.nn")
+    dll = ctypes.CDLL(str(tmp_path / "libgan.so"))
+    rng = np.random.default_rng(5)
+    for name, info in prog._result.trains.items():
+        sig = step_graph(info)[1]
+        getattr(dll, f"{name}_last_error").restype = ctypes.c_char_p
+        t = P()
+        assert getattr(dll, f"{name}_create")(ctypes.byref(t), I64(4)) == NNC_OK
+        assert getattr(dll, f"{name}_load")(t, str(tmp_path / f"{name}.safetensors").encode()) == NNC_OK
+        ref = prog.train(name, backend="llvm", seed=0)
+        for _ in range(3):
+            feeds = {p.name: rng.random(tuple(4 if not isinstance(d, int) else d for d in p.type.shape))
+                     .astype(NP_DTYPES[p.type.dtype]) for p in sig.inputs_of(Role.DATA)}
+            reports = [np.zeros((), NP_DTYPES[p.type.dtype]) for p in sig.outputs_of(Role.REPORT)]
+            rc = getattr(dll, f"{name}_step")(t, I64(4), *[a.ctypes.data_as(P) for a in feeds.values()],
+                                              *[a.ctypes.data_as(P) for a in reports])
+            assert rc == NNC_OK, getattr(dll, f"{name}_last_error")(t)
+            want = ref.step(**feeds)
+            assert {p.name: float(a) for p, a in zip(sig.outputs_of(Role.REPORT), reports)} == \
+                {p.name: want[p.name] for p in sig.outputs_of(Role.REPORT)}
+        getattr(dll, f"{name}_destroy")(t)

@@ -73,13 +73,33 @@ def memory(e: Entry) -> dict[str, int]:
             "ACTIVATION_BYTES": e.arena_bytes, "ALIGNMENT": 64}
 
 
+C_WORDS = frozenset("""auto break case char const continue default do double else enum extern float for goto if
+inline int long register restrict return short signed sizeof static struct switch typedef union unsigned void
+volatile while bool true false m batch ins outs""".split())
+
+
+def arg_names(e: Entry) -> dict[str, str]:
+    """The C parameter name of every data input and report: its name as an identifier, never a C keyword,
+    `m` or `batch`, never twice."""
+    out: dict[str, str] = {}
+    used: set[str] = set()
+    for p in [p for p in e.inputs if p.role is Role.DATA] + [p for p in e.outputs if p.role is Role.REPORT]:
+        name = ident(p.name)
+        while name in C_WORDS or name in used:
+            name += "_"
+        used.add(name)
+        out[p.name] = name
+    return out
+
+
 def _signature(e: Entry, t: str) -> tuple[str, str]:
     """(the call's C parameter list, the function name) of forward / step."""
     data = [p for p in e.inputs if p.role is Role.DATA]
     reports = [p for p in e.outputs if p.role is Role.REPORT]
+    names = arg_names(e)
     params = [f"{t} *m", "int64_t batch"]
-    params += [f"const {C_TYPE[p.dtype]} *{ident(p.name)}" for p in data]
-    params += [f"{C_TYPE[p.dtype]} *{ident(p.name)}" for p in reports]
+    params += [f"const {C_TYPE[p.dtype]} *{names[p.name]}" for p in data]
+    params += [f"{C_TYPE[p.dtype]} *{names[p.name]}" for p in reports]
     return ", ".join(params), f"{e.prefix}_{'step' if e.kind == 'train' else 'forward'}"
 
 
@@ -219,6 +239,7 @@ def _entry_glue(e: Entry, weights: str | None) -> list[str]:
     data = [p for p in e.inputs if p.role is Role.DATA]
     reports = [p for p in e.outputs if p.role is Role.REPORT]
     params, fn = _signature(e, t)
+    names = arg_names(e)
     out += [f"typedef struct {pre}_instance {t};",
             f"API int {pre}_create({t} **out, int64_t max_batch) {{"]
     if weights:
@@ -231,8 +252,8 @@ def _entry_glue(e: Entry, weights: str | None) -> list[str]:
     out += [f"API void {pre}_destroy({t} *m) {{ nnc_destroy((nnc_instance *)m); }}",
             f"API int64_t {pre}_arena_bytes(int64_t max_batch) {{ return nnc_arena_bytes(&{pre}_entry, max_batch); }}",
             f"API int {fn}({params}) {{", f"    {null}",
-            f"    const void *ins[] = {{{', '.join(ident(p.name) for p in data) or 'NULL'}}};",
-            f"    void *outs[] = {{{', '.join(ident(p.name) for p in reports) or 'NULL'}}};",
+            f"    const void *ins[] = {{{', '.join(names[p.name] for p in data) or 'NULL'}}};",
+            f"    void *outs[] = {{{', '.join(names[p.name] for p in reports) or 'NULL'}}};",
             "    return nnc_call((nnc_instance *)m, batch, ins, outs);", "}",
             f"API int {pre}_get({t} *m, const char *name, void *dst, size_t nbytes) {{", f"    {null}",
             "    return nnc_get((nnc_instance *)m, name, dst, nbytes);", "}",
