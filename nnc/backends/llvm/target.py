@@ -132,10 +132,14 @@ def compile_object(ir_text: str, h: Host, opt: int = 3, use_cache: bool = True) 
 
 
 class Loaded:
-    """An object loaded into its own MCJIT engine; keeps the engine alive while the code may run."""
+    """An object loaded into its own MCJIT engine, with the GEMM library objects it calls (library.py,
+    compiled once and cached); keeps the engine alive while the code may run."""
 
     def __init__(self, obj: bytes, h: Host):
+        from . import library
         self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), machine(h))
+        for dtype in library.needed(obj):  # the GEMM library the object calls, beside it in the engine
+            self._engine.add_object_file(llvm.ObjectFileRef.from_data(library.object(h, dtype)))
         self._engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
         self._engine.finalize_object()
 

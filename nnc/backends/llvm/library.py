@@ -1,0 +1,407 @@
+"""The GEMM kernel library: shape-independent matrix multiplies compiled once per CPU and cached.
+
+One LLVM module per element type (f32; f64 on demand) exports
+
+    void nnc_gemm_f32(i64 m, i64 n, i64 k, ptr a, i64 rsa, i64 csa, ptr b, i64 rsb, i64 csb,
+                      ptr c, i64 ldc, i64 accumulate, ptr ws, i64 ws_bytes)
+
+C[m, n] = A[m, k] · B[k, n] (or C += … when `accumulate` ≠ 0). All sizes are run-time values; strides are
+in elements: A[i, p] is a[i·rsa + p·csa], B[p, j] is b[p·rsb + j·csb], C[i, j] is c[i·ldc + j]. A
+transposed operand is just other strides (dW = Xᵀ·dY has rsa = 1). `ws` is the packing workspace, owned
+by the caller (never a global, so two calls on two threads are safe); when `ws_bytes` is below
+`workspace_bytes(...)` the function takes what it needs from its own stack frame instead (≤ 600 KB).
+
+Paths (../shared/docs/backends.md §3 is the measured recipe):
+- direct, m ≤ DIRECT_M and B's rows contiguous: no packing; tiles of up to RD rows × VD vectors read A
+  and B in place, so B is streamed once at batch 1 (packing B per call was 6× slower there) and the
+  short wide im2col products of convolutions ([6×25]·[25×50176]) read their columns once.
+- packed, otherwise (Goto blocking): per NC columns and KC = 256 rows of k, B is packed into NR-wide
+  panels (kc × NR, in L2), then per MR rows A is packed into one panel (in L1) and the MR×NR micro-kernel
+  runs along the B panels; partial A panels run the 8/4/2/1-row kernels, partial B panels masked stores.
+
+The widest vectors the target has are used (AVX-512: 16 floats, MR = 12; AVX2: 8 floats, MR = 6), found
+by compiling a probe for the CPU. The object is cached (nnc/cache.py, namespace `llvm`) under a key of
+the generator's version, llvmlite's and LLVM's versions, the CPU, its features, the element type and the
+relocation model; `object(host, pic=True)` is the position-independent one that links into a shared
+library (reloc "pic", code model "default").
+
+Threads: the function is reentrant; a caller parallelises by splitting C — columns (b + j0·csb,
+c + j0, n = j1 - j0) or rows (a + i0·rsa, c + i0·ldc, m = i1 - i0) — with one workspace per thread.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+
+import llvmlite
+import llvmlite.binding as llvm
+from llvmlite import ir
+
+from ... import cache
+from . import microkernel as mk
+from .microkernel import I64, PTR, Emitter, Geometry, geometry, loop, smin
+
+VERSION = "nnc-gemm-1"   # bump when the library's code or signature changes
+KC = 256                 # rows of k per packed block
+NC_BYTES = 512 * 1024    # one packed B block (kc × nc) in L2: nc = 512 floats, 256 doubles
+KC_DIRECT = 512          # rows of k per block on the direct path
+DIRECT_M = 1 << 62          # rows up to which B (rows contiguous) is read in place: packing never paid
+ALIGN = 64
+DTYPES = ("f32", "f64")
+SIGNATURE = [("m", I64), ("n", I64), ("k", I64), ("a", PTR), ("rsa", I64), ("csa", I64), ("b", PTR),
+             ("rsb", I64), ("csb", I64), ("c", PTR), ("ldc", I64), ("accumulate", I64), ("ws", PTR),
+             ("ws_bytes", I64)]
+
+_lock = threading.Lock()
+_objects: dict[tuple, bytes] = {}
+_probes: dict[tuple, tuple[int, bool]] = {}
+
+
+def symbol(dtype: str) -> str:
+    return f"nnc_gemm_{dtype}"
+
+
+def nc_of(dtype: str) -> int:
+    return NC_BYTES // (KC * mk.SIZE[dtype])
+
+
+def workspace_bytes(n: int, k: int, dtype: str = "f32", host=None) -> int:
+    """Bytes of workspace a call with these sizes uses on the packed path (0 is enough for the direct
+    path); an upper bound over every host (it takes the AVX-512 panel height, the larger)."""
+    if n <= 0 or k <= 0:
+        return 0
+    size = mk.SIZE[dtype]
+    kc = min(KC, k)
+    nr = 2 * 64 // size     # the widest panel any geometry uses (AVX-512: 32 floats, 16 doubles)
+    ncr = min(nc_of(dtype), -(-n // nr) * nr)
+    return ALIGN + _round(12 * kc * size) + kc * ncr * size
+
+
+def _round(x: int) -> int:
+    return -(-x // ALIGN) * ALIGN
+
+
+WORKSPACE_MAX = {d: workspace_bytes(1 << 30, 1 << 30, d) for d in DTYPES}
+
+
+# -- the target's vectors ------------------------------------------------------------------------
+def _machine(h, pic: bool = False) -> "llvm.TargetMachine":
+    from . import target
+    target.init()
+    return llvm.Target.from_triple(h.triple).create_target_machine(
+        cpu=h.cpu, features=h.features, opt=3, reloc="pic" if pic else "default",
+        codemodel="default" if pic else "jitdefault")
+
+
+def vectors(h) -> tuple[int, bool]:
+    """(widest vector register in bits, whether FMA exists) for a host: a probe function using 512-bit
+    vectors and llvm.fma is compiled for it and its assembly read (zmm registers, vfmadd)."""
+    key = (h.triple, h.cpu, h.features)
+    hit = _probes.get(key)
+    if hit is None:
+        m = ir.Module(name="probe")
+        m.triple = h.triple
+        vt = ir.VectorType(ir.FloatType(), 16)
+        fma = ir.Function(m, ir.FunctionType(vt, [vt] * 3), name="llvm.fma.v16f32")
+        fn = ir.Function(m, ir.FunctionType(ir.VoidType(), [PTR]), name="probe")
+        b = ir.IRBuilder(fn.append_basic_block())
+        x = b.load(fn.args[0], typ=vt)
+        b.store(b.call(fma, [x, x, x]), fn.args[0])
+        b.ret_void()
+        asm = _machine(h).emit_assembly(llvm.parse_assembly(str(m)))
+        bits = 512 if "zmm" in asm else 256 if "ymm" in asm else 128
+        hit = _probes[key] = (bits, "vfmadd" in asm)
+    return hit
+
+
+TILE: dict = {}   # overrides of the geometry's fields (experiments: {"mr": 6, "nv": 4})
+
+
+def geometry_for(h, dtype: str) -> Geometry:
+    import dataclasses
+    bits, fma = vectors(h)
+    return dataclasses.replace(geometry(dtype, bits, fma), **TILE)
+
+
+# -- the module ------------------------------------------------------------------------------------
+def module(h, dtype: str = "f32") -> ir.Module:
+    """The library's IR for one element type on one host (see the module docstring)."""
+    if dtype not in DTYPES:
+        raise ValueError(f"the GEMM library has no {dtype} functions (only {', '.join(DTYPES)})")
+    g = geometry_for(h, dtype)
+    m = ir.Module(name=f"nnc_gemm_{dtype}")
+    m.triple = h.triple
+    m.data_layout = str(_machine(h).target_data)
+    e = Emitter(m, g)
+    micro = {r: mk.packed(e, r) for r in (g.mr,) + g.tails}
+    wide = {r: mk.direct(e, r, g.vd) for r in range(1, g.rd + 1)}
+    narrow = {r: mk.direct(e, r, 1) for r in range(1, g.rd + 1)}
+    thin = {r: mk.direct(e, r, 2 * g.vd) for r in (1, 2)}
+    pack_a, pack_b = mk.pack_a(e), mk.pack_b(e)
+    _driver(e, micro, wide, narrow, thin, pack_a, pack_b)
+    return m
+
+
+def _c(v: int) -> ir.Constant:
+    return ir.Constant(I64, v)
+
+
+def _ceil(b: ir.IRBuilder, x, y):
+    """ceil(x / y) for x ≥ 0, y > 0."""
+    return b.sdiv(b.add(x, b.sub(y, _c(1))), y)
+
+
+def _by_rows(b: ir.IRBuilder, r, fns: dict[int, ir.Function], args) -> None:
+    """Call fns[r](*args) for the run-time row count r (a switch over the kernels' row counts)."""
+    fn = b.function
+    join = fn.append_basic_block("rows_done")
+    sw = b.switch(r, join)
+    for rows, f in fns.items():
+        blk = fn.append_basic_block(f"rows{rows}")
+        sw.add_case(_c(rows), blk)
+        b.position_at_end(blk)
+        b.call(f, args)
+        b.branch(join)
+    b.position_at_end(join)
+
+
+def _driver(e: Emitter, micro, wide, narrow, thin, pack_a, pack_b) -> ir.Function:
+    g = e.g
+    fn = e.function(symbol(g.dtype), SIGNATURE, linkage="external")
+    for arg in fn.args:
+        arg.attributes.discard("noalias")  # a and b may be one buffer (X·Xᵀ); callers keep c apart
+    m, n, k, a, rsa, csa, bm, rsb, csb, c, ldc, acc, ws, ws_bytes = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    zero, one = _c(0), _c(1)
+    ret = fn.append_basic_block("ret")
+    work = fn.append_basic_block("work")
+    b.cbranch(b.or_(b.icmp_signed("<=", m, zero), b.icmp_signed("<=", n, zero)), ret, work)
+    b.position_at_end(work)
+    beta0 = b.zext(b.icmp_signed("!=", acc, zero), I64)
+    empty_k, some_k = fn.append_basic_block("k0"), fn.append_basic_block("k")
+    b.cbranch(b.icmp_signed("<=", k, zero), empty_k, some_k)
+
+    b.position_at_end(empty_k)   # an empty sum: C = 0, or C unchanged when accumulating
+    with b.if_then(b.icmp_signed("==", beta0, zero)):
+        loop(b, zero, m, 1, lambda i: loop(
+            b, zero, n, 1, lambda j: b.store(ir.Constant(e.t, 0.0), e.gep(b, c, b.add(b.mul(i, ldc), j))), "zj"),
+            "zi")
+    b.branch(ret)
+
+    b.position_at_end(some_k)
+    direct_blk, packed_blk = fn.append_basic_block("direct"), fn.append_basic_block("packed")
+    small = b.and_(b.icmp_signed("<=", m, _c(DIRECT_M)), b.icmp_signed("==", csb, one))
+    b.cbranch(small, direct_blk, packed_blk)
+
+    # -- direct: tiles of rd rows × vd vectors (twice as wide for one or two rows: more loads in flight
+    # on the stream of B), then one-vector tiles for the last columns ----------------------------------
+    b.position_at_end(direct_blk)
+
+    def direct_path(fns, vw, rd):
+        nfull = b.sub(n, b.srem(n, _c(vw)))
+        kstep = _ceil(b, k, _ceil(b, k, _c(KC_DIRECT)))   # equal blocks of k, each ≤ KC_DIRECT
+
+        def depth(pc):
+            kc = smin(b, kstep, b.sub(k, pc))
+            beta = b.or_(beta0, b.zext(b.icmp_signed(">", pc, zero), I64))
+            ap = e.gep(b, a, b.mul(pc, csa))
+            bp = e.gep(b, bm, b.mul(pc, rsb))
+
+            def tiles(fns, j0):
+                def rows(i0):
+                    r = smin(b, _c(rd), b.sub(m, i0))
+                    args = [kc, e.gep(b, ap, b.mul(i0, rsa)), rsa, csa, e.gep(b, bp, j0), rsb,
+                            e.gep(b, c, b.add(b.mul(i0, ldc), j0)), ldc, b.sub(n, j0), beta]
+                    _by_rows(b, r, fns, args)
+                loop(b, zero, m, rd, rows, "di")
+            loop(b, zero, nfull, vw, lambda j0: tiles(fns, j0), "dj")
+            loop(b, nfull, n, g.lanes, lambda j0: tiles(narrow, j0), "dt")
+        loop(b, zero, k, kstep, depth, "dk")
+        b.branch(ret)
+    thin_blk, wide_blk = fn.append_basic_block("thin"), fn.append_basic_block("wide")
+    b.cbranch(b.icmp_signed("<=", m, _c(max(thin))), thin_blk, wide_blk)
+    b.position_at_end(thin_blk)
+    direct_path(thin, 2 * g.vd * g.lanes, max(thin))
+    b.position_at_end(wide_blk)
+    direct_path(wide, g.vd * g.lanes, g.rd)
+
+    # -- packed ---------------------------------------------------------------------------------------
+    b.position_at_end(packed_blk)
+    size = g.size
+    nc_max = max(nc_of(g.dtype) // g.nr, 1) * g.nr   # whole panels
+    kcw = smin(b, _c(KC), k)
+    ncw = smin(b, _c(nc_max), b.mul(b.sdiv(b.add(n, _c(g.nr - 1)), _c(g.nr)), _c(g.nr)))
+    a_bytes = b.and_(b.add(b.mul(kcw, _c(g.mr * size)), _c(ALIGN - 1)), _c(-ALIGN))
+    need = b.add(_c(ALIGN), b.add(a_bytes, b.mul(b.mul(kcw, ncw), _c(size))))
+    enough = b.icmp_signed(">=", ws_bytes, need)
+    given_blk, stack_blk, ready = (fn.append_basic_block(x) for x in ("ws_given", "ws_stack", "ws_ready"))
+    b.cbranch(b.and_(enough, b.icmp_unsigned("!=", ws, ir.Constant(PTR, None))), given_blk, stack_blk)
+    b.position_at_end(stack_blk)
+    own = b.alloca(ir.IntType(8), size=need)
+    b.branch(ready)
+    b.position_at_end(given_blk)
+    b.branch(ready)
+    b.position_at_end(ready)
+    raw = b.phi(PTR)
+    raw.add_incoming(own, stack_blk)
+    raw.add_incoming(ws, given_blk)
+    addr = b.ptrtoint(raw, I64)
+    base = b.sub(b.and_(b.add(addr, _c(ALIGN - 1)), _c(-ALIGN)), addr)
+    wsa = b.gep(raw, [base], source_etype=ir.IntType(8))
+    wsb = b.gep(wsa, [a_bytes], source_etype=ir.IntType(8))
+
+    # blocks of equal size (784 = 4 × 196, not 3 × 256 + 16: a thin last block pays C's loads and stores)
+    nstep = b.mul(_ceil(b, _ceil(b, n, _ceil(b, n, _c(nc_max))), _c(g.nr)), _c(g.nr))
+    kstep = _ceil(b, k, _ceil(b, k, _c(KC)))
+
+    def column_block(jc):
+        nc = smin(b, nstep, b.sub(n, jc))
+
+        def depth_block(pc):
+            kc = smin(b, kstep, b.sub(k, pc))
+            beta = b.or_(beta0, b.zext(b.icmp_signed(">", pc, zero), I64))
+            b.call(pack_b, [kc, nc, e.gep(b, bm, b.add(b.mul(pc, rsb), b.mul(jc, csb))), rsb, csb, wsb])
+
+            def row_panel(ic):
+                mr = smin(b, _c(g.mr), b.sub(m, ic))
+                b.call(pack_a, [mr, kc, e.gep(b, a, b.add(b.mul(ic, rsa), b.mul(pc, csa))), rsa, csa, wsa])
+                crow = e.gep(b, c, b.add(b.mul(ic, ldc), jc))
+                whole = b.icmp_signed("==", mr, _c(g.mr))
+
+                def panel(jr):
+                    bp = e.gep(b, wsb, b.mul(jr, kc))
+                    cp = e.gep(b, crow, jr)
+                    nleft = b.sub(nc, jr)
+                    with b.if_else(whole) as (full, part):
+                        with full:
+                            b.call(micro[g.mr], [kc, wsa, bp, cp, ldc, nleft, beta])
+                        with part:
+                            for t in g.tails:   # mr's binary digits, largest first
+                                r0 = b.and_(mr, _c(~(2 * t - 1)))
+                                with b.if_then(b.icmp_signed("!=", b.and_(mr, _c(t)), zero)):
+                                    b.call(micro[t], [kc, e.gep(b, wsa, r0), bp, e.gep(b, cp, b.mul(r0, ldc)),
+                                                      ldc, nleft, beta])
+                loop(b, zero, nc, g.nr, panel, "jr")
+            loop(b, zero, m, g.mr, row_panel, "ic")
+        loop(b, zero, k, kstep, depth_block, "pc")
+    loop(b, zero, n, nstep, column_block, "jc")
+    b.branch(ret)
+    b.position_at_end(ret)
+    b.ret_void()
+    return fn
+
+
+# -- compiling and caching ------------------------------------------------------------------------
+def _source_digest() -> str:
+    """A hash of this file and microkernel.py: an edited generator never loads an old cached library."""
+    from pathlib import Path
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for name in ("library.py", "microkernel.py"):
+        try:
+            digest.update((here / name).read_bytes())
+        except OSError:  # no sources (a frozen install): VERSION alone
+            pass
+    return digest.hexdigest()
+
+
+def cache_key(h, dtype: str, pic: bool) -> str:
+    """The library's cache key: its version and source, llvmlite's and LLVM's versions, the host (triple,
+    CPU, features), the element type, the relocation model and the tuning constants."""
+    from .target import GENERATOR
+    version = ".".join(str(v) for v in llvm.llvm_version_info)
+    tuning = f"{KC},{NC_BYTES},{KC_DIRECT},{DIRECT_M},{sorted(TILE.items())}"
+    return cache.make_key(VERSION, _source_digest(), GENERATOR, llvmlite.__version__, version, h.triple, h.cpu,
+                          h.features, dtype, "pic" if pic else "jit", tuning)
+
+
+def object(h, dtype: str = "f32", pic: bool = False, use_cache: bool = True) -> bytes:  # noqa: A001
+    """The library's object code for a host (compiled once per process, and once per cache)."""
+    key = (h, dtype, pic)
+    with _lock:
+        hit = _objects.get(key)
+        if hit is not None:
+            return hit
+        obj, _ = compile_library(h, dtype, pic, use_cache)
+        _objects[key] = obj
+        return obj
+
+
+def compile_library(h, dtype: str = "f32", pic: bool = False, use_cache: bool = True) -> tuple[bytes, bool]:
+    """(object code, whether it came from the disk cache); no in-process memo (object() has that)."""
+    from .target import NAMESPACE
+    key = cache_key(h, dtype, pic)
+    if use_cache:
+        hit = cache.get(NAMESPACE, key)
+        if hit is not None:
+            return hit, True
+    tm = _machine(h, pic)
+    mod = llvm.parse_assembly(str(module(h, dtype)))
+    mod.verify()
+    tuning = llvm.create_pipeline_tuning_options(speed_level=3)
+    tuning.loop_unrolling = False   # unrolled k loops spilled accumulators (backends.md §3)
+    pb = llvm.create_pass_builder(tm, tuning)
+    pb.getModulePassManager().run(mod, pb)
+    obj = tm.emit_object(mod)
+    if use_cache:
+        cache.put(NAMESPACE, key, obj)
+    return obj, False
+
+
+def needed(obj: bytes) -> list[str]:
+    """The element types whose library functions an object calls (their names are in its string table)."""
+    return [d for d in DTYPES if symbol(d).encode() + b"\0" in obj]
+
+
+def digest(obj: bytes) -> str:
+    return hashlib.sha256(obj).hexdigest()[:16]
+
+
+# -- calls from a model's kernels (gemm.py's hook) -------------------------------------------------
+ENABLED = os.environ.get("NNC_GEMM_LIBRARY", "1") != "0"   # NNC_GEMM_LIBRARY=0: gemm.py's own forms only
+MIN_WORK = 0             # M·N·K from which a Matmul calls the library (set from bench/gemm_speed.py)
+
+
+def declare(module: ir.Module, dtype: str) -> ir.Function:
+    """The library function as an external declaration in a model's module (once per module)."""
+    fn = module.globals.get(symbol(dtype))
+    if fn is None:
+        fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [t for _, t in SIGNATURE]), name=symbol(dtype))
+    return fn
+
+
+def pays(m, n, kk, dtype: str) -> bool:
+    """Whether a product of these sizes (ints, or run-time sizes judged at their hint) goes to the library."""
+    from .dims import hint
+    m, n, kk = hint(m), hint(n), hint(kk)
+    return m * n * kk >= MIN_WORK
+
+
+def emit_call(k, kern, workspace: tuple | None = None) -> bool:
+    """Emit, into kernel builder k, calls of the library for a Matmul kernel (one per batch index), and
+    say True; or say False and emit nothing, leaving the kernel to gemm.py's own forms. `workspace`:
+    (i8 pointer, i64 bytes) IR values of a planned buffer of workspace_bytes(n, k); without one the
+    library takes its workspace from its stack frame."""
+    t, a, b = kern.target, kern.a, kern.b
+    if not ENABLED or t.dtype not in DTYPES or t.dtype != a.dtype or t.dtype != b.dtype:
+        return False
+    m, n = t.shape[-2:]
+    kk = a.shape[-1]
+    batch = t.shape[:-2]
+    if any(isinstance(d, int) and d == 0 for d in (m, n, kk, *batch)):
+        return False  # gemm.py's early exits
+    if t.strides[-1] != 1 or b.strides[-1] != 1 or not pays(m, n, kk, t.dtype):
+        return False
+    fn = declare(k.module, t.dtype)
+    dim = k.dim if hasattr(k, "dim") else (lambda d: ir.Constant(I64, int(d)))
+    ws = workspace or (ir.Constant(PTR, None), _c(0))
+    zero = _c(0)
+
+    def one(bidx):
+        bidx = list(bidx)
+        at = lambda x: k.address(x, bidx + [zero, zero])  # noqa: E731
+        k.b.call(fn, [dim(m), dim(n), dim(kk), at(a), dim(a.strides[-2]), dim(a.strides[-1]), at(b),
+                      dim(b.strides[-2]), dim(b.strides[-1]), at(t), dim(t.strides[-2]), zero, *ws])
+    k.nest(batch, one)
+    return True
