@@ -1,0 +1,257 @@
+"""The GEMM kernel library (nnc/backends/llvm/library.py) against numpy: random shapes, transposed and
+padded operands, accumulation, both element types, the AVX2 and SSE geometries; its workspace bound; its
+objects (the exported symbol, the position-independent one linked by the C compiler); its cache; and the
+Matmul kernels that call it."""
+from __future__ import annotations
+
+import ctypes
+import shutil
+import struct
+import subprocess
+
+import numpy as np
+import pytest
+
+pytest.importorskip("llvmlite")
+
+import llvmlite.binding as llvm  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from nnc.backends.llvm import library as L  # noqa: E402
+from nnc.backends.llvm import target as T  # noqa: E402
+
+NP = {"f32": np.float32, "f64": np.float64}
+TOL = {"f32": 2e-5, "f64": 1e-12}
+GEMM = ctypes.CFUNCTYPE(None, *[ctypes.c_int64] * 3, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
+                        ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64,
+                        ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64)
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("NNC_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "gemm-cache"))
+
+
+_engines: dict = {}
+
+
+def gemm(dtype: str = "f32", cpu: str | None = None):
+    """nnc_gemm_<dtype> compiled for `cpu` (default: this machine), loaded once per test session."""
+    key = (dtype, cpu)
+    if key not in _engines:
+        h = T.host(cpu)
+        eng = llvm.create_mcjit_compiler(llvm.parse_assembly(""), T.machine(h))
+        eng.add_object_file(llvm.ObjectFileRef.from_data(L.object(h, dtype)))
+        eng.finalize_object()
+        _engines[key] = (eng, GEMM(eng.get_function_address(L.symbol(dtype))))
+    return _engines[key][1]
+
+
+def operand(rng, rows: int, cols: int, dtype: str, transposed: bool, pad: int):
+    """A [rows, cols] view with its strides in elements: row-major with `pad` extra columns, or the
+    transpose of a column-major array."""
+    shape = (cols, rows + pad) if transposed else (rows, cols + pad)
+    full = rng.uniform(-1, 1, size=shape).astype(NP[dtype])
+    view = full[:, :rows].T if transposed else full[:, :cols]
+    size = full.itemsize
+    return full, view, view.strides[0] // size, view.strides[1] // size
+
+
+def run(m, n, k, dtype="f32", ta=False, tb=False, pad=0, accumulate=False, ws=None, cpu=None, seed=0):
+    """C from the library and from numpy (float64), for one product."""
+    rng = np.random.default_rng(seed)
+    a_full, a, rsa, csa = operand(rng, m, k, dtype, ta, pad)
+    b_full, b, rsb, csb = operand(rng, k, n, dtype, tb, pad)
+    ldc = n + pad
+    c_full = rng.uniform(-1, 1, size=(m, ldc)).astype(NP[dtype])
+    want = c_full.astype(np.float64)
+    want[:, :n] = a.astype(np.float64) @ b + (want[:, :n] if accumulate else 0)
+    ws_ptr, ws_bytes = (ws.ctypes.data, ws.nbytes) if ws is not None else (None, 0)
+    gemm(dtype, cpu)(m, n, k, a_full.ctypes.data, rsa, csa, b_full.ctypes.data, rsb, csb, c_full.ctypes.data,
+                     ldc, int(accumulate), ws_ptr, ws_bytes)
+    return c_full, want
+
+
+def check(m, n, k, dtype="f32", **kw):
+    got, want = run(m, n, k, dtype, **kw)
+    scale = max(1.0, np.sqrt(k))
+    np.testing.assert_allclose(got, want, rtol=TOL[dtype] * scale, atol=TOL[dtype] * scale,
+                               err_msg=f"{m}x{n}x{k} {dtype} {kw}")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(m=st.integers(1, 40), n=st.integers(1, 90), k=st.integers(0, 70), dtype=st.sampled_from(["f32", "f64"]),
+       ta=st.booleans(), tb=st.booleans(), pad=st.sampled_from([0, 3]), accumulate=st.booleans())
+def test_random_products_agree_with_numpy(m, n, k, dtype, ta, tb, pad, accumulate):
+    check(m, n, k, dtype, ta=ta, tb=tb, pad=pad, accumulate=accumulate, seed=m * 1000 + n * 10 + k)
+
+
+@pytest.mark.parametrize("dtype", ["f32", "f64"])
+@pytest.mark.parametrize("m", range(1, 14))
+def test_every_small_row_count_and_ragged_columns(m, dtype):
+    for n in (1, 15, 17, 33, 70, 129):
+        check(m, n, 37, dtype)
+        check(m, n, 37, dtype, tb=True)   # the packed path: its 12/8/4/2/1-row kernels
+
+
+@pytest.mark.parametrize("shape", [(3, 40, 1100), (20, 70, 600), (64, 100, 300), (130, 530, 257), (1, 1, 1)])
+@pytest.mark.parametrize("tb", [False, True])
+def test_blocks_of_k_and_n_and_accumulation(shape, tb):
+    check(*shape, tb=tb)
+    check(*shape, tb=tb, ta=True, accumulate=True)
+
+
+def test_an_empty_sum_zeroes_c_or_leaves_it_when_accumulating():
+    got, want = run(5, 7, 0)
+    assert (got == 0).all() and np.array_equal(got, want)
+    got, want = run(5, 7, 0, accumulate=True)
+    np.testing.assert_array_equal(got, want)
+    got, _ = run(0, 7, 3)          # nothing to do, nothing touched
+    assert got.shape == (0, 7)
+
+
+@pytest.mark.parametrize("shape", [(30, 100, 300), (13, 1000, 600), (40, 7, 2000)])
+def test_the_workspace_bound_holds_and_nothing_past_it_is_written(shape):
+    m, n, k = shape
+    need = L.workspace_bytes(n, k, "f32")
+    assert 0 < need <= L.WORKSPACE_MAX["f32"]
+    guard = 4096
+    ws = np.zeros(need + guard, np.uint8)
+    ws[need:] = 0xA5
+    check(m, n, k, tb=True, ws=ws[:need])      # B column-strided: the packed path uses the workspace
+    assert (ws[need:] == 0xA5).all()
+    assert ws[:need].any()                     # and it was the caller's workspace that held the panels
+    check(m, n, k, tb=True, ws=np.zeros(64, np.uint8))   # too small: the stack is used instead
+
+
+@pytest.mark.parametrize("cpu", ["x86-64-v3", "x86-64"])
+def test_the_avx2_and_sse_geometries_compute_the_same_products(cpu):
+    if cpu not in T.known_cpus():
+        pytest.skip(f"LLVM has no {cpu}")
+    bits, fma = L.vectors(T.host(cpu))
+    assert (bits, fma) == ((256, True) if cpu == "x86-64-v3" else (128, False))
+    for m, n, k, tb in [(1, 50, 30, False), (7, 33, 17, True), (13, 70, 300, False), (25, 40, 9, True)]:
+        check(m, n, k, cpu=cpu, tb=tb)
+        check(m, n, k, "f64", cpu=cpu, tb=tb, accumulate=True)
+
+
+def test_this_machine_gets_its_widest_vectors():
+    bits, fma = L.vectors(T.host())
+    flags = T.host().features
+    assert bits == (512 if "+avx512f" in flags else 256 if "+avx" in flags else 128)
+    assert fma == ("+fma" in flags)
+
+
+def test_the_k_loop_of_every_kernel_keeps_its_accumulators_in_registers():
+    h = T.host()
+    mod = llvm.parse_assembly(str(L.module(h, "f32")))
+    tm = L._machine(h)
+    tuning = llvm.create_pipeline_tuning_options(speed_level=3)
+    tuning.loop_unrolling = False
+    pb = llvm.create_pass_builder(tm, tuning)
+    pb.getModulePassManager().run(mod, pb)
+    asm = tm.emit_assembly(mod)
+    names = [line[:-1] for line in asm.splitlines() if line.startswith(("nnc_mk_", "nnc_dk_")) and line.endswith(":")]
+    assert len(names) >= 10
+    for name in names:
+        start = asm.index(f"\n{name}:")
+        lines = asm[start:asm.index(".Lfunc_end", start)].splitlines()
+        start = next(i for i, line in enumerate(lines) if line.startswith(".LBB"))   # the k loop's head
+        end = next(i for i in range(start, len(lines)) if lines[i].strip().startswith("j") and ".LBB" in lines[i])
+        body = "\n".join(lines[start:end])
+        assert "rsp" not in body and "rbp" not in body, body
+        assert "fmadd" in body or "mulp" in body
+
+
+def elf_symbols(obj: bytes) -> dict[str, tuple[int, int]]:
+    """name -> (binding, section index) of an ELF64 object's symbol table (from llvmlite's sections)."""
+    sections = {}
+    for s in llvm.ObjectFileRef.from_data(obj).sections():
+        name = s.name()
+        sections[name.decode() if isinstance(name, bytes) else name] = s.data()
+    symtab, strtab = sections[".symtab"], sections[".strtab"]
+    out = {}
+    for off in range(0, len(symtab), 24):
+        name, info, _, shndx = struct.unpack_from("<IBBH", symtab, off)
+        end = strtab.index(b"\0", name)
+        out[strtab[name:end].decode()] = (info >> 4, shndx)
+    return out
+
+
+@pytest.mark.parametrize("pic", [False, True])
+def test_the_object_exports_one_global_function_per_element_type(pic):
+    h = T.host()
+    for dtype in ("f32", "f64"):
+        syms = elf_symbols(L.object(h, dtype, pic=pic))
+        binding, section = syms[L.symbol(dtype)]
+        assert binding == 1 and section != 0          # GLOBAL, defined
+        assert all(b == 0 for name, (b, _) in syms.items() if name.startswith(("nnc_mk_", "nnc_dk_", "nnc_pack")))
+
+
+def test_the_pic_object_links_into_a_shared_library(tmp_path):
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    obj = tmp_path / "gemm.o"
+    obj.write_bytes(L.object(T.host(), "f32", pic=True))
+    so = tmp_path / "libgemm.so"
+    subprocess.run([cc, "-shared", "-o", str(so), str(obj)], check=True, capture_output=True)
+    fn = GEMM(ctypes.cast(ctypes.CDLL(str(so)).nnc_gemm_f32, ctypes.c_void_p).value)
+    a = np.arange(12, dtype=np.float32).reshape(3, 4)
+    b = np.ones((4, 5), np.float32)
+    c = np.zeros((3, 5), np.float32)
+    fn(3, 5, 4, a.ctypes.data, 4, 1, b.ctypes.data, 5, 1, c.ctypes.data, 5, 0, None, 0)
+    np.testing.assert_array_equal(c, a @ b)
+
+
+def test_the_library_is_compiled_once_then_read_from_the_cache():
+    h = T.host()
+    first, hit1 = L.compile_library(h, "f32")
+    second, hit2 = L.compile_library(h, "f32")
+    assert hit2 and first == second
+    assert L.cache_key(h, "f32", False) != L.cache_key(h, "f32", True) != L.cache_key(h, "f64", True)
+    assert L.cache_key(h, "f32", False) != L.cache_key(T.host("x86-64-v3"), "f32", False)
+
+
+def test_an_element_type_without_functions_is_refused_with_a_message():
+    with pytest.raises(ValueError, match="no i32 functions"):
+        L.module(T.host(), "i32")
+
+
+def _matmul_module(a_shape, b_shape, dtype="f32", transpose_a=False):
+    from nnc.backends.llvm.emit import emit_module
+    from nnc.backends.llvm.loops import Buf, Load, Matmul
+    h = T.host()
+    abuf, bbuf = Buf("a", dtype, a_shape, arg=0), Buf("b", dtype, b_shape, arg=1)
+    a = abuf.load()
+    if transpose_a:
+        a = Load(abuf, a_shape[::-1], (1, a_shape[1]), 0)
+    m, n = a.shape[0], b_shape[1]
+    cbuf = Buf("c", dtype, (m, n), arg=2)
+    mod = emit_module([Matmul(cbuf.load(), a, bbuf.load())], 3, h.triple, T.data_layout(h))
+    return str(mod), h
+
+
+@pytest.mark.parametrize("transpose_a", [False, True])
+def test_a_matmul_kernel_calls_the_library_and_agrees_with_numpy(transpose_a):
+    ir_text, h = _matmul_module((30, 20), (30 if transpose_a else 20, 50), transpose_a=transpose_a)
+    assert "declare void @\"nnc_gemm_f32\"" in ir_text or "declare void @nnc_gemm_f32" in ir_text
+    obj, _ = T.compile_object(ir_text, h)
+    assert L.needed(obj) == ["f32"]
+    loaded = T.Loaded(obj, h)
+    run_fn = loaded.function("nnc_run", ctypes.CFUNCTYPE(None, ctypes.c_void_p))
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(30, 20)).astype(np.float32)
+    b = rng.normal(size=(30 if transpose_a else 20, 50)).astype(np.float32)
+    c = np.zeros((20 if transpose_a else 30, 50), np.float32)
+    spare = np.zeros(4096, np.uint8)
+    ptrs = np.array([a.ctypes.data, b.ctypes.data, c.ctypes.data] + [spare.ctypes.data] * 8, np.uint64)
+    run_fn(ptrs.ctypes.data)
+    np.testing.assert_allclose(c, (a.T if transpose_a else a) @ b, rtol=1e-5, atol=1e-5)
+
+
+def test_switched_off_the_kernels_keep_their_own_forms(monkeypatch):
+    monkeypatch.setattr(L, "ENABLED", False)
+    ir_text, _ = _matmul_module((30, 20), (20, 50))
+    assert "nnc_gemm" not in ir_text
