@@ -472,8 +472,13 @@ def emit_module(kernels: list[Kernel], n_args: int, triple: str, data_layout: st
         last = b.alloca(I64)
         b.store(b.call(clock, []), last)
 
-    def call(n, fn, ptrs):
-        b.call(fn, ptrs + [sizes])
+    def call(n, kern, fn, ptrs):
+        if kern.when is not None:  # runs only when a run-time size is large enough (a packing copy)
+            size, least = kern.when
+            with b.if_then(b.icmp_signed(">=", _entry_dim(b, size, sizes, slots), ir.Constant(I64, least))):
+                b.call(fn, ptrs + [sizes])
+        else:
+            b.call(fn, ptrs + [sizes])
         if profile:
             now = b.call(clock, [])
             counter = b.gep(counts, [ir.Constant(I64, n)], source_etype=I64)
@@ -484,7 +489,7 @@ def emit_module(kernels: list[Kernel], n_args: int, triple: str, data_layout: st
     while j < len(calls):
         loop = calls[j][1].loop
         if loop is None:
-            call(calls[j][0], calls[j][2], calls[j][3])
+            call(*calls[j])
             j += 1
             continue
         group = []
@@ -492,7 +497,7 @@ def emit_module(kernels: list[Kernel], n_args: int, triple: str, data_layout: st
             group.append(calls[j])
             j += 1
         _entry_loop(b, run, _entry_dim(b, loop.count, sizes, slots), sizes, slots[loop.var],
-                    lambda: [call(n, fn, ptrs) for n, _, fn, ptrs in group])
+                    lambda: [call(*c) for c in group])
     b.ret_void()
     return module
 

@@ -35,6 +35,14 @@ def _zero(d) -> bool:
 
 
 def emit_matmul(k: KernelBuilder, kern: Matmul) -> None:
+    if kern.alt is not None:  # B packed only when a run-time size says so (lower.py): both products
+        size, least = kern.packed
+        with k.b.if_else(k.b.icmp_signed(">=", k.dim(size), ir.Constant(I64, least))) as (then, otherwise):
+            with then:
+                emit_matmul(k, Matmul(kern.target, kern.a, kern.b))
+            with otherwise:
+                emit_matmul(k, Matmul(kern.target, kern.a, kern.alt))
+        return
     from .library import emit_call
     if emit_call(k, kern):  # the shape-independent GEMM library (library.py), where it pays
         return

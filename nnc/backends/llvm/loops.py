@@ -306,6 +306,7 @@ class Kernel:
     origin: str = ""
     nodes: tuple = ()  # the graph nodes fused into it (set by the lowering; `nnc compile --explain`)
     loop: StepLoop | None = None  # set by the lowering for the kernels of a run-time step loop
+    when: tuple | None = None     # (size, least): the kernel runs only when size >= least (a packing copy)
 
     def reads(self) -> list[Buf]:
         raise NotImplementedError
@@ -337,15 +338,19 @@ class Reduce(Kernel):
 
 @dataclass(eq=False)
 class Matmul(Kernel):
-    """target[..., i, j] = sum_k a[..., i, k] · b[..., k, j]; batch axes already broadcast by strides."""
+    """target[..., i, j] = sum_k a[..., i, k] · b[..., k, j]; batch axes already broadcast by strides.
+    With `alt`: b is a packed copy of alt made only when `packed` = (size, least) holds at run time;
+    otherwise the product reads alt."""
 
     target: Load
     a: Load
     b: Load
     origin: str = ""
+    alt: Load | None = None
+    packed: tuple | None = None
 
     def reads(self) -> list[Buf]:
-        return [self.a.buf, self.b.buf]
+        return [self.a.buf, self.b.buf] + ([self.alt.buf] if self.alt is not None else [])
 
 
 @dataclass(eq=False)

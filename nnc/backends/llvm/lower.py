@@ -245,12 +245,21 @@ def _matmul(lw, node, xs):
     m, k, n = a2.shape[-2], a2.shape[-1], b2.shape[-1]
     batch = shape[:len(shape) - (len(a.shape) > 1) - (len(b.shape) > 1)]
     full = batch + (m, n)
-    if b2.strides[-1] != 1 and dtype in ("f32", "f64") and hint(n) >= 8 and hint(L.numel(batch) * m) >= 4:
-        # the tiled kernel wants B's rows contiguous: a packed copy costs 1/M of the multiply
-        b2 = lw.contiguous(b2)
+    rows = L.numel(batch) * m
+    alt = packed = None
+    if b2.strides[-1] != 1 and dtype in ("f32", "f64") and hint(n) >= 8 and hint(rows) >= 4:
+        # the tiled kernel wants B's rows contiguous: a packed copy costs 1/M of the multiply; with a
+        # run-time M the copy runs only when M >= 4 (else the product reads B where it is)
+        if isinstance(rows, int):
+            b2 = lw.contiguous(b2)
+        else:
+            alt, packed, count = L.broadcast(b2, batch + (k, n)), (rows, 4), len(lw.kernels)
+            b2 = lw.contiguous(b2)
+            for kern in lw.kernels[count:]:
+                kern.when = packed
     buf = lw.new_buf(dtype, shape, node.outputs[0])
     lw.emit(Matmul(Load(buf, full, L.contiguous_strides(full), 0), L.broadcast(a2, batch + (m, k)),
-                   L.broadcast(b2, batch + (k, n))))
+                   L.broadcast(b2, batch + (k, n)), alt=alt, packed=packed))
     return buf.load()
 
 
