@@ -3,7 +3,7 @@ training steps per second at batch 64, and compile time with an empty cache.
 
 Only ratios taken in one process count (../shared/docs/backends.md §5): contenders alternate in blocks,
 each block after a 0.3 s pause, one warm-up call first; the table shows medians of the blocks. Both time
-the executable itself (Executable.__call__: arrays in, reports out, state held inside). Compile time is
+what a user calls (Model.__call__ and Trainer.step, the public API). Compile time is
 the first call at a batch size (code generation for that binding of sizes) with NNC_CACHE_DIR pointing
 at an empty directory, then the same in a fresh executable with the cache filled.
 Run: python bench/llvm_speed.py [--rounds 5] [--examples digits_mlp,lenet5]
@@ -13,15 +13,17 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-import nnc
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this tree's nnc, whatever is installed
+import nnc  # noqa: E402
+
 # example, model, train block (None: inference only), its data input shapes, its label input
 CASES = [("digits_mlp", "mlp", "digits", {"x": (64,)}, "y"),
          ("digits_cnn", "cnn", "digits", {"image": (1, 8, 8)}, "label"),
@@ -86,7 +88,7 @@ def main() -> None:
         cold, warm = compile_seconds(prog, model, one)
         print(f"{example:<15} {'compile (empty cache)':<22} {'':>10} {cold:>9.2f}s {'':>10}")
         print(f"{example:<15} {'compile (cached)':<22} {'':>10} {warm:>9.3f}s {'':>10}")
-        models = {b: prog.model(model, backend=b)._exe for b in ("numpy", "llvm")}
+        models = {b: prog.model(model, backend=b) for b in ("numpy", "llvm")}
         lat = alternate({b: (lambda e: lambda: e(**one))(e) for b, e in models.items()}, args.rounds)
         print(f"{example:<15} {'infer batch 1 (µs)':<22} {1e6 / lat['numpy']:>10.1f} {1e6 / lat['llvm']:>10.1f} "
               f"{lat['llvm'] / lat['numpy']:>9.1f}x")
@@ -94,8 +96,8 @@ def main() -> None:
             continue
         batch = {name: rng.random((64,) + shape, dtype=np.float32) for name, shape in shapes.items()}
         batch[label] = rng.integers(0, 10, 64).astype(np.int32)
-        steps = {b: prog.train(train, backend=b, seed=0)._step for b in ("numpy", "llvm")}
-        sps = alternate({b: (lambda e: lambda: e(**batch))(e) for b, e in steps.items()}, args.rounds)
+        steps = {b: prog.train(train, backend=b, seed=0) for b in ("numpy", "llvm")}
+        sps = alternate({b: (lambda t: lambda: t.step(**batch))(t) for b, t in steps.items()}, args.rounds)
         print(f"{example:<15} {'train batch 64 (steps/s)':<22} {sps['numpy']:>10.1f} {sps['llvm']:>10.1f} "
               f"{sps['llvm'] / sps['numpy']:>9.1f}x")
 

@@ -14,14 +14,16 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-import nnc
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this tree's nnc, whatever is installed
+import nnc  # noqa: E402
+
 # program, model, train block, data input shapes, label input
 CASES = [("digits_mlp", "mlp", "digits", {"x": (64,)}, "y"),
          ("lenet5", "lenet5", "mnist", {"image": (1, 28, 28)}, "label")]
