@@ -277,6 +277,40 @@ def test_bad_batch_sizes_and_null_pointers(lib, out):
     lib.dll.lenet5_destroy(m)
 
 
+def test_an_absurd_maximum_batch_is_refused(lib):
+    m = P()
+    assert lib.dll.lenet5_create(ctypes.byref(m), I64(1 << 40)) == NNC_E_BATCH and not m.value
+    assert "is more than this library plans for" in lib.error("lenet5", None)
+
+
+def test_damaged_weights_never_crash(lib, out):
+    """Random bytes flipped, cut or inserted anywhere in a weights file: a status code, never a crash."""
+    good = (out / "lenet5.safetensors").read_bytes()
+    m = lib.create("lenet5", 1, out / "lenet5.safetensors")
+    rng = np.random.default_rng(0)
+    codes = set()
+    head = int.from_bytes(good[:8], "little") + 8
+    for k in range(400):
+        data = bytearray(good)
+        at = int(rng.integers(0, head + 64))  # mostly the header, where the parsing is
+        if k % 3 == 0:
+            data[at] ^= 1 << int(rng.integers(0, 8))
+        elif k % 3 == 1:
+            del data[at:at + int(rng.integers(1, 40))]
+        else:
+            data[at:at] = bytes(rng.integers(0, 256, int(rng.integers(1, 8)), dtype=np.uint8))
+        codes.add(_load_bytes(lib, m, bytes(data), out))
+    assert codes <= {NNC_OK, NNC_E_FORMAT, NNC_E_TRUNCATED, NNC_E_VERSION, NNC_E_MODEL, NNC_E_CHECKSUM}
+    assert NNC_E_CHECKSUM in codes and NNC_E_FORMAT in codes
+    lib.dll.lenet5_destroy(m)
+
+
+def _load_bytes(lib: Lib, m, data: bytes, out: Path) -> int:
+    path = out / "fuzz.safetensors"
+    path.write_bytes(data)
+    return lib.load("lenet5", m, path)
+
+
 def test_parameters_by_name(lib, out):
     m = lib.create("lenet5", 1, out / "lenet5.safetensors")
     w = np.arange(10, dtype=np.float32)

@@ -41,9 +41,13 @@ static void *aligned(int64_t nbytes) {
     return p;
 }
 
+/* A buffer's aligned bytes at batch b; -1 when that does not fit in an int64 (an absurd max_batch). */
 static int64_t scratch_bytes(const nnc_scratch *s, int64_t b) {
-    int64_t n = s->bytes[0] + b * (s->bytes[1] + b * (s->bytes[2] + b * s->bytes[3]));
+    int64_t n = s->bytes[3];
+    for (int k = 2; k >= 0; k--)
+        if (__builtin_mul_overflow(n, b, &n) || __builtin_add_overflow(n, s->bytes[k], &n)) return -1;
     if (n < 1) n = 1;
+    if (n > INT64_MAX / 4) return -1;
     return (n + ALIGN - 1) / ALIGN * ALIGN;
 }
 
@@ -67,6 +71,8 @@ int64_t nnc_plan(const nnc_entry *e, int64_t batch, int64_t *offsets) {
         order[k] = j;
     }
     int64_t top = 0;
+    for (int j = 0; j < n; j++)
+        if (scratch_bytes(&e->scratch[j], batch) < 0) { free(order); free(lo); free(hi); return -1; }
     for (int a = 0; a < n; a++) {
         int j = order[a];
         const nnc_scratch *s = &e->scratch[j];
@@ -82,6 +88,7 @@ int64_t nnc_plan(const nnc_entry *e, int64_t batch, int64_t *offsets) {
                 if (offset < hi[i] && lo[i] < offset + size) { offset = hi[i]; moved = 1; }
             }
         }
+        if (offset > INT64_MAX / 2) { free(order); free(lo); free(hi); return -1; }
         offsets[j] = offset;
         lo[j] = offset;
         hi[j] = offset + size;
@@ -123,6 +130,9 @@ int nnc_create(const nnc_entry *e, int64_t max_batch, nnc_instance **out) {
     if (max_batch < 1)
         return nnc_fail(NULL, NNC_E_BATCH, "%s_create: the maximum batch size must be at least 1, not %lld",
                         e->prefix, (long long)max_batch);
+    if (max_batch > INT32_MAX)
+        return nnc_fail(NULL, NNC_E_BATCH, "%s_create: a maximum batch size of %lld is more than this library "
+                        "plans for (at most %d)", e->prefix, (long long)max_batch, INT32_MAX);
     if (e->fixed_batch > 0 && max_batch != e->fixed_batch)
         return nnc_fail(NULL, NNC_E_BATCH, "%s_create: this library is compiled for batch %lld only, "
                         "not a maximum of %lld (recompile with nnc compile --batch %lld)", e->prefix,
@@ -148,8 +158,13 @@ int nnc_create(const nnc_entry *e, int64_t max_batch, nnc_instance **out) {
         else ok = (m->spare[j] = aligned(nnc_port_bytes(p, max_batch))) != NULL;  /* unreported outputs */
     }
     if (!ok) {
+        int64_t arena = m->arena_bytes;
         nnc_destroy(m);
-        return nnc_fail(NULL, NNC_E_MEMORY, "%s_create: out of memory", e->prefix);
+        if (arena < 0)
+            return nnc_fail(NULL, NNC_E_MEMORY, "%s_create: no arena for batches of %lld items fits in memory",
+                            e->prefix, (long long)max_batch);
+        return nnc_fail(NULL, NNC_E_MEMORY, "%s_create: out of memory (%lld bytes of arena for batches of %lld)",
+                        e->prefix, (long long)arena, (long long)max_batch);
     }
     for (int i = 0; i < e->n_in; i++)
         if (e->in[i].role == NNC_ROLE_KEY) *(int64_t *)m->value[i] = e->seed;

@@ -10,6 +10,7 @@
 #include "nnc_runtime.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,17 +23,19 @@ static const char *ST_DTYPE[] = {"F32", "F64", "I32", "I64", "BOOL"};
 static const char *SECTION[] = {"", "params/", "state/", "optim/"};
 
 /* -- CRC-32 (the polynomial of zlib and PNG) ------------------------------------------------------- */
-static uint32_t crc32_of(const unsigned char *p, uint64_t n) {
-    static uint32_t table[256];
-    static int ready = 0;  /* benign race: every thread computes the same table */
-    if (!ready) {
-        for (uint32_t i = 0; i < 256; i++) {
-            uint32_t c = i;
-            for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            table[i] = c;
-        }
-        ready = 1;
+static uint32_t table[256];
+
+static void make_table(void) {
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        table[i] = c;
     }
+}
+
+static uint32_t crc32_of(const unsigned char *p, uint64_t n) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, make_table);
     uint32_t c = 0xFFFFFFFFu;
     for (uint64_t i = 0; i < n; i++) c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
     return c ^ 0xFFFFFFFFu;
@@ -172,11 +175,14 @@ int nnc_load_bytes(nnc_instance *m, const unsigned char *data, uint64_t size, co
                         (unsigned long long)size);
     uint64_t hlen = 0;
     for (int k = 7; k >= 0; k--) hlen = hlen << 8 | data[k];
-    if (data[8] != '{' && hlen > 0)
-        return nnc_fail(m, NNC_E_FORMAT, "%s is not a safetensors file", what);
-    if (hlen > size - 8)
+    if (hlen > size - 8) {
+        if (size > 8 && data[8] != '{')
+            return nnc_fail(m, NNC_E_FORMAT, "%s is not a safetensors file", what);
         return nnc_fail(m, NNC_E_TRUNCATED, "%s is truncated: its header says %llu bytes, the file has %llu",
                         what, (unsigned long long)hlen, (unsigned long long)(size - 8));
+    }
+    if (hlen == 0 || data[8] != '{')
+        return nnc_fail(m, NNC_E_FORMAT, "%s is not a safetensors file", what);
     reader r = {(const char *)data + 8, (size_t)hlen, 0};
     size_t cap = 16, n = 0;
     record *recs = malloc(cap * sizeof *recs);

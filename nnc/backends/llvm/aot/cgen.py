@@ -154,6 +154,8 @@ def _entry_header(e: Entry) -> list[str]:
         per = p.numel(1) if any(p.batched) else p.numel()
         out += [f"/* {kind} {p.name}: {p.dtype}{p.shape_text(sym)} ({C_TYPE[p.dtype]}) */",
                 f"#define {P}_{n}_RANK {len(p.dims)}",
+                f"#define {P}_{n}_SHAPE {{{', '.join(map(str, p.dims))}}}"
+                + ("  /* 0: the batch */" if any(p.batched) else ""),
                 f"#define {P}_{n}_ELEMENTS {per}{'  /* per batch item */' if any(p.batched) else ''}"]
     held = _held(e)
     out += ["", f"/* the {len(held)} tensors an instance holds, by stable name (PREFIX_get / PREFIX_set) */",
@@ -162,6 +164,7 @@ def _entry_header(e: Entry) -> list[str]:
         n = names[p.name]
         out += [f"/* {ROLE_TEXT[p.role]} {p.name}: {p.dtype}{p.shape_text(sym)} */",
                 f"#define {P}_{n} {_c_string(p.name)}",
+                f"#define {P}_{n}_SHAPE {{{', '.join(map(str, p.dims))}}}",
                 f"#define {P}_{n}_BYTES {p.numel() * DTYPE_BYTES[p.dtype]}"]
     params, fn = _signature(e, t)
     call_doc = ("/* The forward pass: outputs for `batch` items. */" if e.kind == "model" else
