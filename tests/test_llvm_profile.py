@@ -96,7 +96,8 @@ def test_train_step_profile_has_the_explained_kernels(capsys):
     assert sorted(k["name"] for k in p["kernels"]) == sorted(explained)
     result = check_file(Path(MLP))
     kernels = report.train_report(result.trains["digits"], 16).kernels
-    flops = {k.name: report.kernel_flops(lk) for k, lk in zip(kernels, _lowered(result.trains["digits"], 16))}
+    flops = {k.name: report.kernel_flops(lk, {"N": 16})
+             for k, lk in zip(kernels, _lowered(result.trains["digits"], 16))}
     assert {k["name"]: k["flops"] for k in p["kernels"]} == flops
     # the first layer's forward product: 16 samples x 128 units x 64 inputs
     assert any(k["kind"] == "Matmul" and k["loops"] == [16, 128, 64] and k["flops"] == 2 * 16 * 128 * 64

@@ -206,24 +206,29 @@ class Profile:
                 "kernels": [r.to_json(self.peak) for r in self.rows]}
 
 
-def kernel_flops(k: Kernel) -> int:
-    """Floating-point operations of one run of a kernel: 2·M·N·K for a matmul (batch axes included), else
-    the elements it computes times the arithmetic operations fused per element (a reduction adds one per
-    element it reads; pooling's winners one comparison per window element; a row scatter one add)."""
-    from .loops import WindowPick, numel
+def kernel_flops(k: Kernel, bindings: dict[str, int] | None = None) -> int:
+    """Floating-point operations of one run of a kernel at `bindings` (its sizes may be polynomials in the
+    size symbols): 2·M·N·K for a matmul (batch axes included), else the elements it computes times the
+    arithmetic operations fused per element (a reduction adds one per element it reads; pooling's winners
+    one comparison per window element; a row scatter one add)."""
+    from .dims import evaluate
+    from .loops import WindowPick
+
+    def size(shape) -> int:
+        n = 1
+        for d in shape:
+            n *= evaluate(d, bindings or {})
+        return n
     if isinstance(k, Matmul):
-        return 2 * numel(tuple(k.target.shape)) * int(k.a.shape[-1])
+        return 2 * size(k.target.shape) * size(k.a.shape[-1:])
     if isinstance(k, Reduce):
-        return numel(tuple(k.src.shape)) * (1 + _maps(k.src))
+        return size(k.src.shape) * (1 + _maps(k.src))
     if isinstance(k, WindowPick):
-        window = 1
-        for s in k.kernel:
-            window *= int(s)
-        return numel(tuple(k.target.shape if k.mode == "select" else k.other.shape)) * window
+        return size(k.target.shape if k.mode == "select" else k.other.shape) * size(k.kernel)
     if isinstance(k, ScatterRows):
-        return numel(tuple(k.up.shape)) * (1 + _maps(k.up))
+        return size(k.up.shape) * (1 + _maps(k.up))
     expr = getattr(k, "expr", None)
-    return numel(tuple(k.target.shape)) * _maps(expr) if expr is not None else 0
+    return size(k.target.shape) * _maps(expr) if expr is not None else 0
 
 
 def _maps(x) -> int:
@@ -279,8 +284,8 @@ def profile(graph: Graph, signature: Signature, what: str, batch: int = 1, calls
     after = _cycles(exe.profile_table())
     rate = cycles_per_second()
     lw, _ = exe.lower(bindings)
-    rows = [ProfileRow(_info(n, k), (after.get(n, 0) - before.get(n, 0)) / rate / calls, kernel_flops(k))
-            for n, k in enumerate(lw.kernels)]
+    rows = [ProfileRow(_info(n, k, bindings), (after.get(n, 0) - before.get(n, 0)) / rate / calls,
+                       kernel_flops(k, bindings)) for n, k in enumerate(lw.kernels)]
     rows.sort(key=lambda r: (-r.seconds, r.kernel.name))
     return Profile(what, batch, exe.host.cpu, calls, statistics.median(walls), rate, peak(), tuple(rows))
 
