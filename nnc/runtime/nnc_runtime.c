@@ -175,7 +175,7 @@ int nnc_create(const nnc_entry *e, int64_t max_batch, nnc_instance **out) {
     m->args[n_args + 4] = m->offsets;
     m->symbols[0] = max_batch;
     if (e->weights != NULL) {
-        int rc = nnc_load_bytes(m, e->weights, e->weights_size, "the compiled-in weights");
+        int rc = nnc_load_bytes(m, e->weights, (uint64_t)(e->weights_end - e->weights), "the compiled-in weights");
         if (rc != NNC_OK) {
             nnc_fail(NULL, rc, "%s", m->error);
             nnc_destroy(m);

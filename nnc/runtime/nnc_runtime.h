@@ -67,7 +67,7 @@ typedef struct {
     const char *const *messages;    /* status k > 0 after a run: messages[k - 1] */
     int n_kernels;
     const unsigned char *weights;   /* compiled-in weights (--embed-weights), or NULL */
-    uint64_t weights_size;
+    const unsigned char *weights_end;
     int64_t seed;
 } nnc_entry;
 

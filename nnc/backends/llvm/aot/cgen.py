@@ -236,21 +236,14 @@ def _entry_glue(e: Entry, weights: str | None) -> list[str]:
             f"    {len(e.inputs)}, {len(e.outputs)}, {pre}_in, {pre}_out, {e.run_symbol},",
             f"    {e.batch}, {e.arena_bytes}, {len(e.scratch)}, {pre}_scratch,",
             f"    {len(e.messages)}, {n_checks}, {pre}_messages, {e.n_kernels},",
-            f"    {f'nnc_{pre}_weights' if weights else 'NULL'}, 0, {e.seed}", "};", ""]
-    if weights:
-        out += [f"static nnc_entry {pre}_entry_embedded;", ""]
+            f"    {f'nnc_{pre}_weights, nnc_{pre}_weights_end' if weights else 'NULL, NULL'}, {e.seed}", "};", ""]
     data = [p for p in e.inputs if p.role is Role.DATA]
     reports = [p for p in e.outputs if p.role is Role.REPORT]
     params, fn = _signature(e, t)
     names = arg_names(e)
     out += [f"typedef struct {pre}_instance {t};",
             f"API int {pre}_create({t} **out, int64_t max_batch) {{"]
-    if weights:
-        out += [f"    {pre}_entry_embedded = {pre}_entry;",
-                f"    {pre}_entry_embedded.weights_size = (uint64_t)(nnc_{pre}_weights_end - nnc_{pre}_weights);",
-                f"    return nnc_create(&{pre}_entry_embedded, max_batch, (nnc_instance **)out);", "}"]
-    else:
-        out += [f"    return nnc_create(&{pre}_entry, max_batch, (nnc_instance **)out);", "}"]
+    out += [f"    return nnc_create(&{pre}_entry, max_batch, (nnc_instance **)out);", "}"]
     null = f'if (m == NULL) return nnc_fail(NULL, NNC_E_NULL, "{pre}_%s: the instance is NULL", __func__ + {len(pre) + 1});'
     out += [f"API void {pre}_destroy({t} *m) {{ nnc_destroy((nnc_instance *)m); }}",
             f"API int64_t {pre}_arena_bytes(int64_t max_batch) {{ return nnc_arena_bytes(&{pre}_entry, max_batch); }}",
