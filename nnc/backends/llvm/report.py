@@ -247,7 +247,8 @@ def profile(graph: Graph, signature: Signature, what: str, batch: int = 1, calls
             cpu: str | None = None) -> Profile:
     """Compile `graph` with the `profile` option (cycle counts per kernel), run one warm-up call and `calls`
     timed calls on seeded random inputs (every size symbol bound to `batch`), and attribute the cycles to
-    the kernels of the lowering, converted to seconds by the cycle counter's measured rate."""
+    the kernels of the lowering, converted to seconds by the cycle counter's measured rate: per kernel the
+    median over the calls, so a call that another process preempted does not count."""
     import statistics
     import time
 
@@ -275,16 +276,19 @@ def profile(graph: Graph, signature: Signature, what: str, batch: int = 1, calls
             feeds[p.name] = (rng.normal(size=shape).astype(NP_DTYPES[p.type.dtype]) if p.type.is_float
                              else rng.integers(0, 2, shape).astype(NP_DTYPES[p.type.dtype]))
     exe(**feeds)  # compiles; its cycles are left out below
+    walls, deltas = [], []
     before = _cycles(exe.profile_table())
-    walls = []
     for _ in range(calls):
         start = time.perf_counter()
         exe(**feeds)
         walls.append(time.perf_counter() - start)
-    after = _cycles(exe.profile_table())
+        after = _cycles(exe.profile_table())
+        deltas.append({n: c - before.get(n, 0) for n, c in after.items()})
+        before = after
     rate = cycles_per_second()
     lw, _ = exe.lower(bindings)
-    rows = [ProfileRow(_info(n, k, bindings), (after.get(n, 0) - before.get(n, 0)) / rate / calls,
+    # per kernel, the median over calls: one call preempted by another process does not count
+    rows = [ProfileRow(_info(n, k, bindings), statistics.median(d.get(n, 0) for d in deltas) / rate,
                        kernel_flops(k, bindings)) for n, k in enumerate(lw.kernels)]
     rows.sort(key=lambda r: (-r.seconds, r.kernel.name))
     return Profile(what, batch, exe.host.cpu, calls, statistics.median(walls), rate, peak(), tuple(rows))
