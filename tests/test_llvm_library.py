@@ -132,7 +132,13 @@ def test_header_documents_the_abi(out):
     # the header compiles on its own, as C and as C++
     src = out / "h.c"
     src.write_text('#include "lenet5.h"\nint main(void) { return LENET5_TENSORS == 10 ? 0 : 1; }\n')
-    subprocess.run([CC, "-std=c99", "-Wall", "-Werror", "-I", str(out), str(src), "-o", str(out / "h")], check=True)
+    subprocess.run([CC, "-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-I", str(out), str(src), "-o",
+                    str(out / "h")], check=True)
+    cxx = shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
+    if cxx:
+        (out / "h.cc").write_text(src.read_text())
+        subprocess.run([cxx, "-std=c++11", "-Wall", "-Werror", "-I", str(out), str(out / "h.cc"), "-o",
+                        str(out / "hcc")], check=True)
 
 
 def test_library_needs_only_libc_libm_and_pthreads(out):
