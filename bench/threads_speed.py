@@ -2,7 +2,7 @@
 keeping one core busy (issue 8: "under a busy machine the 2-thread path degrades no worse than the
 single-thread one").
 
-    python bench/threads_speed.py [--quick] [--policies]
+    python bench/threads_speed.py [--quick] [--policies] [--gemm]
 
 --policies adds 2-thread columns for other ways of waiting (spin, patience in cycle-counter ticks):
 spinning with `pause` only, sleeping at once, and the default (pause briefly, then sched_yield, then sleep).
@@ -12,6 +12,8 @@ Per case, medians over alternating blocks in one process (docs/backends.md §5):
 - 2 x 20 us of work, back to back: two items of fixed arithmetic (a dependent multiply-add chain)
 - empty region / 2 x 20 us after 10 ms idle: one region called from Python after a 10 ms sleep, so
   the workers are asleep on their futex (includes about 1 us of ctypes call)
+--gemm adds the GEMM library's product split over the pool (gemm_threads.py), GFLOP/s at 1 and 2
+threads, quiet and busy, for 1024³, [1×784]·[784×512], [64×784]·[784×512] and [256×784]·[784×512].
 The busy core is a `python -c "while True: pass"` child, started for the second table and killed after.
 The tasks come from tests/llvm_pool_tasks.py (a module that declares nnc_parallel_for, like a model).
 """
@@ -77,6 +79,56 @@ def table(t: Tasks, quick: bool, policies) -> dict[str, dict[str, float]]:
     return {name: {c: statistics.median(v) for c, v in per.items()} for name, per in results.items()}
 
 
+GEMM_SHAPES = [(1024, 1024, 1024), (1, 784, 512), (64, 784, 512), (256, 784, 512)]
+
+
+class Gemm:
+    """The library module with the parallel driver, loaded beside the pool."""
+
+    def __init__(self) -> None:
+        import ctypes
+        from nnc.backends.llvm import gemm_threads, library
+        from nnc.backends.llvm import target as T
+        h = T.host()
+        m = library.module(h, "f32")
+        gemm_threads.emit_parallel_gemm(m, m.globals[library.symbol("f32")], "f32", library.geometry_for(h, "f32").mr)
+        obj, _ = T.compile_object(str(m), h, 3)
+        self._loaded = T.Loaded(obj, h)
+        i64, p = ctypes.c_int64, ctypes.c_void_p
+        proto = ctypes.CFUNCTYPE(None, i64, i64, i64, p, i64, i64, p, i64, i64, p, i64, i64, p, i64)
+        self.fn = self._loaded.function(gemm_threads.parallel_symbol("f32"), proto)
+        rng = np.random.default_rng(0)
+        self.data = {}
+        for m_, k, n in GEMM_SHAPES:
+            a, b = rng.standard_normal((m_, k), np.float32), rng.standard_normal((k, n), np.float32)
+            c = np.empty((m_, n), np.float32)
+            self.data[(m_, k, n)] = (a, b, c, [m_, n, k, a.ctypes.data, k, 1, b.ctypes.data, n, 1, c.ctypes.data, n, 0,
+                                               None, 0])
+            self.fn(*self.data[(m_, k, n)][3])
+            assert np.allclose(c, a @ b, rtol=1e-3, atol=1e-3)
+
+    def gflops(self, shape, seconds: float = 0.05) -> float:
+        args = self.data[shape][3]
+        flop = 2 * shape[0] * shape[1] * shape[2]
+        reps = max(1, int(seconds * 100e9 / flop))
+        start = time.perf_counter()
+        for _ in range(reps):
+            self.fn(*args)
+        return flop * reps / (time.perf_counter() - start) / 1e9
+
+
+def gemm_table(t: Tasks, g: Gemm, quick: bool) -> dict[str, dict[str, float]]:
+    rows: dict[str, dict[str, list[float]]] = {f"{m}×{k}×{n} GFLOP/s": {"1 thread": [], "2 threads": []}
+                                               for m, k, n in GEMM_SHAPES}
+    for _ in range(3 if quick else 7):
+        for column, k in (("1 thread", 1), ("2 threads", 2)):
+            t.pool.set_threads(k)
+            for shape, name in zip(GEMM_SHAPES, rows):
+                g.gflops(shape, 0.005)     # warm-up (and the workers start)
+                rows[name][column].append(g.gflops(shape, 0.02 if quick else 0.05))
+    return {name: {c: statistics.median(v) for c, v in per.items()} for name, per in rows.items()}
+
+
 def show(title: str, rows: dict[str, dict[str, float]]) -> None:
     print(f"\n{title}   (load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f})")
     columns = list(next(iter(rows.values())))
@@ -89,12 +141,17 @@ def main() -> None:
     quick = "--quick" in sys.argv
     t = Tasks()
     policies = [DEFAULT] + (POLICIES if "--policies" in sys.argv else [])
+    gemm = Gemm() if "--gemm" in sys.argv else None
     quiet = table(t, quick, policies)
+    if gemm:
+        quiet.update(gemm_table(t, gemm, quick))
     show("quiet machine", quiet)
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.5)
         busy = table(t, quick, policies)
+        if gemm:
+            busy.update(gemm_table(t, gemm, quick))
     finally:
         hog.kill()
         hog.wait()
@@ -103,6 +160,7 @@ def main() -> None:
     for name in quiet:
         print(f"  {name}: " + ", ".join(f"{c} {busy[name][c] / quiet[name][c]:.2f}x" for c in quiet[name])
               + f"; 2 threads busy against 1 thread busy {busy[name]['2 threads'] / busy[name]['1 thread']:.2f}")
+    print("(times: above 1 is slower; GFLOP/s: below 1 is slower)")
     t.pool.set_threads(None)
 
 
