@@ -42,10 +42,7 @@ RUN = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 
 def library_call(h: T.Host, a, b, c, ws):
     """A closure calling nnc_gemm_f32 on these arrays (arguments converted once)."""
-    import llvmlite.binding as llvm
-    eng = llvm.create_mcjit_compiler(llvm.parse_assembly(""), T.machine(h))
-    eng.add_object_file(llvm.ObjectFileRef.from_data(L.object(h, "f32")))
-    eng.finalize_object()
+    eng = L.engine(h, "f32")
     fn = GEMM(eng.get_function_address(L.symbol("f32")))
     m, k = a.shape
     n = b.shape[1]

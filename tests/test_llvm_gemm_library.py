@@ -36,16 +36,14 @@ def _private_cache(tmp_path_factory, monkeypatch):
 _engines: dict = {}
 
 
-def gemm(dtype: str = "f32", cpu: str | None = None):
-    """nnc_gemm_<dtype> compiled for `cpu` (default: this machine), loaded once per test session."""
+def gemm(dtype: str = "f32", cpu: str | None = None, threads: bool = False):
+    """nnc_gemm_<dtype> (or its _mt form) compiled for `cpu` (default: this machine), loaded once per session."""
     key = (dtype, cpu)
     if key not in _engines:
-        h = T.host(cpu)
-        eng = llvm.create_mcjit_compiler(llvm.parse_assembly(""), T.machine(h))
-        eng.add_object_file(llvm.ObjectFileRef.from_data(L.object(h, dtype)))
-        eng.finalize_object()
-        _engines[key] = (eng, GEMM(eng.get_function_address(L.symbol(dtype))))
-    return _engines[key][1]
+        eng = L.engine(T.host(cpu), dtype)
+        _engines[key] = (eng, GEMM(eng.get_function_address(L.symbol(dtype))),
+                         GEMM(eng.get_function_address(L.symbol(dtype, threads=True))))
+    return _engines[key][2 if threads else 1]
 
 
 def operand(rng, rows: int, cols: int, dtype: str, transposed: bool, pad: int):
@@ -58,7 +56,8 @@ def operand(rng, rows: int, cols: int, dtype: str, transposed: bool, pad: int):
     return full, view, view.strides[0] // size, view.strides[1] // size
 
 
-def run(m, n, k, dtype="f32", ta=False, tb=False, pad=0, accumulate=False, ws=None, cpu=None, seed=0):
+def run(m, n, k, dtype="f32", ta=False, tb=False, pad=0, accumulate=False, ws=None, cpu=None, seed=0,
+        threads=False):
     """C from the library and from numpy (float64), for one product."""
     rng = np.random.default_rng(seed)
     a_full, a, rsa, csa = operand(rng, m, k, dtype, ta, pad)
@@ -68,7 +67,7 @@ def run(m, n, k, dtype="f32", ta=False, tb=False, pad=0, accumulate=False, ws=No
     want = c_full.astype(np.float64)
     want[:, :n] = a.astype(np.float64) @ b + (want[:, :n] if accumulate else 0)
     ws_ptr, ws_bytes = (ws.ctypes.data, ws.nbytes) if ws is not None else (None, 0)
-    gemm(dtype, cpu)(m, n, k, a_full.ctypes.data, rsa, csa, b_full.ctypes.data, rsb, csb, c_full.ctypes.data,
+    gemm(dtype, cpu, threads)(m, n, k, a_full.ctypes.data, rsa, csa, b_full.ctypes.data, rsb, csb, c_full.ctypes.data,
                      ldc, int(accumulate), ws_ptr, ws_bytes)
     return c_full, want
 
@@ -100,6 +99,16 @@ def test_every_small_row_count_and_ragged_columns(m, dtype):
 def test_blocks_of_k_and_n_and_accumulation(shape, tb):
     check(*shape, tb=tb)
     check(*shape, tb=tb, ta=True, accumulate=True)
+
+
+@pytest.mark.parametrize("shape", [(200, 300, 100), (300, 40, 100), (5, 1000, 700), (64, 64, 64)])
+@pytest.mark.parametrize("tb", [False, True])
+def test_the_threaded_form_computes_the_serial_forms_numbers_bit_for_bit(shape, tb):
+    """nnc_gemm_f32_mt splits C by columns or rows, never k: every element is summed in the same order."""
+    serial, _ = run(*shape, tb=tb, accumulate=True)
+    threaded, want = run(*shape, tb=tb, accumulate=True, threads=True)
+    np.testing.assert_array_equal(threaded, serial)
+    np.testing.assert_allclose(threaded, want, rtol=1e-4, atol=1e-4)
 
 
 def test_an_empty_sum_zeroes_c_or_leaves_it_when_accumulating():
@@ -193,16 +202,29 @@ def test_the_pic_object_links_into_a_shared_library(tmp_path):
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         pytest.skip("no C compiler")
-    obj = tmp_path / "gemm.o"
-    obj.write_bytes(L.object(T.host(), "f32", pic=True))
+    objects = []
+    for part in (L.POOL, "f32"):   # the GEMM object calls the pool (nnc_gemm_f32_mt)
+        obj = tmp_path / f"{part}.o"
+        obj.write_bytes(L.object(T.host(), part, pic=True))
+        objects.append(str(obj))
     so = tmp_path / "libgemm.so"
-    subprocess.run([cc, "-shared", "-o", str(so), str(obj)], check=True, capture_output=True)
-    fn = GEMM(ctypes.cast(ctypes.CDLL(str(so)).nnc_gemm_f32, ctypes.c_void_p).value)
-    a = np.arange(12, dtype=np.float32).reshape(3, 4)
-    b = np.ones((4, 5), np.float32)
-    c = np.zeros((3, 5), np.float32)
-    fn(3, 5, 4, a.ctypes.data, 4, 1, b.ctypes.data, 5, 1, c.ctypes.data, 5, 0, None, 0)
-    np.testing.assert_array_equal(c, a @ b)
+    subprocess.run([cc, "-shared", "-pthread", "-o", str(so), *objects], check=True, capture_output=True)
+    lib = ctypes.CDLL(str(so))
+    a = np.arange(12 * 40, dtype=np.float32).reshape(120, 4) / 100
+    b = np.ones((4, 500), np.float32)
+    for name in ("nnc_gemm_f32", "nnc_gemm_f32_mt"):
+        fn = GEMM(ctypes.cast(getattr(lib, name), ctypes.c_void_p).value)
+        c = np.zeros((120, 500), np.float32)
+        fn(120, 500, 4, a.ctypes.data, 4, 1, b.ctypes.data, 500, 1, c.ctypes.data, 500, 0, None, 0)
+        np.testing.assert_allclose(c, a @ b, rtol=1e-6)
+    ctypes.CFUNCTYPE(None)(ctypes.cast(lib.nnc_pool_shutdown, ctypes.c_void_p).value)()
+
+
+def test_an_object_needs_the_parts_it_calls_and_not_those_it_defines():
+    h = T.host()
+    assert L.needed(L.object(h, "f32")) == [L.POOL]      # the library calls the pool, defines the rest
+    assert L.needed(L.object(h, L.POOL)) == []
+    assert L.undefined_symbols(L.object(h, "f64", pic=True)) >= {"nnc_parallel_for", "nnc_get_threads"}
 
 
 def test_the_library_is_compiled_once_then_read_from_the_cache():
@@ -236,9 +258,9 @@ def _matmul_module(a_shape, b_shape, dtype="f32", transpose_a=False):
 @pytest.mark.parametrize("transpose_a", [False, True])
 def test_a_matmul_kernel_calls_the_library_and_agrees_with_numpy(transpose_a):
     ir_text, h = _matmul_module((30, 20), (30 if transpose_a else 20, 50), transpose_a=transpose_a)
-    assert "declare void @\"nnc_gemm_f32\"" in ir_text or "declare void @nnc_gemm_f32" in ir_text
+    assert 'declare void @"nnc_gemm_f32_mt"' in ir_text
     obj, _ = T.compile_object(ir_text, h)
-    assert L.needed(obj) == ["f32"]
+    assert L.needed(obj) == [L.POOL, "f32"]
     loaded = T.Loaded(obj, h)
     run_fn = loaded.function("nnc_run", ctypes.CFUNCTYPE(None, ctypes.c_void_p))
     rng = np.random.default_rng(1)

@@ -49,6 +49,7 @@ KC_DIRECT = 512          # rows of k per block on the direct path
 DIRECT_M = 1 << 62          # rows up to which B (rows contiguous) is read in place: packing never paid
 ALIGN = 64
 DTYPES = ("f32", "f64")
+POOL = "pool"            # the thread pool's part of the library (threads.py)
 SIGNATURE = [("m", I64), ("n", I64), ("k", I64), ("a", PTR), ("rsa", I64), ("csa", I64), ("b", PTR),
              ("rsb", I64), ("csb", I64), ("c", PTR), ("ldc", I64), ("accumulate", I64), ("ws", PTR),
              ("ws_bytes", I64)]
@@ -58,8 +59,9 @@ _objects: dict[tuple, bytes] = {}
 _probes: dict[tuple, tuple[int, bool]] = {}
 
 
-def symbol(dtype: str) -> str:
-    return f"nnc_gemm_{dtype}"
+def symbol(dtype: str, threads: bool = False) -> str:
+    """The exported name: nnc_gemm_f32, or nnc_gemm_f32_mt (the same product over the thread pool)."""
+    return f"nnc_gemm_{dtype}_mt" if threads else f"nnc_gemm_{dtype}"
 
 
 def nc_of(dtype: str) -> int:
@@ -126,20 +128,27 @@ def geometry_for(h, dtype: str) -> Geometry:
 
 # -- the module ------------------------------------------------------------------------------------
 def module(h, dtype: str = "f32") -> ir.Module:
-    """The library's IR for one element type on one host (see the module docstring)."""
-    if dtype not in DTYPES:
+    """The library's IR for one element type on one host (see the module docstring); `dtype` POOL: the
+    thread pool alone (threads.py), which the C library links beside the GEMM objects."""
+    if dtype not in DTYPES + (POOL,):
         raise ValueError(f"the GEMM library has no {dtype} functions (only {', '.join(DTYPES)})")
-    g = geometry_for(h, dtype)
     m = ir.Module(name=f"nnc_gemm_{dtype}")
     m.triple = h.triple
     m.data_layout = str(_machine(h).target_data)
+    if dtype == POOL:
+        from .threads import emit_pool
+        emit_pool(m, h.triple)
+        return m
+    g = geometry_for(h, dtype)
     e = Emitter(m, g)
     micro = {r: mk.packed(e, r) for r in (g.mr,) + g.tails}
     wide = {r: mk.direct(e, r, g.vd) for r in range(1, g.rd + 1)}
     narrow = {r: mk.direct(e, r, 1) for r in range(1, g.rd + 1)}
     thin = {r: mk.direct(e, r, 2 * g.vd) for r in (1, 2)}
     pack_a, pack_b = mk.pack_a(e), mk.pack_b(e)
-    _driver(e, micro, wide, narrow, thin, pack_a, pack_b)
+    serial = _driver(e, micro, wide, narrow, thin, pack_a, pack_b)
+    from .gemm_threads import emit_parallel_gemm
+    emit_parallel_gemm(m, serial, dtype, g.mr)   # nnc_gemm_<dtype>_mt: C split over the thread pool
     return m
 
 
@@ -349,9 +358,61 @@ def compile_library(h, dtype: str = "f32", pic: bool = False, use_cache: bool = 
     return obj, False
 
 
+def undefined_symbols(obj: bytes) -> set[str] | None:
+    """The names an ELF64 object uses without defining (from its .symtab and .strtab); None when the
+    object has no ELF symbol table (another format)."""
+    import struct
+    sections = {}
+    for sec in llvm.ObjectFileRef.from_data(obj).sections():
+        name = sec.name()
+        name = name.decode() if isinstance(name, bytes) else name
+        if name in (".symtab", ".strtab"):
+            sections[name] = sec.data()
+    if len(sections) < 2 or obj[:4] != b"\x7fELF" or obj[4] != 2:
+        return None
+    symtab, strtab = sections[".symtab"], sections[".strtab"]
+    out = set()
+    for off in range(0, len(symtab) - 23, 24):
+        name, _, _, shndx = struct.unpack_from("<IBBH", symtab, off)
+        if shndx == 0 and name:
+            out.add(strtab[name:strtab.index(b"\0", name)].decode())
+    return out
+
+
 def needed(obj: bytes) -> list[str]:
-    """The element types whose library functions an object calls (their names are in its string table)."""
-    return [d for d in DTYPES if symbol(d).encode() + b"\0" in obj]
+    """The parts of the library an object calls without defining them: POOL first (the thread pool, which
+    the GEMM objects call too), then the element types."""
+    used = undefined_symbols(obj)
+    if used is None:  # not ELF: the names in the object at all
+        used = {name for name in [symbol(d) for d in DTYPES] + [symbol(d, True) for d in DTYPES]
+                + ["nnc_parallel_for"] if name.encode() + b"\0" in obj}
+    dtypes = [d for d in DTYPES if symbol(d) in used or symbol(d, True) in used]
+    pool = bool(dtypes) or "nnc_parallel_for" in used
+    return ([POOL] if pool else []) + dtypes
+
+
+def engine(h, dtype: str = "f32"):
+    """An MCJIT engine holding the library of one element type alone (tests, benchmarks); its functions
+    by `engine.get_function_address(symbol(dtype))`. Keep the engine alive while they may run."""
+    from . import target
+    eng = llvm.create_mcjit_compiler(llvm.parse_assembly(""), target.machine(h))
+    lib = object(h, dtype)
+    load_beside(eng, lib, h)
+    eng.add_object_file(llvm.ObjectFileRef.from_data(lib))
+    eng.finalize_object()
+    return eng
+
+
+def load_beside(engine, obj: bytes, h) -> None:
+    """Add to an MCJIT engine the library objects `obj` calls (target.Loaded, before `obj` itself). The
+    pool is not loaded per engine: one per process is built and its symbols published (threads.py), and
+    every engine resolves them from there."""
+    for part in needed(obj):
+        if part == POOL:
+            from .threads import process_pool
+            process_pool(h)
+        else:
+            engine.add_object_file(llvm.ObjectFileRef.from_data(object(h, part)))
 
 
 def digest(obj: bytes) -> str:
@@ -360,14 +421,16 @@ def digest(obj: bytes) -> str:
 
 # -- calls from a model's kernels (gemm.py's hook) -------------------------------------------------
 ENABLED = os.environ.get("NNC_GEMM_LIBRARY", "1") != "0"   # NNC_GEMM_LIBRARY=0: gemm.py's own forms only
+THREADS = True          # Matmul kernels call nnc_gemm_<dtype>_mt (split over the pool when it pays)
 MIN_WORK = 0             # M·N·K from which a Matmul calls the library (set from bench/gemm_speed.py)
 
 
-def declare(module: ir.Module, dtype: str) -> ir.Function:
+def declare(module: ir.Module, dtype: str, threads: bool = False) -> ir.Function:
     """The library function as an external declaration in a model's module (once per module)."""
-    fn = module.globals.get(symbol(dtype))
+    name = symbol(dtype, threads)
+    fn = module.globals.get(name)
     if fn is None:
-        fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [t for _, t in SIGNATURE]), name=symbol(dtype))
+        fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [t for _, t in SIGNATURE]), name=name)
     return fn
 
 
@@ -393,7 +456,7 @@ def emit_call(k, kern, workspace: tuple | None = None) -> bool:
         return False  # gemm.py's early exits
     if t.strides[-1] != 1 or b.strides[-1] != 1 or not pays(m, n, kk, t.dtype):
         return False
-    fn = declare(k.module, t.dtype)
+    fn = declare(k.module, t.dtype, THREADS)
     dim = k.dim if hasattr(k, "dim") else (lambda d: ir.Constant(I64, int(d)))
     ws = workspace or (ir.Constant(PTR, None), _c(0))
     zero = _c(0)

@@ -138,8 +138,7 @@ class Loaded:
     def __init__(self, obj: bytes, h: Host):
         from . import library
         self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), machine(h))
-        for dtype in library.needed(obj):  # the GEMM library the object calls, beside it in the engine
-            self._engine.add_object_file(llvm.ObjectFileRef.from_data(library.object(h, dtype)))
+        library.load_beside(self._engine, obj, h)  # the GEMM library (and thread pool) the object calls
         self._engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
         self._engine.finalize_object()
 
