@@ -510,3 +510,25 @@ def test_a_gan_steps_as_in_process(cache, tmp_path):
             assert {p.name: float(a) for p, a in zip(sig.outputs_of(Role.REPORT), reports)} == \
                 {p.name: want[p.name] for p in sig.outputs_of(Role.REPORT)}
         getattr(dll, f"{name}_destroy")(t)
+
+
+def test_an_embedding_id_out_of_range_and_checked_codes_after_it(cache, tmp_path):
+    (tmp_path / "e.nn").write_text("model m {\n  input tokens: i32[N, 5]\n"
+                                   "  output y = tokens -> embedding(20, 8) -> flatten -> dense(3) -> log\n}\n")
+    done = subprocess.run([sys.executable, "-m", "nnc", "compile", "e.nn", "--target", "llvm", "--checked", "-o",
+                           "out"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    dll = ctypes.CDLL(str(tmp_path / "out" / "libe.so"))
+    dll.m_last_error.restype = ctypes.c_char_p
+    m = P()
+    assert dll.m_create(ctypes.byref(m), I64(2)) == NNC_OK
+    assert dll.m_load(m, str(tmp_path / "out" / "m.safetensors").encode()) == NNC_OK
+    ids, y = np.array([[1, 2, 3, 4, 25], [0, 0, 0, 0, 0]], np.int32), np.zeros((2, 3), np.float32)
+    assert dll.m_forward(m, I64(2), ids.ctypes.data_as(P), y.ctypes.data_as(P)) == 12  # NNC_E_CHECK
+    assert dll.m_last_error(m).decode().startswith("gather ids must be in 0..19 (line 3 of e.nn")
+    ids[0, 4] = 5
+    bias = np.full(3, -50.0, np.float32)  # every logit negative: log gives NaN
+    assert dll.m_set(m, b"m/y.dense/bias", bias.ctypes.data_as(P), ctypes.c_size_t(12)) == NNC_OK
+    assert dll.m_forward(m, I64(2), ids.ctypes.data_as(P), y.ctypes.data_as(P)) == NNC_E_NOT_FINITE
+    assert dll.m_last_error(m).decode() == "layer y.log (log at e.nn:3) produced a NaN or an infinity (checked)"
+    dll.m_destroy(m)

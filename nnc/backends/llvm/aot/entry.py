@@ -2,7 +2,7 @@
 position-independent object whose entry point is renamed `nnc_<prefix>_run` and hidden.
 
 The code is the in-process backend's: the same prepared graph and signature (`report.model_graph`,
-`report.step_graph`), the same lowering (`LlvmExecutable.lower`), the same `emit_module` and the same
+`report.step_graph`), the same lowering (`LlvmExecutable._lower_symbolic`), the same `emit_module` and the same
 optimisation pipeline as `target.compile_object`; only the code model differs (`reloc="pic",
 codemodel="default"`, backends.md §3: an object emitted for the JIT links only with text relocations).
 The argument slots are the in-process executable's (inputs, outputs, arena, status, profile cycles, ...).
@@ -115,7 +115,7 @@ def build_entry(graph, signature: Signature, kind: str, name: str, prefix: str, 
     n_checks = len(messages)
     if checked:
         from ..checked import add_checks
-        messages += add_checks(lowered["module"], lowered["kernels"], exe.n_args, lowered["symbols"])
+        messages += add_checks(lowered["module"], lowered["kernels"], exe.n_args, lowered["symbols"], n_checks + 1)
     ir_text = rename_entry(str(lowered["module"]), f"nnc_{prefix}_run")
     e = Entry(prefix, kind, name, signature, inputs, outputs, symbols[0] if symbols else "",
               lowered["fixed"], lowered["arena"], len(lowered["kernels"]), messages, n_checks, ir_text,
@@ -124,36 +124,30 @@ def build_entry(graph, signature: Signature, kind: str, name: str, prefix: str, 
 
 
 def lower_entry(exe, symbol: str, batch: int) -> dict:
-    """The kernels and module the in-process executable compiles, and the memory plan as the C runtime
-    needs it: with run-time sizes (one code for every batch; `fixed` 0) each scratch buffer's lifetime and
-    byte size as coefficients of 1, B, B², B³; else (or when the lowering had to specialise the batch) the
-    code for `batch` only, its arena size (`fixed` = batch)."""
+    """The kernels and module the in-process executable compiles (executable.Variant: the sizes are run-time
+    values), and the memory plan as the C runtime needs it: each scratch buffer's lifetime and byte size as
+    coefficients of 1, B, B², B³ (`fixed` 0: one code for every batch). Where the lowering had to specialise
+    the batch (dims.NeedsConcrete), the code for `batch` only: `fixed` = batch, sizes at that batch."""
     from .. import emit as E
-    if hasattr(exe, "_lower_symbolic"):  # run-time sizes (executable.Variant)
-        from ..dims import NeedsConcrete
-        special: dict[str, int] = {}
-        while True:
-            try:
-                lw, plan = exe._lower_symbolic(special)
-                break
-            except NeedsConcrete as err:
-                if err.symbol in special:
-                    raise
-                special[err.symbol] = batch
-        module = E.emit_module(lw.kernels, exe.n_args, exe.host.triple, exe.data_layout, profile=exe.profile,
-                               scratch=list(plan.scratch), symbols=exe.symbols)
-        scratch = [(first, last, _coefficients(size, symbol)) for (first, last), size in zip(plan.lifetimes, plan.sizes)]
-        fixed = batch if special else 0
-        if fixed:
-            scratch = [(f, l, [int(c) for c in plan.sizes_at({symbol: batch})[j:j + 1]] + [0, 0, 0])
-                       for j, (f, l, _) in enumerate(scratch)]
-        arena = int(plan.arena_bytes({symbol: batch} if symbol else {}))
-        return {"kernels": lw.kernels, "module": module, "checks": lw.checks, "scratch": scratch,
-                "fixed": fixed, "arena": arena, "symbols": tuple(exe.symbols)}
-    lw, plan = exe.lower({symbol: batch} if symbol else {})
-    module = E.emit_module(lw.kernels, exe.n_args, exe.host.triple, exe.data_layout, profile=exe.profile)
-    return {"kernels": lw.kernels, "module": module, "checks": lw.checks, "scratch": [], "fixed": batch,
-            "arena": plan.arena_bytes, "symbols": ()}
+    from ..dims import NeedsConcrete
+    special: dict[str, int] = {}
+    while True:
+        try:
+            lw, plan = exe._lower_symbolic(special)
+            break
+        except NeedsConcrete as err:
+            if err.symbol in special:
+                raise
+            special[err.symbol] = batch
+    module = E.emit_module(lw.kernels, exe.n_args, exe.host.triple, exe.data_layout, profile=exe.profile,
+                           scratch=list(plan.scratch), symbols=exe.symbols)
+    binding = {symbol: batch} if symbol else {}
+    if special:
+        scratch = [(f, l, [int(n), 0, 0, 0]) for (f, l), n in zip(plan.lifetimes, plan.sizes_at(binding))]
+    else:
+        scratch = [(f, l, _coefficients(n, symbol)) for (f, l), n in zip(plan.lifetimes, plan.sizes)]
+    return {"kernels": lw.kernels, "module": module, "checks": lw.checks, "scratch": scratch,
+            "fixed": batch if special else 0, "arena": int(plan.arena_bytes(binding)), "symbols": tuple(exe.symbols)}
 
 
 def _coefficients(size, symbol: str) -> list[int]:
