@@ -91,7 +91,9 @@ class Gemm:
         from nnc.backends.llvm import target as T
         h = T.host()
         m = library.module(h, "f32")
-        gemm_threads.emit_parallel_gemm(m, m.globals[library.symbol("f32")], "f32", library.geometry_for(h, "f32").mr)
+        if gemm_threads.parallel_symbol("f32") not in m.globals:   # the library defines it once wired in
+            mr = library.geometry_for(h, "f32").mr
+            gemm_threads.emit_parallel_gemm(m, m.globals[library.symbol("f32")], "f32", mr)
         obj, _ = T.compile_object(str(m), h, 3)
         self._loaded = T.Loaded(obj, h)
         i64, p = ctypes.c_int64, ctypes.c_void_p

@@ -201,7 +201,7 @@ def test_forked_child_runs_regions():
 # -- the GEMM library over the pool (gemm_threads.py) ------------------------------------------------
 @pytest.fixture(scope="module")
 def gemm(tasks):
-    """The library module with the parallel driver added, loaded beside the pool: (pool, mt, serial)."""
+    """The library module with its parallel driver, loaded beside the pool: (pool, mt, loaded)."""
     import ctypes
     library = pytest.importorskip("nnc.backends.llvm.library")
     from nnc.backends.llvm import gemm_threads
@@ -209,7 +209,8 @@ def gemm(tasks):
     h = T.host()
     m = library.module(h, "f32")
     if gemm_threads.parallel_symbol("f32") not in m.globals:  # library.py adds it itself now
-        gemm_threads.emit_parallel_gemm(m, m.globals[library.symbol("f32")], "f32", library.geometry_for(h, "f32").mr)
+        mr = library.geometry_for(h, "f32").mr
+        gemm_threads.emit_parallel_gemm(m, m.globals[library.symbol("f32")], "f32", mr)
     obj, _ = T.compile_object(str(m), h, 3)
     loaded = T.Loaded(obj, h)
     i64, p = ctypes.c_int64, ctypes.c_void_p

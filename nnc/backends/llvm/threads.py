@@ -367,7 +367,8 @@ class _Emitter:
         g0 = b.inttoptr(b.zext(self.load(b, self.gen, I32, "monotonic"), I64), PTR)
         made = b.alloca(I32)
         b.store(ir.Constant(I32, 0), made)
-        every, saved = b.alloca(I8, size=ir.Constant(I32, SIGSET_BYTES)), b.alloca(I8, size=ir.Constant(I32, SIGSET_BYTES))
+        every = b.alloca(I8, size=ir.Constant(I32, SIGSET_BYTES))
+        saved = b.alloca(I8, size=ir.Constant(I32, SIGSET_BYTES))
         b.call(self.sigfillset, [every])
         b.call(self.pthread_sigmask, [ir.Constant(I32, SIG_BLOCK), every, saved])
 
