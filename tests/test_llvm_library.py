@@ -532,3 +532,10 @@ def test_an_embedding_id_out_of_range_and_checked_codes_after_it(cache, tmp_path
     assert dll.m_forward(m, I64(2), ids.ctypes.data_as(P), y.ctypes.data_as(P)) == NNC_E_NOT_FINITE
     assert dll.m_last_error(m).decode() == "layer y.log (log at e.nn:3) produced a NaN or an infinity (checked)"
     dll.m_destroy(m)
+
+
+def test_an_unknown_cpu_is_one_line_and_writes_nothing(tmp_path, capsys):
+    from nnc.cli import main
+    assert main(["compile", str(ROOT / LENET), "--target", "llvm", "--cpu", "nope", "-o", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.startswith("nnc: error: LLVM knows no CPU 'nope'")
+    assert not (tmp_path / "o").exists()
