@@ -102,7 +102,15 @@ def test_training_steps_at_growing_and_shrinking_batch_sizes_compile_once(file, 
 
 # -- odd sizes, vector tails, N = 0 ------------------------------------------------------------------------
 
-def test_odd_batch_sizes_on_the_gemm_tails_and_vector_tails():
+@pytest.fixture(params=["library", "gemm.py"])
+def gemm_forms(request, monkeypatch):
+    """Every test using it runs twice: with the GEMM library (library.py) and with gemm.py's own forms."""
+    if request.param == "gemm.py":
+        monkeypatch.setattr("nnc.backends.llvm.library.ENABLED", False)
+    return request.param
+
+
+def test_odd_batch_sizes_on_the_gemm_tails_and_vector_tails(gemm_forms):
     prog = nnc.load(ROOT / "examples" / "digits_mlp.nn")
     fast, ref = prog.model("mlp", backend="llvm", seed=4), prog.model("mlp", backend="numpy", seed=4)
     for n in (1, 5, 13, 2, 6, 11):  # every tail of the 6-row tile: 0..5 rows
@@ -118,21 +126,25 @@ def _graph(text: str, tmp_path, name: str = "m"):
 
 
 SYMBOLIC_COLUMNS = """model m {
-  input a: f32[N, K]
-  input b: f32[K, M]
-  output y = relu(a @ b)
+  input a: DT[N, K]
+  input b: DT[K, M]
+  input c: DT[M, K]
+  output y = relu(a @ b) + a @ transpose(c, [1, 0])
 }
 """
 
 
-def test_a_matmul_whose_every_size_is_symbolic(tmp_path):
-    prog, _ = _graph(SYMBOLIC_COLUMNS, tmp_path)
+@pytest.mark.parametrize("dtype", ["f32", "f64"])
+def test_a_matmul_whose_every_size_is_symbolic(tmp_path, dtype, gemm_forms):
+    prog, _ = _graph(SYMBOLIC_COLUMNS.replace("DT", dtype), tmp_path)
     fast, ref = prog.model("m", backend="llvm"), prog.model("m", backend="numpy")
-    rng = np.random.default_rng(0)
-    for n, k, m in [(1, 3, 1), (5, 7, 17), (13, 64, 40), (7, 1, 33), (2, 9, 16), (6, 5, 15)]:
-        a = rng.normal(size=(n, k)).astype(np.float32)
-        b = rng.normal(size=(k, m)).astype(np.float32)
-        np.testing.assert_allclose(fast(a=a, b=b), ref(a=a, b=b), rtol=RTOL, atol=1e-5, err_msg=f"{n} {k} {m}")
+    rng, np_dtype = np.random.default_rng(0), {"f32": np.float32, "f64": np.float64}[dtype]
+    for n, k, m in [(1, 3, 1), (5, 7, 17), (13, 64, 40), (7, 1, 33), (2, 9, 16), (6, 5, 15), (12, 20, 64)]:
+        a = rng.normal(size=(n, k)).astype(np_dtype)
+        b = rng.normal(size=(k, m)).astype(np_dtype)
+        c = rng.normal(size=(m, k)).astype(np_dtype)
+        np.testing.assert_allclose(fast(a=a, b=b, c=c), ref(a=a, b=b, c=c), rtol=RTOL, atol=1e-5,
+                                   err_msg=f"{n} {k} {m}")
     assert fast._exe.compilations == 1 and fast._exe.symbols == ("K", "M", "N")
 
 

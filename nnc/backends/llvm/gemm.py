@@ -12,8 +12,8 @@ are emitted behind a run-time test:
   the micro-kernel measured in ../shared/docs/backends.md §3, without its packing of A, its K blocking
   or threads (the next issue). Edges: a one-vector tile, then one under a mask (AVX-512 masked loads
   and stores); remaining rows by a tile with fewer rows. With a run-time M: full 6-row tiles, then a
-  run-time tail of 0..5 rows by 4-, 2- and 1-row tiles; with a run-time N: run-time column blocks, and
-  the masked edge with a run-time lane mask.
+  run-time tail of 0..5 rows by one-row tiles; with a run-time N: run-time column blocks, and the
+  masked edge with a run-time lane mask.
 - dot: A rows and B columns both contiguous along k and few rows (inference at batch 1, where the
   weights are read once): a dot product per output, vectorised by LLVM (reassociation allowed).
 - rows: otherwise, C[i, :] += A[i, k] · B[k, :], vectorised along j by LLVM.
@@ -176,10 +176,9 @@ def tiled_form(k: KernelBuilder, kern: Matmul, bidx: list) -> None:
     full = bld.udiv(mv, ir.Constant(I64, ROWS))
     k.for_range(full, lambda ib: columns(bld.mul(ib, ir.Constant(I64, ROWS)), ROWS))
     top = bld.mul(full, ir.Constant(I64, ROWS))
-    rest = bld.sub(mv, top)
-    for rows in (4, 2, 1):  # the run-time tail of 0..5 rows: 4-, 2- and 1-row tiles
-        with bld.if_then(bld.icmp_unsigned("!=", bld.and_(rest, ir.Constant(I64, rows)), ir.Constant(I64, 0))):
-            columns(bld.add(top, bld.and_(rest, ir.Constant(I64, 8 - 2 * rows))), rows)
+    # the run-time tail of 0..5 rows, one row at a time: at M < 6 (batch-1 inference) this is exactly
+    # the specialised code's tile; one tile body instead of one per tail size keeps compile time down
+    k.for_range(bld.sub(mv, top), lambda r: columns(bld.add(top, r), 1))
 
 
 def _tile(k: KernelBuilder, kern: Matmul, bidx: list, i0, rows: int, j0, vectors: int, mask=0) -> None:
