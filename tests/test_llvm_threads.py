@@ -249,3 +249,28 @@ def test_parallel_gemm_matches_numpy(gemm, k):
         assert np.abs(c2[:, :n] - 1 - want).max() / scale < 1e-5, (m, kk, n)
         assert (c2[:, n:] == 1).all()
 
+
+
+def test_the_threads_option_sets_the_pool(tasks, monkeypatch):
+    import nnc
+    from nnc.backends import get, inference_signature
+    from nnc.backends.llvm import BadThreads
+    from nnc.passes.pipeline import prepare
+    llvm = get("llvm")
+    g = nnc.load(ROOT / "examples" / "digits_mlp.nn").graph("mlp")
+    g = prepare(g, llvm)
+    x = np.random.default_rng(0).normal(size=(256, 64)).astype(np.float32)
+    params = {p.name: np.random.default_rng(1).normal(size=p.value.type.shape).astype(np.float32) * 0.1
+              for p in g.params}
+    outs = []
+    for k in (1, 2):
+        exe = llvm.compile(g, inference_signature(g), options={"threads": k})
+        assert tasks.pool.threads() == k
+        exe.load_state(params)
+        outs.append(next(iter(exe(x=x).values())))
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-6)
+    with pytest.raises(BadThreads, match="^option threads must be a whole number of threads >= 0"):
+        llvm.compile(g, inference_signature(g), options={"threads": -2})
+    monkeypatch.setenv("NNC_THREADS", "lots")
+    with pytest.raises(BadThreads, match="^NNC_THREADS must be a whole number"):
+        llvm.compile(g, inference_signature(g))

@@ -15,7 +15,8 @@ a new variant; every loop bound is then a constant LLVM can vectorise and unroll
 this machine's), `opt` (0-3, default 3), `cache` (False: skip the disk cache),
 `profile` (count cycles per kernel: `Executable.profile_table()`), `checked` (default $NNC_CHECKED=1: a
 finite-value check after every kernel; the first NaN or infinity is a RunError naming the layer and the
-`.nn` line, checked.py).
+`.nn` line, checked.py), `threads` (default $NNC_THREADS, else all cores; 1: no threads; the pool is
+one per process, threads.py, so the last setting wins).
 """
 from __future__ import annotations
 
@@ -33,6 +34,10 @@ class NotLowered(BackendUnavailable):
 
 class UnknownCpu(BackendUnavailable):
     """`cpu` (option, `--cpu`, NNC_LLVM_CPU) names no CPU LLVM knows for this target."""
+
+
+class BadThreads(BackendUnavailable):
+    """`threads` (option, NNC_THREADS) is not a whole number of threads >= 0."""
 
 
 class LlvmBackend:
@@ -56,6 +61,13 @@ class LlvmBackend:
             host = target.host(options.get("cpu") or os.environ.get("NNC_LLVM_CPU") or None)
         except target.UnknownCpu as e:
             raise UnknownCpu(str(e)) from None
+        from . import threads
+        try:
+            k = threads.threads_setting(options)
+        except ValueError as e:
+            raise BadThreads(str(e)) from None
+        if options.get("threads") is not None:   # $NNC_THREADS alone is read when the pool is built
+            threads.process_pool(host).set_threads(k)
         return LlvmExecutable(graph, signature, host, opt=int(options.get("opt", 3)),
                               use_cache=bool(options.get("cache", True)), profile=bool(options.get("profile", False)),
                               checked=bool(options.get("checked", os.environ.get("NNC_CHECKED") == "1")))

@@ -575,6 +575,7 @@ class Pool:
 
     def __init__(self, loaded) -> None:
         self._loaded = loaded
+        self._setting: int | None = None     # what set_threads last asked for (-1: the default)
         self._set = loaded.function("nnc_set_threads", ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_int32))
         self._get = loaded.function("nnc_get_threads", ctypes.CFUNCTYPE(ctypes.c_int32))
         self._spin = loaded.function("nnc_set_spin", ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64))
@@ -590,8 +591,12 @@ class Pool:
 
     def set_threads(self, k: int | None) -> int:
         """k threads from the next region on (None: $NNC_THREADS when the pool starts, else all cores);
-        returns the count regions will use."""
-        return int(self._set(-1 if k is None else int(k)))
+        returns the count regions will use. The same setting again keeps the running workers."""
+        k = -1 if k is None else int(k)
+        if k != self._setting:
+            self._setting = k
+            return int(self._set(k))
+        return int(self._get())
 
     def threads(self) -> int:
         return int(self._get())
