@@ -255,3 +255,19 @@ def test_a_larger_batch_grows_the_arena_without_compiling(tmp_path):
         sizes.append(v.plan.arena_bytes)
     assert sizes[0] < sizes[1] == sizes[2] < sizes[3]
     assert t._step.compilations == 1
+
+
+def test_option_specialize_compiles_per_batch_size_as_before():
+    g = nnc.load(ROOT / "examples" / "digits_mlp.nn").graph("mlp")
+    sig = inference_signature(g)
+    exe = LLVM.compile(prepare(g, LLVM), sig, options={"specialize": True})
+    general = LLVM.compile(prepare(g, LLVM), sig)
+    state = {p.name: np.random.default_rng(0).normal(size=p.value.type.shape).astype(np.float32) for p in g.params}
+    exe.load_state(state)
+    general.load_state(state)
+    for n in (1, 9, 1):
+        x = np.random.default_rng(n).normal(size=(n, 64)).astype(np.float32)
+        np.testing.assert_allclose(exe(x=x)["logits"], general(x=x)["logits"], rtol=1e-5, atol=1e-6)
+    assert exe.special == ("N",) and exe.compilations == 2 and general.compilations == 1
+    (v1, v9) = (exe._variants[(1,)], exe._variants[(9,)])
+    assert "@\"nnc_run\"" in v1.ir and v1.ir != v9.ir  # the sizes are constants in each variant's code

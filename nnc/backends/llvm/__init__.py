@@ -1,18 +1,23 @@
 """The LLVM backend: graphs as native code through llvmlite, run in the Python process on numpy arrays.
 
     loops.py       the loop-level layer: buffers, index expressions, kernels (no LLVM in it)
+    dims.py        run-time sizes: `Poly` (a polynomial over the size symbols), `NeedsConcrete`
     lower.py       the lowering table, primitive → expressions and kernels, with fusion of elementwise chains
-    plan.py        the static memory plan: one arena, buffers reused by liveness
-    emit.py        LLVM IR: one function per kernel, one entry point `nnc_run(ptr args)`
+    plan.py        the memory plan: one arena, buffers reused by liveness, laid out per binding of sizes
+    emit.py        LLVM IR: one function per kernel, one entry point `nnc_run(ptr args)` (the slot contract)
     scalar.py      the elementwise scalar table and reduction steps
     philox.py      Philox-4x32-10 in IR (the dropout masks of the numpy oracle, bit for bit)
     target.py      host CPU, code generation, the on-disk object cache, MCJIT loading
-    executable.py  stateful buffers, a compiled variant per binding of sizes, calls
+    executable.py  stateful buffers, one compiled code for every batch size, calls
 
-Code is specialised to concrete sizes: a new batch size compiles (and caches, in memory and on disk)
-a new variant; every loop bound is then a constant LLVM can vectorise and unroll. Options:
+Sizes are run-time values: a graph is lowered and compiled once, every size symbol (`N`, a sequence
+length `T`) a polynomial the code computes from the values passed in slot n_args + 3 of `nnc_run`, and
+the memory plan laid out per call's binding (scratch offsets in slot n_args + 4; emit.py documents every
+slot). Where code cannot be right for every value of a symbol the lowering raises `NeedsConcrete` and
+that symbol alone is specialised (a variant per value, cached). Options:
 `cpu` (generate for another CPU by name, checked against LLVM's names; default: $NNC_LLVM_CPU, else
-this machine's), `opt` (0-3, default 3), `cache` (False: skip the disk cache),
+this machine's), `opt` (0-3, default 3), `cache` (False: skip the disk cache), `specialize` (True:
+compile per binding of every size symbol, the code before run-time sizes; for measurements),
 `profile` (count cycles per kernel: `Executable.profile_table()`), `checked` (default $NNC_CHECKED=1: a
 finite-value check after every kernel; the first NaN or infinity is a RunError naming the layer and the
 `.nn` line, checked.py), `threads` (default $NNC_THREADS, else all cores; 1: no threads; the pool is
@@ -70,7 +75,8 @@ class LlvmBackend:
             threads.process_pool(host).set_threads(k)
         return LlvmExecutable(graph, signature, host, opt=int(options.get("opt", 3)),
                               use_cache=bool(options.get("cache", True)), profile=bool(options.get("profile", False)),
-                              checked=bool(options.get("checked", os.environ.get("NNC_CHECKED") == "1")))
+                              checked=bool(options.get("checked", os.environ.get("NNC_CHECKED") == "1")),
+                              specialize=bool(options.get("specialize", False)))
 
 
 BACKEND = LlvmBackend()

@@ -142,7 +142,7 @@ class LlvmExecutable:
     """A graph compiled by LLVM, holding every stateful input; see the module docstring."""
 
     def __init__(self, graph: Graph, signature: Signature, host: T.Host, opt: int = 3, use_cache: bool = True,
-                 profile: bool = False, checked: bool = False):
+                 profile: bool = False, checked: bool = False, specialize: bool = False):
         signature.check(graph)
         self.checked = checked
         self.graph, self.signature, self.host, self.opt, self.use_cache = graph, signature, host, opt, use_cache
@@ -173,7 +173,9 @@ class LlvmExecutable:
         ports = list(signature.inputs) + list(signature.outputs)
         self.symbols: tuple[str, ...] = tuple(sorted(set().union(*(symbols_of(d) for p in ports
                                                                     for d in p.type.shape))))
-        self.special: tuple[str, ...] = ()   # symbols that had to be specialised (NeedsConcrete)
+        # symbols compiled per value: those the lowering could not leave to run time (NeedsConcrete), or
+        # every one with option specialize (the code before run-time sizes: a variant per binding)
+        self.special: tuple[str, ...] = self.symbols if specialize else ()
         self.why_special: dict[str, str] = {}
         self.compilations = 0                # compile_object calls (cache hits included)
         self._variants: dict[tuple, Variant] = {}  # values of the specialised symbols -> the variant
