@@ -245,6 +245,26 @@ def test_arena_bytes_grow_with_the_maximum_batch(lib):
     assert 0 < one < sixty_four and lib.dll.lenet5_arena_bytes(I64(0)) == -1
 
 
+def test_an_arena_the_caller_owns(lib, out, program):
+    need = lib.dll.lenet5_arena_bytes(I64(3))
+    raw = np.zeros(need + 128, np.uint8)
+    start = (-raw.ctypes.data) % 64
+    arena = raw[start:start + need]
+    m = P()
+    rc = lib.dll.lenet5_create_in(ctypes.byref(m), I64(3), arena.ctypes.data_as(P), ctypes.c_size_t(need - 64))
+    assert rc == NNC_E_SIZE and "is too small: batches of 3 need" in lib.error("lenet5", None)
+    rc = lib.dll.lenet5_create_in(ctypes.byref(m), I64(3), raw[start + 4:].ctypes.data_as(P), ctypes.c_size_t(need))
+    assert rc == NNC_E_SIZE and "must be 64-byte aligned" in lib.error("lenet5", None)
+    assert lib.dll.lenet5_create_in(ctypes.byref(m), I64(3), None, ctypes.c_size_t(need)) == NNC_E_NULL
+    assert lib.dll.lenet5_create_in(ctypes.byref(m), I64(3), arena.ctypes.data_as(P), ctypes.c_size_t(need)) == NNC_OK
+    assert lib.load("lenet5", m, out / "lenet5.safetensors") == NNC_OK
+    x, _ = batch(3, 8)
+    rc, y = lib.forward(m, x)
+    assert rc == NNC_OK and arena.any()  # the intermediates went there
+    np.testing.assert_array_equal(y, program.model("lenet5", backend="llvm", seed=0)(image=x))
+    lib.dll.lenet5_destroy(m)  # leaves the arena to its owner
+
+
 def test_embedded_weights(cache, tmp_path, program):
     done = nnc_cli("compile", LENET, "--target", "llvm", "--model", "lenet5", "--embed-weights", "--seed", "3",
                    "-o", str(tmp_path))

@@ -118,13 +118,17 @@ void nnc_destroy(nnc_instance *m) {
     free(m->value);
     free(m->spare);
     free(m->args);
-    free(m->arena);
+    if (!m->borrowed) free(m->arena);
     free(m->cycles);
     free(m->offsets);
     free(m);
 }
 
 int nnc_create(const nnc_entry *e, int64_t max_batch, nnc_instance **out) {
+    return nnc_create_in(e, max_batch, NULL, 0, out);
+}
+
+int nnc_create_in(const nnc_entry *e, int64_t max_batch, void *arena, size_t arena_bytes, nnc_instance **out) {
     if (out == NULL) return nnc_fail(NULL, NNC_E_NULL, "%s_create: the instance pointer is NULL", e->prefix);
     *out = NULL;
     if (max_batch < 1)
@@ -137,6 +141,15 @@ int nnc_create(const nnc_entry *e, int64_t max_batch, nnc_instance **out) {
         return nnc_fail(NULL, NNC_E_BATCH, "%s_create: this library is compiled for batch %lld only, "
                         "not a maximum of %lld (recompile with nnc compile --batch %lld)", e->prefix,
                         (long long)e->fixed_batch, (long long)max_batch, (long long)max_batch);
+    if (arena != NULL) {
+        int64_t need = nnc_arena_bytes(e, max_batch);
+        if ((uintptr_t)arena % ALIGN != 0)
+            return nnc_fail(NULL, NNC_E_SIZE, "%s_create_in: the arena must be %d-byte aligned", e->prefix, ALIGN);
+        if (need < 0 || (uint64_t)arena_bytes < (uint64_t)need)
+            return nnc_fail(NULL, NNC_E_SIZE, "%s_create_in: an arena of %llu bytes is too small: batches of %lld "
+                            "need %lld (%s_arena_bytes)", e->prefix, (unsigned long long)arena_bytes,
+                            (long long)max_batch, (long long)need, e->prefix);
+    }
     nnc_instance *m = calloc(1, sizeof *m);
     if (m == NULL) return nnc_fail(NULL, NNC_E_MEMORY, "%s_create: out of memory", e->prefix);
     m->e = e;
@@ -148,7 +161,8 @@ int nnc_create(const nnc_entry *e, int64_t max_batch, nnc_instance **out) {
     m->cycles = calloc((size_t)e->n_kernels + 1, sizeof(int64_t));
     m->offsets = calloc((size_t)e->n_scratch + 1, sizeof(int64_t));
     m->arena_bytes = e->fixed_batch > 0 ? e->arena_bytes : (m->offsets ? nnc_plan(e, max_batch, m->offsets) : -1);
-    m->arena = m->arena_bytes >= 0 ? aligned(m->arena_bytes) : NULL;
+    m->borrowed = arena != NULL;
+    m->arena = m->borrowed ? arena : m->arena_bytes >= 0 ? aligned(m->arena_bytes) : NULL;
     int ok = m->args && m->value && m->spare && m->cycles && m->offsets && m->arena;
     for (int i = 0; ok && i < e->n_in; i++)
         if (e->in[i].role != NNC_ROLE_DATA) ok = (m->value[i] = aligned(nnc_port_bytes(&e->in[i], 1))) != NULL;

@@ -79,6 +79,7 @@ typedef struct nnc_instance {
     void **spare;                   /* per output: the second buffer of an update, or where an unreported
                                        output goes */
     void *arena;
+    int borrowed;                   /* the arena is the caller's (create_in): not freed by destroy */
     int64_t arena_bytes;            /* as planned for max_batch */
     int64_t status;
     int64_t *cycles;
@@ -90,6 +91,8 @@ typedef struct nnc_instance {
 /* First fit by liveness (nnc/backends/llvm/plan.py): offsets per buffer, the arena's bytes. */
 int64_t nnc_plan(const nnc_entry *e, int64_t batch, int64_t *offsets);
 int nnc_create(const nnc_entry *e, int64_t max_batch, nnc_instance **out);
+/* create with the caller's arena (64-byte aligned, at least nnc_arena_bytes(e, max_batch) bytes). */
+int nnc_create_in(const nnc_entry *e, int64_t max_batch, void *arena, size_t arena_bytes, nnc_instance **out);
 int64_t nnc_arena_bytes(const nnc_entry *e, int64_t max_batch);
 void nnc_destroy(nnc_instance *m);
 /* ins: one pointer per data input (in signature order); outs: one per report (NULL: not returned). */

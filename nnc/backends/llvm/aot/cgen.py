@@ -181,7 +181,11 @@ def _entry_header(e: Entry) -> list[str]:
             f"void {e.prefix}_destroy({t} *m);",
             "/* The bytes an instance created with this max_batch allocates for its arena of intermediates",
             " * (add the _PARAMS_, _STATE_ and _UPDATE_BYTES for the whole instance); -1 if max_batch < 1. */",
-            f"int64_t {e.prefix}_arena_bytes(int64_t max_batch);", call_doc, f"int {fn}({params});",
+            f"int64_t {e.prefix}_arena_bytes(int64_t max_batch);",
+            "/* create with the caller's memory for the arena (at least PREFIX_arena_bytes(max_batch) bytes,",
+            " * 64-byte aligned; it must outlive the instance, and destroy leaves it to the caller). */",
+            f"int {e.prefix}_create_in({t} **out, int64_t max_batch, void *arena, size_t arena_bytes);",
+            call_doc, f"int {fn}({params});",
             "/* Copy a held tensor out / in by its stable name; nbytes must be its size (the _BYTES macros). */",
             f"int {e.prefix}_get({t} *m, const char *name, void *dst, size_t nbytes);",
             f"int {e.prefix}_set({t} *m, const char *name, const void *src, size_t nbytes);",
@@ -243,7 +247,10 @@ def _entry_glue(e: Entry, weights: str | None) -> list[str]:
     names = arg_names(e)
     out += [f"typedef struct {pre}_instance {t};",
             f"API int {pre}_create({t} **out, int64_t max_batch) {{"]
-    out += [f"    return nnc_create(&{pre}_entry, max_batch, (nnc_instance **)out);", "}"]
+    out += [f"    return nnc_create(&{pre}_entry, max_batch, (nnc_instance **)out);", "}",
+            f"API int {pre}_create_in({t} **out, int64_t max_batch, void *arena, size_t arena_bytes) {{",
+            f"    if (arena == NULL) return nnc_fail(NULL, NNC_E_NULL, \"{pre}_create_in: the arena is NULL\");",
+            f"    return nnc_create_in(&{pre}_entry, max_batch, arena, arena_bytes, (nnc_instance **)out);", "}"]
     null = f'if (m == NULL) return nnc_fail(NULL, NNC_E_NULL, "{pre}_%s: the instance is NULL", __func__ + {len(pre) + 1});'
     out += [f"API void {pre}_destroy({t} *m) {{ nnc_destroy((nnc_instance *)m); }}",
             f"API int64_t {pre}_arena_bytes(int64_t max_batch) {{ return nnc_arena_bytes(&{pre}_entry, max_batch); }}",
