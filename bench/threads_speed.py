@@ -91,14 +91,16 @@ class Gemm:
         from nnc.backends.llvm import target as T
         h = T.host()
         m = library.module(h, "f32")
+        mr = library.geometry_for(h, "f32").mr
         if gemm_threads.parallel_symbol("f32") not in m.globals:   # the library defines it once wired in
-            mr = library.geometry_for(h, "f32").mr
             gemm_threads.emit_parallel_gemm(m, m.globals[library.symbol("f32")], "f32", mr)
+        gemm_threads.emit_parallel_gemm(m, m.globals[library.symbol("f32")], "f32", mr, parts=2, name="gemm_parts2")
         obj, _ = T.compile_object(str(m), h, 3)
         self._loaded = T.Loaded(obj, h)
         i64, p = ctypes.c_int64, ctypes.c_void_p
         proto = ctypes.CFUNCTYPE(None, i64, i64, i64, p, i64, i64, p, i64, i64, p, i64, i64, p, i64)
         self.fn = self._loaded.function(gemm_threads.parallel_symbol("f32"), proto)
+        self.fns = {1: self.fn, 2: self._loaded.function("gemm_parts2", proto)}
         rng = np.random.default_rng(0)
         self.data = {}
         for m_, k, n in GEMM_SHAPES:
@@ -109,34 +111,36 @@ class Gemm:
             self.fn(*self.data[(m_, k, n)][3])
             assert np.allclose(c, a @ b, rtol=1e-3, atol=1e-3)
 
-    def gflops(self, shape, seconds: float = 0.05) -> float:
-        args = self.data[shape][3]
+    def gflops(self, shape, seconds: float = 0.05, parts: int = 1) -> float:
+        args, fn = self.data[shape][3], self.fns[parts]
         flop = 2 * shape[0] * shape[1] * shape[2]
         reps = max(1, int(seconds * 100e9 / flop))
         start = time.perf_counter()
         for _ in range(reps):
-            self.fn(*args)
+            fn(*args)
         return flop * reps / (time.perf_counter() - start) / 1e9
 
 
 def gemm_table(t: Tasks, g: Gemm, quick: bool) -> dict[str, dict[str, float]]:
-    rows: dict[str, dict[str, list[float]]] = {f"{m}×{k}×{n} GFLOP/s": {"1 thread": [], "2 threads": []}
+    columns = (("1 thread", 1, 1), ("2 threads", 2, 1), ("2, two parts each", 2, 2))
+    rows: dict[str, dict[str, list[float]]] = {f"{m}×{k}×{n} GFLOP/s": {c[0]: [] for c in columns}
                                                for m, k, n in GEMM_SHAPES}
     for _ in range(3 if quick else 7):
-        for column, k in (("1 thread", 1), ("2 threads", 2)):
+        for column, k, parts in columns:
             t.pool.set_threads(k)
+            time.sleep(0.05)
             for shape, name in zip(GEMM_SHAPES, rows):
-                g.gflops(shape, 0.005)     # warm-up (and the workers start)
-                rows[name][column].append(g.gflops(shape, 0.02 if quick else 0.05))
+                g.gflops(shape, 0.005, parts)     # warm-up (and the workers start)
+                rows[name][column].append(g.gflops(shape, 0.02 if quick else 0.05, parts))
     return {name: {c: statistics.median(v) for c, v in per.items()} for name, per in rows.items()}
 
 
 def show(title: str, rows: dict[str, dict[str, float]]) -> None:
     print(f"\n{title}   (load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f})")
-    columns = list(next(iter(rows.values())))
+    columns = list(dict.fromkeys(c for v in rows.values() for c in v))
     print("| case | " + " | ".join(columns) + " |\n|" + " --- |" * (len(columns) + 1))
     for name, v in rows.items():
-        print(f"| {name} | " + " | ".join(f"{v[c]:.3f}" for c in columns) + " |")
+        print(f"| {name} | " + " | ".join(f"{v[c]:.3f}" if c in v else "" for c in columns) + " |")
 
 
 def main() -> None:

@@ -208,14 +208,16 @@ def gemm(tasks):
     from nnc.backends.llvm import target as T
     h = T.host()
     m = library.module(h, "f32")
+    mr = library.geometry_for(h, "f32").mr
     if gemm_threads.parallel_symbol("f32") not in m.globals:  # library.py adds it itself now
-        mr = library.geometry_for(h, "f32").mr
         gemm_threads.emit_parallel_gemm(m, m.globals[library.symbol("f32")], "f32", mr)
+    gemm_threads.emit_parallel_gemm(m, m.globals[library.symbol("f32")], "f32", mr, parts=3, name="gemm_parts3")
     obj, _ = T.compile_object(str(m), h, 3)
     loaded = T.Loaded(obj, h)
     i64, p = ctypes.c_int64, ctypes.c_void_p
     proto = ctypes.CFUNCTYPE(None, i64, i64, i64, p, i64, i64, p, i64, i64, p, i64, i64, p, i64)
-    yield tasks.pool, loaded.function(gemm_threads.parallel_symbol("f32"), proto), loaded
+    yield tasks.pool, {1: loaded.function(gemm_threads.parallel_symbol("f32"), proto),
+                       3: loaded.function("gemm_parts3", proto)}, loaded
     tasks.pool.set_threads(threads.threads_setting())
 
 
@@ -230,9 +232,10 @@ SHAPES = [(1, 784, 512), (3, 200, 130), (64, 784, 512), (256, 784, 512), (5, 100
           (1000, 30, 3), (7, 300, 129), (100, 1000, 63), (2, 2, 2), (40, 0, 9)]
 
 
-@pytest.mark.parametrize("k", [1, 2, 3])
-def test_parallel_gemm_matches_numpy(gemm, k):
-    pool, mt, _ = gemm
+@pytest.mark.parametrize("k, parts", [(1, 1), (2, 1), (3, 1), (2, 3)])
+def test_parallel_gemm_matches_numpy(gemm, k, parts):
+    pool, drivers, _ = gemm
+    mt = drivers[parts]
     pool.set_threads(k)
     rng = np.random.default_rng(k)
     for m, kk, n in SHAPES:

@@ -32,6 +32,7 @@ PTR = ir.PointerType()
 COLUMNS = 64            # column parts are multiples of this
 MIN_WORK = 1 << 16      # multiply-adds from which a product is split (a region costs ~1 µs; 65536 take ~0.6 µs
                         # on one core at 100 GFLOP/s, so below this two threads cannot win)
+PARTS_PER_THREAD = 1    # parts of C per thread (more balance a preempted thread's share, at more packing)
 ELEMENT = {"f32": ir.FloatType(), "f64": ir.DoubleType()}
 SLOTS = ("m", "n", "k", "a", "rsa", "csa", "b", "rsb", "csb", "c", "ldc", "acc", "by_rows", "chunk")
 POINTERS = ("a", "b", "c")
@@ -62,10 +63,13 @@ def _min(b: ir.IRBuilder, x, y):
     return b.select(b.icmp_signed("<", x, y), x, y)
 
 
-def emit_parallel_gemm(module: ir.Module, serial: ir.Function, dtype: str, mr: int) -> ir.Function:
-    """Define `nnc_gemm_{dtype}_mt` in `module` (the library's, which defines `serial`, the library's
-    `nnc_gemm_{dtype}`); `mr` is the micro-kernel's row count. The pool's `nnc_parallel_for` and
-    `nnc_get_threads` are declared (or taken from the module when it defines the pool)."""
+def emit_parallel_gemm(module: ir.Module, serial: ir.Function, dtype: str, mr: int,
+                       parts: int = PARTS_PER_THREAD, name: str | None = None) -> ir.Function:
+    """Define `nnc_gemm_{dtype}_mt` (or `name`) in `module` (the library's, which defines `serial`, the
+    library's `nnc_gemm_{dtype}`); `mr` is the micro-kernel's row count; C is cut into about `parts`
+    parts per thread. The pool's `nnc_parallel_for` and `nnc_get_threads` are declared (or taken from the
+    module when it defines the pool)."""
+    name = name or parallel_symbol(dtype)
     if dtype not in ELEMENT:
         raise ValueError(f"no parallel GEMM for {dtype} (only {', '.join(ELEMENT)})")
     et = ELEMENT[dtype]
@@ -75,7 +79,7 @@ def emit_parallel_gemm(module: ir.Module, serial: ir.Function, dtype: str, mr: i
     slots = {name: i for i, name in enumerate(SLOTS)}
 
     # the task: part i of C
-    task = ir.Function(module, threads.TASK, name=f"nnc_gemm_{dtype}_mt.part")
+    task = ir.Function(module, threads.TASK, name=f"{name}.part")
     task.linkage = "internal"
     b = ir.IRBuilder(task.append_basic_block("entry"))
     ctx, i = task.args
@@ -103,7 +107,7 @@ def emit_parallel_gemm(module: ir.Module, serial: ir.Function, dtype: str, mr: i
     b.ret_void()
 
     # the driver
-    fn = ir.Function(module, serial.function_type, name=parallel_symbol(dtype))
+    fn = ir.Function(module, serial.function_type, name=name)
     args = list(fn.args)
     m, n, k = args[:3]
     b = ir.IRBuilder(fn.append_basic_block("entry"))
@@ -125,7 +129,7 @@ def emit_parallel_gemm(module: ir.Module, serial: ir.Function, dtype: str, mr: i
         b.store(b.ptrtoint(value, I64) if name in POINTERS else value, slot)
 
     def run(by_rows_flag: int, size, unit: int) -> None:
-        chunk = b.mul(_ceil(b, _ceil(b, size, t), _c(unit)), _c(unit))
+        chunk = b.mul(_ceil(b, _ceil(b, size, b.mul(t, _c(parts))), _c(unit)), _c(unit))
         b.store(_c(by_rows_flag), b.gep(ctx, [_c(slots["by_rows"])], source_etype=I64))
         b.store(chunk, b.gep(ctx, [_c(slots["chunk"])], source_etype=I64))
         b.call(parallel_for, [task, ctx, _ceil(b, size, chunk)])
