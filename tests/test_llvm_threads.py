@@ -277,3 +277,33 @@ def test_the_threads_option_sets_the_pool(tasks, monkeypatch):
     monkeypatch.setenv("NNC_THREADS", "lots")
     with pytest.raises(BadThreads, match="^NNC_THREADS must be a whole number"):
         llvm.compile(g, inference_signature(g))
+
+
+def test_resizing_while_other_threads_run_regions():
+    # set_threads and shutdown wait for the region lock; regions that find it taken run serially
+    r = run_script("""
+        import threading
+        t.pool.set_threads(2)
+        errors, stop = [], threading.Event()
+        def regions(seed):
+            rng = np.random.default_rng(seed)
+            while not stop.is_set():
+                n = int(rng.integers(0, 3000))
+                a = t.squares(n, repeats=2)
+                if not ((a[:n] == np.arange(n) ** 2).all() and a[n] == -1):
+                    errors.append(n)
+        runners = [threading.Thread(target=regions, args=(s,)) for s in (1, 2)]
+        for r in runners:
+            r.start()
+        for i in range(60):
+            if i % 7 == 3:
+                t.pool.shutdown()
+            else:
+                t.pool.set_threads(1 + i % 3)
+            t.pool.set_spin(*((0, 0) if i % 2 else (1 << 16, 1 << 20)))
+        stop.set()
+        for r in runners:
+            r.join()
+        print("ok" if not errors else errors[:5])
+    """, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr[-2000:]
