@@ -9,7 +9,7 @@ spinning with `pause` only, sleeping at once, and the default (pause briefly, th
 
 Per case, medians over alternating blocks in one process (docs/backends.md §5):
 - empty region, back to back: regions of an empty task over [0, 2) in a loop inside LLVM code (ns each)
-- 2 x 20 us of work, back to back: two items of fixed arithmetic (a dependent multiply-add chain)
+- 2 x 1 us, 2 x 20 us of work, back to back: two items of fixed arithmetic (a dependent multiply-add chain)
 - empty region / 2 x 20 us after 10 ms idle: one region called from Python after a 10 ms sleep, so
   the workers are asleep on their futex (includes about 1 us of ctypes call)
 --gemm adds the GEMM library's product split over the pool (gemm_threads.py), GFLOP/s at 1 and 2
@@ -58,8 +58,12 @@ POLICIES = [("2, pause only", (1 << 20, 1 << 20)), ("2, sleep at once", (0, 0))]
 def table(t: Tasks, quick: bool, policies) -> dict[str, dict[str, float]]:
     ctx = np.zeros(3, np.int64)
     ctx[0] = WORK_ITERATIONS
+    small = np.zeros(3, np.int64)
+    small[0] = WORK_ITERATIONS // 20
     cases = {
         "empty region, back to back (us)": lambda: back_to_back(t, "empty", 0, 2, 20000 if quick else 100000),
+        "2 x 1 us of work, back to back (us)": lambda: back_to_back(t, "work", small.ctypes.data, 2,
+                                                                     2000 if quick else 10000),
         "2 x 20 us of work, back to back (us)": lambda: back_to_back(t, "work", ctx.ctypes.data, 2,
                                                                       100 if quick else 500),
         "empty region after 10 ms idle (us)": lambda: after_idle(t, "empty", 0, 2, 10 if quick else 30),
