@@ -1,32 +1,37 @@
 """The GEMM kernel library: shape-independent matrix multiplies compiled once per CPU and cached.
 
-One LLVM module per element type (f32; f64 on demand) exports
+One LLVM module per element type (f32, f64; each compiled when first needed) exports
 
     void nnc_gemm_f32(i64 m, i64 n, i64 k, ptr a, i64 rsa, i64 csa, ptr b, i64 rsb, i64 csb,
                       ptr c, i64 ldc, i64 accumulate, ptr ws, i64 ws_bytes)
+    void nnc_gemm_f32_mt(... the same ...)    the product split over the thread pool (gemm_threads.py)
 
 C[m, n] = A[m, k] · B[k, n] (or C += … when `accumulate` ≠ 0). All sizes are run-time values; strides are
 in elements: A[i, p] is a[i·rsa + p·csa], B[p, j] is b[p·rsb + j·csb], C[i, j] is c[i·ldc + j]. A
 transposed operand is just other strides (dW = Xᵀ·dY has rsa = 1). `ws` is the packing workspace, owned
 by the caller (never a global, so two calls on two threads are safe); when `ws_bytes` is below
-`workspace_bytes(...)` the function takes what it needs from its own stack frame instead (≤ 600 KB).
+`workspace_bytes(n, k)` the function takes what it needs from its own stack frame instead (≤ 550 KB).
 
-Paths (../shared/docs/backends.md §3 is the measured recipe):
-- direct, m ≤ DIRECT_M and B's rows contiguous: no packing; tiles of up to RD rows × VD vectors read A
-  and B in place, so B is streamed once at batch 1 (packing B per call was 6× slower there) and the
-  short wide im2col products of convolutions ([6×25]·[25×50176]) read their columns once.
-- packed, otherwise (Goto blocking): per NC columns and KC = 256 rows of k, B is packed into NR-wide
-  panels (kc × NR, in L2), then per MR rows A is packed into one panel (in L1) and the MR×NR micro-kernel
-  runs along the B panels; partial A panels run the 8/4/2/1-row kernels, partial B panels masked stores.
+Paths (../shared/docs/backends.md §3 is the measured recipe; docs/backends.md has what was measured here):
+- direct, B's rows contiguous (every Matmul the lowering emits): no packing. Tiles of RD rows × VD vectors
+  of C (6 × 4 with AVX-512: 24 accumulators; 1-2 rows × 2·VD vectors when m ≤ 2) read A and B in place,
+  k in equal blocks of at most KC_DIRECT; the last columns run one-vector tiles under a lane mask. B is
+  streamed once at batch 1 (packing B per call was 6× slower there), the short wide im2col products of
+  convolutions read their columns once, and at every size measured here packing B did not pay.
+- packed, B column-strided (Goto blocking): per NC columns and KC = 256 rows of k (equal blocks), B is
+  packed into NR-wide panels (kc × NR, in L2), then per MR rows A is packed into one panel (in L1) and the
+  MR×NR micro-kernel runs along the B panels; partial A panels run the 8/4/2/1-row kernels, partial B
+  panels masked stores. This is the only path that uses the workspace.
 
-The widest vectors the target has are used (AVX-512: 16 floats, MR = 12; AVX2: 8 floats, MR = 6), found
-by compiling a probe for the CPU. The object is cached (nnc/cache.py, namespace `llvm`) under a key of
-the generator's version, llvmlite's and LLVM's versions, the CPU, its features, the element type and the
-relocation model; `object(host, pic=True)` is the position-independent one that links into a shared
-library (reloc "pic", code model "default").
+The widest vectors the target has are used (AVX-512: 16 floats, MR = 12; AVX2: 8 floats, MR = 6; SSE
+without FMA: fmul + fadd), found by compiling a probe for the CPU. The object is cached (nnc/cache.py,
+namespace `llvm`) under a key of the library's version and source, llvmlite's and LLVM's versions, the
+host, the element type and the relocation model; `object(host, dtype, pic=True)` is the position-
+independent one that links into a shared library (reloc "pic", code model "default"), and the part POOL
+is the thread pool's object, which the GEMM objects call.
 
-Threads: the function is reentrant; a caller parallelises by splitting C — columns (b + j0·csb,
-c + j0, n = j1 - j0) or rows (a + i0·rsa, c + i0·ldc, m = i1 - i0) — with one workspace per thread.
+Threads: the serial function is reentrant; `_mt` splits C by columns or rows (never k, so its numbers
+are the serial ones bit for bit), each part on its own stack workspace.
 """
 from __future__ import annotations
 
@@ -156,6 +161,26 @@ def _c(v: int) -> ir.Constant:
     return ir.Constant(I64, v)
 
 
+def _workspace(b: ir.IRBuilder, ws, ws_bytes, need):
+    """The caller's workspace when it holds `need` bytes, else as much of this stack frame; aligned."""
+    fn = b.function
+    enough = b.icmp_signed(">=", ws_bytes, need)
+    given_blk, stack_blk, ready = (fn.append_basic_block(x) for x in ("ws_given", "ws_stack", "ws_ready"))
+    b.cbranch(b.and_(enough, b.icmp_unsigned("!=", ws, ir.Constant(PTR, None))), given_blk, stack_blk)
+    b.position_at_end(stack_blk)
+    own = b.alloca(ir.IntType(8), size=need)
+    b.branch(ready)
+    b.position_at_end(given_blk)
+    b.branch(ready)
+    b.position_at_end(ready)
+    raw = b.phi(PTR)
+    raw.add_incoming(own, stack_blk)
+    raw.add_incoming(ws, given_blk)
+    addr = b.ptrtoint(raw, I64)
+    base = b.sub(b.and_(b.add(addr, _c(ALIGN - 1)), _c(-ALIGN)), addr)
+    return b.gep(raw, [base], source_etype=ir.IntType(8))
+
+
 def _ceil(b: ir.IRBuilder, x, y):
     """ceil(x / y) for x ≥ 0, y > 0."""
     return b.sdiv(b.add(x, b.sub(y, _c(1))), y)
@@ -243,21 +268,7 @@ def _driver(e: Emitter, micro, wide, narrow, thin, pack_a, pack_b) -> ir.Functio
     ncw = smin(b, _c(nc_max), b.mul(b.sdiv(b.add(n, _c(g.nr - 1)), _c(g.nr)), _c(g.nr)))
     a_bytes = b.and_(b.add(b.mul(kcw, _c(g.mr * size)), _c(ALIGN - 1)), _c(-ALIGN))
     need = b.add(_c(ALIGN), b.add(a_bytes, b.mul(b.mul(kcw, ncw), _c(size))))
-    enough = b.icmp_signed(">=", ws_bytes, need)
-    given_blk, stack_blk, ready = (fn.append_basic_block(x) for x in ("ws_given", "ws_stack", "ws_ready"))
-    b.cbranch(b.and_(enough, b.icmp_unsigned("!=", ws, ir.Constant(PTR, None))), given_blk, stack_blk)
-    b.position_at_end(stack_blk)
-    own = b.alloca(ir.IntType(8), size=need)
-    b.branch(ready)
-    b.position_at_end(given_blk)
-    b.branch(ready)
-    b.position_at_end(ready)
-    raw = b.phi(PTR)
-    raw.add_incoming(own, stack_blk)
-    raw.add_incoming(ws, given_blk)
-    addr = b.ptrtoint(raw, I64)
-    base = b.sub(b.and_(b.add(addr, _c(ALIGN - 1)), _c(-ALIGN)), addr)
-    wsa = b.gep(raw, [base], source_etype=ir.IntType(8))
+    wsa = _workspace(b, ws, ws_bytes, need)
     wsb = b.gep(wsa, [a_bytes], source_etype=ir.IntType(8))
 
     # blocks of equal size (784 = 4 × 196, not 3 × 256 + 16: a thin last block pays C's loads and stores)
