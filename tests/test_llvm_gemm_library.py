@@ -277,3 +277,31 @@ def test_switched_off_the_kernels_keep_their_own_forms(monkeypatch):
     monkeypatch.setattr(L, "ENABLED", False)
     ir_text, _ = _matmul_module((30, 20), (20, 50))
     assert "nnc_gemm" not in ir_text
+
+
+def test_a_model_with_a_run_time_batch_calls_the_library_at_every_batch_size():
+    """digits_mlp compiled once for every batch size: its dense layers are library calls whose M is the
+    run-time batch, and each batch size agrees with the numpy oracle."""
+    from pathlib import Path
+
+    import nnc
+    from nnc.backends import get, inference_signature
+    from nnc.passes.pipeline import prepare
+    graph = nnc.load(Path(__file__).resolve().parent.parent / "examples" / "digits_mlp.nn").graph("mlp")
+    llvm_backend, numpy_backend = get("llvm"), get("numpy")
+    sig = inference_signature(graph)
+    fast = llvm_backend.compile(prepare(graph, llvm_backend), sig)
+    ref = numpy_backend.compile(prepare(graph, numpy_backend), sig)
+    from nnc.backends.llvm.executable import LlvmExecutable
+    rng = np.random.default_rng(3)
+    state = {name: rng.normal(scale=0.1, size=a.shape).astype(a.dtype) for name, a in fast.state().items()}
+    fast.load_state(state)
+    ref.load_state(state)
+    for n in (1, 5, 64):
+        x = rng.normal(size=(n, 64)).astype(np.float32)
+        a, b = fast(x=x), ref(x=x)
+        for key in b:
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-4, atol=1e-6)
+    assert isinstance(fast, LlvmExecutable)
+    texts = [v.ir for v in fast._variants.values()]
+    assert len(texts) == 1 and texts[0].count('call void @"nnc_gemm_f32_mt"') >= 2
