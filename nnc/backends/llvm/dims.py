@@ -196,7 +196,7 @@ def of_graph(d, bindings: Mapping[str, Dim]) -> Dim:
     """A graph dimension (nnc.ir.types: int or Sym) with its symbols replaced by `bindings` (ints for
     specialised symbols, `Poly.symbol(name)` for run-time ones). A window count over a run-time symbol
     (a strided window along a symbolic axis) has no polynomial: NeedsConcrete."""
-    from ...ir.types import UnboundSymbol, eval_dim, symbols_of
+    from ...ir.types import Sym, UnboundSymbol, eval_dim, symbols_of
     if isinstance(d, int):
         return d
     names = symbols_of(d)
@@ -213,13 +213,9 @@ def of_graph(d, bindings: Mapping[str, Dim]) -> Dim:
                 free = sorted(s for s in symbols_of(a.n) if not isinstance(bindings[s], int))
                 if free:
                     raise NeedsConcrete(free[0], f"the window count {a}")
-                term = term * eval_dim(Sym_of(a), {s: bindings[s] for s in symbols_of(a.n)})
+                term = term * eval_dim(Sym(((((a,), 1),))), {s: bindings[s] for s in symbols_of(a.n)})
             else:
                 term = term * bindings[a]
         total = total + term
     return total
 
-
-def Sym_of(atom):
-    from ...ir.types import Sym
-    return Sym((((atom,), 1),))
