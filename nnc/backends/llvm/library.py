@@ -50,6 +50,7 @@ from .microkernel import I64, PTR, Emitter, Geometry, geometry, loop, smin
 VERSION = "nnc-gemm-1"   # bump when the library's code or signature changes
 KC = 256                 # rows of k per packed block
 NC_BYTES = 512 * 1024    # one packed B block (kc × nc) in L2: nc = 512 floats, 256 doubles
+GEMV_M = 1               # rows of C up to which each row is a row update (B read row by row)
 KC_DIRECT = 512          # rows of k per block on the direct path
 DIRECT_M = 1 << 62          # rows up to which B (rows contiguous) is read in place: packing never paid
 ALIGN = 64
@@ -150,8 +151,9 @@ def module(h, dtype: str = "f32") -> ir.Module:
     wide = {r: mk.direct(e, r, g.vd) for r in range(1, g.rd + 1)}
     narrow = {r: mk.direct(e, r, 1) for r in range(1, g.rd + 1)}
     thin = {r: mk.direct(e, r, 2 * g.vd) for r in (1, 2)}
+    gemv = mk.row_update(e)
     pack_a, pack_b = mk.pack_a(e), mk.pack_b(e)
-    serial = _driver(e, micro, wide, narrow, thin, pack_a, pack_b)
+    serial = _driver(e, micro, wide, narrow, thin, gemv, pack_a, pack_b)
     from .gemm_threads import emit_parallel_gemm
     emit_parallel_gemm(m, serial, dtype, g.mr)   # nnc_gemm_<dtype>_mt: C split over the thread pool
     return m
@@ -200,7 +202,7 @@ def _by_rows(b: ir.IRBuilder, r, fns: dict[int, ir.Function], args) -> None:
     b.position_at_end(join)
 
 
-def _driver(e: Emitter, micro, wide, narrow, thin, pack_a, pack_b) -> ir.Function:
+def _driver(e: Emitter, micro, wide, narrow, thin, gemv, pack_a, pack_b) -> ir.Function:
     g = e.g
     fn = e.function(symbol(g.dtype), SIGNATURE, linkage="external")
     for arg in fn.args:
@@ -253,7 +255,14 @@ def _driver(e: Emitter, micro, wide, narrow, thin, pack_a, pack_b) -> ir.Functio
             loop(b, nfull, n, g.lanes, lambda j0: tiles(narrow, j0), "dt")
         loop(b, zero, k, kstep, depth, "dk")
         b.branch(ret)
-    thin_blk, wide_blk = fn.append_basic_block("thin"), fn.append_basic_block("wide")
+    thin_blk, wide_blk, one_blk = (fn.append_basic_block(x) for x in ("thin", "wide", "one_row"))
+    rows_blk = fn.append_basic_block("rows")
+    b.cbranch(b.icmp_signed("<=", m, _c(GEMV_M)), one_blk, rows_blk)
+    b.position_at_end(one_blk)   # a row of C at a time, B read row after row
+    loop(b, zero, m, 1, lambda i: b.call(gemv, [n, k, e.gep(b, a, b.mul(i, rsa)), csa, bm, rsb,
+                                                e.gep(b, c, b.mul(i, ldc)), beta0]), "gi")
+    b.branch(ret)
+    b.position_at_end(rows_blk)
     b.cbranch(b.icmp_signed("<=", m, _c(max(thin))), thin_blk, wide_blk)
     b.position_at_end(thin_blk)
     direct_path(thin, 2 * g.vd * g.lanes, max(thin))
@@ -331,7 +340,7 @@ def cache_key(h, dtype: str, pic: bool) -> str:
     CPU, features), the element type, the relocation model and the tuning constants."""
     from .target import GENERATOR
     version = ".".join(str(v) for v in llvm.llvm_version_info)
-    tuning = f"{KC},{NC_BYTES},{KC_DIRECT},{DIRECT_M},{sorted(TILE.items())}"
+    tuning = f"{KC},{NC_BYTES},{KC_DIRECT},{DIRECT_M},{GEMV_M},{sorted(TILE.items())}"
     return cache.make_key(VERSION, _source_digest(), GENERATOR, llvmlite.__version__, version, h.triple, h.cpu,
                           h.features, dtype, "pic" if pic else "jit", tuning)
 

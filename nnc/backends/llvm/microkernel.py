@@ -345,3 +345,59 @@ def pack_a(e: Emitter) -> ir.Function:
     b.position_at_end(done)
     b.ret_void()
     return fn
+
+
+def row_update(e: Emitter, unroll: int = 4) -> ir.Function:
+    """void (i64 n, i64 k, ptr a, i64 csa, ptr b, i64 rsb, ptr c, i64 beta): one row of C, c[0:n] (=|+=)
+    a[0:k] · B[k, n] with B's rows contiguous, as c += a[p]·B[p, :] over `unroll` rows of B at a time: B is
+    read row after row (sequential streams, as a matrix-vector product wants), c stays in L1, and each
+    element is still summed in the order p = 0, 1, 2, ..."""
+    g = e.g
+    fn = e.function(f"nnc_gemv_{g.dtype}", [("n", I64), ("k", I64), ("a", PTR), ("csa", I64), ("b", PTR),
+                                             ("rsb", I64), ("c", PTR), ("beta", I64)])
+    n, kk, a, csa, bmat, rsb, c, beta = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    zero = ir.Constant(I64, 0)
+    w = ir.Constant(I64, g.lanes)
+    nfull = b.sub(n, b.srem(n, w))
+    tail = b.sub(n, nfull)
+    tmask = e.mask(b, tail, 0)
+    align = ir.Constant(I32, g.size)
+
+    def each_vector(body) -> None:
+        """body(j, masked) for the full vectors of c, then the masked last one."""
+        loop(b, zero, nfull, g.lanes, lambda j: body(j, False), "vj")
+        with b.if_then(b.icmp_signed(">", tail, zero)):
+            body(nfull, True)
+
+    def vload(p, masked: bool):
+        return b.call(e.mload, [p, align, tmask, e.zero]) if masked else b.load(p, typ=e.vt, align=g.size)
+
+    def vstore(v, p, masked: bool) -> None:
+        if masked:
+            b.call(e.mstore, [v, p, align, tmask])
+        else:
+            b.store(v, p, align=g.size)
+
+    with b.if_then(b.icmp_signed("==", beta, zero)):
+        each_vector(lambda j, masked: vstore(e.zero, e.gep(b, c, j), masked))
+
+    def rows(count: int):
+        def step(p):
+            s = [e.splat(b, b.load(e.gep(b, a, b.mul(b.add(p, ir.Constant(I64, u)), csa)), typ=e.t))
+                 for u in range(count)]
+            r = [e.gep(b, bmat, b.mul(b.add(p, ir.Constant(I64, u)), rsb)) for u in range(count)]
+
+            def update(j, masked: bool) -> None:
+                cp = e.gep(b, c, j)
+                acc = vload(cp, masked)
+                for u in range(count):
+                    acc = e.mul_add(b, s[u], vload(e.gep(b, r[u], j), masked), acc)
+                vstore(acc, cp, masked)
+            each_vector(update)
+        return step
+    kfull = b.sub(kk, b.srem(kk, ir.Constant(I64, unroll)))
+    loop(b, zero, kfull, unroll, rows(unroll), "p4")
+    loop(b, kfull, kk, 1, rows(1), "p1")
+    b.ret_void()
+    return fn
