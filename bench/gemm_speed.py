@@ -2,7 +2,7 @@
 
 One process, contenders alternating in blocks, medians of many calls after a warm-up
 (../shared/docs/backends.md §5). OpenBLAS is held to one thread (OPENBLAS_NUM_THREADS=1 is set before
-numpy is imported, unless already set). Run: `python bench/gemm_speed.py [--blocks 7] [--shapes 1024,mlp1]`.
+numpy is imported, unless already set). Run: `python bench/gemm_speed.py [--blocks 15] [--shapes 1024,mlp1]`.
 Prints a table: per shape, microseconds per call and GFLOP/s of each contender, and the library's ratio
 to numpy; the load average comes first (numbers on a busy machine are not comparable).
 """
@@ -101,8 +101,8 @@ def measure(calls: dict, seconds: float, blocks: int) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shapes", default=",".join(SHAPES))
-    ap.add_argument("--seconds", type=float, default=3.0, help="time per shape, all contenders together")
-    ap.add_argument("--blocks", type=int, default=7)
+    ap.add_argument("--seconds", type=float, default=4.0, help="time per shape, all contenders together")
+    ap.add_argument("--blocks", type=int, default=15)
     ap.add_argument("--no-forms", action="store_true", help="skip the gemm.py forms (slow to compile at 1024³)")
     args = ap.parse_args()
     h = T.host()
