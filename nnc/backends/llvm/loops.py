@@ -3,7 +3,8 @@
 Everything here is plain Python data whose sizes are ints or run-time polynomials over the graph's size
 symbols (`dims.Poly`: `N`, `8*N`), so one lowering serves every batch size, and it can be planned (which
 buffer lives where in the arena, as a function of the binding) before a line of LLVM IR is written.
-Shapes, strides, offsets, `numel` and `Buf.nbytes` may all be such polynomials. An `Expr` says how to compute one element of a tensor at an index tuple: a `Load` from a
+Shapes, strides, offsets, `numel` and `Buf.nbytes` may all be such polynomials. An `Expr` says how
+to compute one element of a tensor at an index tuple: a `Load` from a
 buffer through strides (transpose, broadcast, slice and reverse are only new strides), an elementwise
 `Map` of other expressions, a constant, an index (`Iota`), a padded view, or a Philox draw. A `Kernel`
 materialises an expression into a buffer: `Store` (a loop nest over the output, so a whole chain of

@@ -3,11 +3,13 @@
 A graph is lowered once for every binding of its run-time size symbols: `bindings` maps each symbol to
 `dims.Poly.symbol(name)` (a size known at run time) or to an int (a symbol the executable specialised),
 and every shape becomes an int or a polynomial (`dims.of_graph`). A decision the lowering cannot make for
-every binding raises `dims.NeedsConcrete`; choices that only affect speed use `dims.hint`. Each node's result starts lazy (an index expression); it is materialised
-into a buffer only when it must be: it is a graph output, it has more than one use, or its consumer
-needs memory (matmul, a reshape of a non-contiguous view). So `dense + bias + relu`, a softmax's
-`x - max`, a dropout mask from Philox and each new value of an optimiser update become one loop, and
-transpose/broadcast/slice/reverse are only strides.
+every binding raises `dims.NeedsConcrete`; choices that only affect speed use `dims.hint`.
+
+Each node's result starts lazy (an index expression); it is materialised into a buffer only when it
+must be: it is a graph output, it has more than one use, or its consumer needs memory (matmul, a
+reshape of a non-contiguous view). So `dense + bias + relu`, a softmax's `x - max`, a dropout mask
+from Philox and each new value of an optimiser update become one loop, and transpose, broadcast, slice
+and reverse are only strides.
 
 `LOWERINGS` is the table; `unsupported(graph)` names the first node it cannot lower (the backend
 refuses at compile time with the op and its `.nn` line).
