@@ -169,7 +169,7 @@ def test_an_empty_batch_runs_or_is_a_clear_run_error():
 
 SEQUENCE = """model m {
   input x: f32[N, T, 6]
-  output y = x -> lstm(10) -> last -> dense(3)
+  output y = x -> LAYER(10) -> last -> dense(3)
 }
 train t {
   input x: f32[N, T, 6]
@@ -181,8 +181,9 @@ train t {
 """
 
 
-def test_an_lstm_over_a_symbolic_sequence_length(tmp_path):
-    prog, _ = _graph(SEQUENCE, tmp_path)
+@pytest.mark.parametrize("layer", ["lstm", "gru", "rnn"])
+def test_a_recurrent_layer_over_a_symbolic_sequence_length(tmp_path, layer):
+    prog, _ = _graph(SEQUENCE.replace("LAYER", layer), tmp_path)
     fast, ref = prog.model("m", backend="llvm", seed=1), prog.model("m", backend="numpy", seed=1)
     rng = np.random.default_rng(0)
     for n, t in [(2, 1), (3, 3), (1, 8), (4, 3)]:
@@ -190,7 +191,7 @@ def test_an_lstm_over_a_symbolic_sequence_length(tmp_path):
         np.testing.assert_allclose(fast(x=x), ref(x=x), rtol=RTOL, atol=1e-6, err_msg=f"N={n} T={t}")
     exe = fast._exe
     assert exe.symbols == ("N", "T") and exe.special == () and exe.compilations == 1  # T is a run-time loop
-    with pytest.raises(RunError, match=r"lstm needs a sequence of at least one step \(line 3 .*\): T is 0"):
+    with pytest.raises(RunError, match=rf"{layer} needs a sequence of at least one step \(line 3 .*\): T is 0"):
         fast(x=np.zeros((2, 0, 6), np.float32))
     fast, ref = prog.train("t", backend="llvm", seed=1), prog.train("t", backend="numpy", seed=1)
     for n, t in [(2, 1), (3, 3), (1, 8), (3, 3)]:
