@@ -442,6 +442,8 @@ def digest(obj: bytes) -> str:
 # -- calls from a model's kernels (gemm.py's hook) -------------------------------------------------
 ENABLED = os.environ.get("NNC_GEMM_LIBRARY", "1") != "0"   # NNC_GEMM_LIBRARY=0: gemm.py's own forms only
 THREADS = True          # Matmul kernels call nnc_gemm_<dtype>_mt (split over the pool when it pays)
+STRIDED_B = False        # column-strided B to the packed path too (measured: 2.4-3.7x the row form at
+                         # M = 64-256, but slower than the dot form at M = 4 and for conv weight gradients)
 MIN_WORK = 0             # M·N·K from which a Matmul calls the library (set from bench/gemm_speed.py)
 
 
@@ -474,7 +476,7 @@ def emit_call(k, kern, workspace: tuple | None = None) -> bool:
     batch = t.shape[:-2]
     if any(isinstance(d, int) and d == 0 for d in (m, n, kk, *batch)):
         return False  # gemm.py's early exits
-    if t.strides[-1] != 1 or b.strides[-1] != 1 or not pays(m, n, kk, t.dtype):
+    if t.strides[-1] != 1 or (b.strides[-1] != 1 and not STRIDED_B) or not pays(m, n, kk, t.dtype):
         return False
     fn = declare(k.module, t.dtype, THREADS)
     dim = k.dim if hasattr(k, "dim") else (lambda d: ir.Constant(I64, int(d)))
