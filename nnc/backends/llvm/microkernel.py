@@ -15,6 +15,8 @@ the direct (unpacked) kernel's tile: up to RD rows × VD vectors.
 - `direct(R, V)`: the same product read straight from A and B with their strides, no packing: small M
   (batch-1 inference streams B once) and the short, wide im2col products of convolutions. With V = 1
   the B loads are masked too (the last columns of a row of B).
+- `row_update`: one row of C as c += a[p]·B[p, :], four rows of B at a time (batch-1 inference: B read
+  row after row, c in L1).
 - `pack_b`, `pack_a`: copies into the panel layouts, zero-filling B's missing columns.
 """
 from __future__ import annotations
