@@ -20,6 +20,7 @@ from llvmlite import ir
 
 from nnc.backends.llvm import target as T
 from nnc.backends.llvm import threads
+from nnc.backends.llvm.pool_ir import Emitter
 
 I64 = ir.IntType(64)
 VOID = ir.VoidType()
@@ -27,7 +28,7 @@ WAIT_CYCLES = 10 ** 10   # overlap's bound on waiting: seconds, so a pool that n
 
 
 def _loop(fn: ir.Function, b: ir.IRBuilder, n, body) -> None:
-    threads._Emitter.count_loop(fn, b, n, body)
+    Emitter.count_loop(fn, b, n, body)
 
 
 def build_module(triple: str) -> ir.Module:
