@@ -9,6 +9,8 @@
     philox.py      Philox-4x32-10 in IR (the dropout masks of the numpy oracle, bit for bit)
     target.py      host CPU, code generation, the on-disk object cache, MCJIT loading
     executable.py  stateful buffers, one compiled code for every batch size, calls
+    threads.py     the thread pool (IR in pool_ir.py): nnc_parallel_for, one pool per process
+    gemm_threads.py  nnc_gemm_<dtype>_mt: the GEMM library's product split over the pool
 
 Sizes are run-time values: a graph is lowered and compiled once, every size symbol (`N`, a sequence
 length `T`) a polynomial the code computes from the values passed in slot n_args + 3 of `nnc_run`, and
