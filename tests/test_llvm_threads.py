@@ -4,6 +4,7 @@ deadlock nor mix their work, and a process using the pool exits (or forks) clean
 deadlock run in a subprocess under a timeout, so a deadlock fails the test instead of hanging the suite."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -307,3 +308,21 @@ def test_resizing_while_other_threads_run_regions():
         print("ok" if not errors else errors[:5])
     """, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr[-2000:]
+
+
+def test_a_process_using_the_backend_with_threads_exits():
+    code = textwrap.dedent("""
+        import numpy as np, nnc
+        m = nnc.load({path!r}).model("mlp", backend="llvm")
+        x = np.random.default_rng(0).normal(size=(256, 64)).astype(np.float32)
+        for _ in range(20):
+            m(x=x)
+        print("ok")
+    """).format(path=str(ROOT / "examples" / "digits_mlp.nn"))
+    env = dict(os.environ, NNC_THREADS="2")
+    try:
+        r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                           env=env)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a process using the llvm backend with 2 threads did not exit")
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
