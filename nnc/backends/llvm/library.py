@@ -323,11 +323,12 @@ def _driver(e: Emitter, micro, wide, narrow, thin, gemv, pack_a, pack_b) -> ir.F
 
 # -- compiling and caching ------------------------------------------------------------------------
 def _source_digest() -> str:
-    """A hash of this file and microkernel.py: an edited generator never loads an old cached library."""
+    """A hash of this file, microkernel.py and the pool's generators (gemm_threads.py, threads.py,
+    pool_ir.py): an edited generator never loads an old cached library."""
     from pathlib import Path
     here = Path(__file__).resolve().parent
     digest = hashlib.sha256()
-    for name in ("library.py", "microkernel.py"):
+    for name in ("library.py", "microkernel.py", "gemm_threads.py", "threads.py", "pool_ir.py"):
         try:
             digest.update((here / name).read_bytes())
         except OSError:  # no sources (a frozen install): VERSION alone
