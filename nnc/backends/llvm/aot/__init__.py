@@ -6,7 +6,7 @@
     weights.py  weights files (nnc checkpoint format with a CRC-32)
 
 The C runtime (instances, calls, parameters by name, the safetensors reader/writer with checksum, error
-state) is in nnc/runtime/ and is compiled into every library. What is written, into the output folder:
+state) is in runtime/ (packaged as nnc/runtime/, a link in the source tree) and is compiled into every library. What is written, into the output folder:
 libNAME.so, libNAME.a, NAME.h, PREFIX.safetensors per entry (unless --embed-weights) and README.md.
 Everything is built in a temporary folder first and moved in place file by file (os.replace), so a
 failed build leaves the folder as it was.

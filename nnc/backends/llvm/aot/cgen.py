@@ -1,5 +1,5 @@
 """The C side of a library: the public header NAME.h (the documentation of the ABI) and the glue source
-that describes each entry's tensors to the runtime (nnc/runtime) and wraps it in typed functions.
+that describes each entry's tensors to the runtime (runtime/, packaged as nnc/runtime) and wraps it in typed functions.
 
 Every function starts with the entry's prefix (the model or train block's name): `lenet5_create`,
 `lenet5_forward`, `mnist_step`, ... Status codes are shared by all entries (NNC_OK, NNC_E_...).
