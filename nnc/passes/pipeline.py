@@ -5,6 +5,7 @@ then for a training step `expand_grads`, `training_mode` and autodiff
 (nnc/train/step.py), for Monte-Carlo dropout `dropout_on`. What follows is
 a backend's own preparation, one pure graph → graph function after another:
 
+    (backend)      a backend's own passes on composites (`graph_passes`: llvm folds batchnorm)
     decompose      composites → the primitives the backend lowers (skipped by the oracle)
     broadcast      implicit broadcasts → broadcast_to (compiled backends; the oracle broadcasts itself)
     promote_dtypes binary ops on equal dtypes, with explicit casts
@@ -29,7 +30,7 @@ Pass = Callable[[Graph], Graph]
 
 def passes_for(backend) -> list[tuple[str, Pass]]:
     """The ordered (name, pass) list that prepares a graph for `backend`."""
-    out: list[tuple[str, Pass]] = []
+    out: list[tuple[str, Pass]] = list(getattr(backend, "graph_passes", ()))  # a backend's own, first
     primitives = getattr(backend, "primitives", None)
     if primitives is not None:
         from .broadcast import explicit_broadcasts

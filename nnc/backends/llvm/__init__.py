@@ -23,7 +23,8 @@ compile per binding of every size symbol, the code before run-time sizes; for me
 `profile` (count cycles per kernel: `Executable.profile_table()`), `checked` (default $NNC_CHECKED=1: a
 finite-value check after every kernel; the first NaN or infinity is a RunError naming the layer and the
 `.nn` line, checked.py), `threads` (default $NNC_THREADS, else all cores; 1: no threads; the pool is
-one per process, threads.py, so the last setting wins).
+one per process, threads.py, so the last setting wins), `hoist` (default True: in an inference graph, work
+on parameters alone is done once per load, nnc/passes/hoist.py; the C library turns it off).
 """
 from __future__ import annotations
 
@@ -52,6 +53,12 @@ class LlvmBackend:
     devices = ("cpu",)
     primitives = frozenset(LOWERINGS)
 
+    @property
+    def graph_passes(self):
+        """Passes before decompose (nnc/passes/pipeline.py): batchnorm folded into the layer before it."""
+        from ...passes.fold_batchnorm import fold_batchnorm
+        return (("fold_batchnorm", fold_batchnorm),)
+
     def available(self, device: str = "cpu") -> str | None:
         return None if device == "cpu" else f"the llvm backend runs on the cpu only, not {device}"
 
@@ -78,7 +85,8 @@ class LlvmBackend:
         return LlvmExecutable(graph, signature, host, opt=int(options.get("opt", 3)),
                               use_cache=bool(options.get("cache", True)), profile=bool(options.get("profile", False)),
                               checked=bool(options.get("checked", os.environ.get("NNC_CHECKED") == "1")),
-                              specialize=bool(options.get("specialize", False)))
+                              specialize=bool(options.get("specialize", False)),
+                              hoist=bool(options.get("hoist", True)))
 
 
 BACKEND = LlvmBackend()

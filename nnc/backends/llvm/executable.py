@@ -9,6 +9,12 @@ sizes seen so far and re-planned (a new arena and offsets table, no new code) wh
 its pointer array is prepared once, and a call writes only the data and report pointers (and the
 sizes, when the binding changes) and makes one ctypes call.
 
+Hoisting (option `hoist`, on through the backend's compile; nnc/passes/hoist.py): in an inference graph
+every node computing from parameters and state alone (a dense weight's transpose, folded batchnorm
+filters) moves into a second executable, `prepare`, run when the parameters change (load_state, so also
+`.params[...] = `) before the next call; its outputs are held as extra state the per-call code reads.
+`signature`, `state()` and `load_state` still speak of the graph as given: the derived tensors are hidden.
+
 Updates follow the numpy oracle's rule: they take effect only when every `loss` report is finite. Every
 updated input (parameter, state, slot, step) has a second buffer, the output slot that replaces it;
 after a call with finite losses the two buffers swap roles (ping-pong, no copy), otherwise the old
@@ -121,9 +127,9 @@ class Variant:
                     raise RunError(f"{message} {evaluate(size, bindings)}")
             self.reserve(bindings)
             exe = self.exe
-            shapes = {port.name: exe._shape(port.type, bindings) for port in exe.signature.outputs}
+            shapes = {port.name: exe._shape(port.type, bindings) for port in exe._sig.outputs}
             held = {}  # outputs that are neither reported nor updates still need somewhere to go
-            for j, port in enumerate(exe.signature.outputs):
+            for j, port in enumerate(exe._sig.outputs):
                 if port.role is not Role.REPORT and port.replaces is None:
                     held[exe._out_slot[port.name]] = np.empty(shapes[port.name], NP_DTYPES[port.type.dtype])
             values = np.array([bindings[s] for s in exe.symbols] or [0], np.int64)
@@ -142,10 +148,23 @@ class LlvmExecutable:
     """A graph compiled by LLVM, holding every stateful input; see the module docstring."""
 
     def __init__(self, graph: Graph, signature: Signature, host: T.Host, opt: int = 3, use_cache: bool = True,
-                 profile: bool = False, checked: bool = False, specialize: bool = False):
+                 profile: bool = False, checked: bool = False, specialize: bool = False, hoist: bool = False):
         signature.check(graph)
         self.checked = checked
-        self.graph, self.signature, self.host, self.opt, self.use_cache = graph, signature, host, opt, use_cache
+        self.signature = signature          # as given; self._sig is the one compiled (hoisting adds state)
+        self._prepare: LlvmExecutable | None = None  # parameters -> the derived tensors (option hoist)
+        self._derived: tuple[str, ...] = ()
+        self._stale = False                 # parameters loaded since the derived tensors were computed
+        if hoist:
+            from ...passes.hoist import split_static
+            split = split_static(graph, signature)
+            if split is not None:
+                self._prepare = LlvmExecutable(split.prepare, split.prepare_signature, host, opt, use_cache,
+                                               checked=checked)
+                self._derived = split.derived
+                graph, signature = split.run, split.run_signature
+        self._sig = signature
+        self.graph, self.host, self.opt, self.use_cache = graph, host, opt, use_cache
         self.profile = profile
         self.data_layout = T.data_layout(host)
         self.n_args = len(signature.inputs) + len(signature.outputs)
@@ -155,7 +174,8 @@ class LlvmExecutable:
                      for p in signature.inputs}
         self._slot = {p.name: i for i, p in enumerate(signature.inputs)}
         self._out_slot = {p.name: len(signature.inputs) + j for j, p in enumerate(signature.outputs)}
-        self._stateful = {p.name: p for p in signature.inputs if p.role in STATEFUL}
+        held = {p.name: p for p in signature.inputs if p.role in STATEFUL}  # the derived tensors too
+        self._stateful = {n: p for n, p in held.items() if n not in self._derived}
         self._data = [p for p in signature.inputs if p.role is Role.DATA]
         self._reports = [p for p in signature.outputs if p.role is Role.REPORT]
         self._losses = [p.name for p in signature.outputs if p.loss]
@@ -163,7 +183,7 @@ class LlvmExecutable:
         self._values: dict[str, np.ndarray] = {}
         self._spare: dict[str, np.ndarray] = {}   # update output name -> its buffer
         self._loaded: set[str] = set()
-        for name, port in self._stateful.items():
+        for name, port in held.items():
             dtype = NP_DTYPES[port.type.dtype]
             self._values[name] = np.zeros(self._shape(port.type, {}), dtype)
             if port.role in (Role.STEP, Role.KEY):
@@ -195,9 +215,21 @@ class LlvmExecutable:
         for name, a in checked_state(self._stateful, values).items():
             np.copyto(self._values[name], a)  # into the buffer the compiled code reads
             self._loaded.add(name)
+        if self._prepare is not None:
+            self._stale = True
 
     def state(self) -> dict[str, np.ndarray]:
-        return {name: a.copy() for name, a in self._values.items()}
+        return {name: a.copy() for name, a in self._values.items() if name not in self._derived}
+
+    def _run_prepare(self) -> None:
+        """Compute the derived tensors from the parameters now loaded (option hoist): once per change."""
+        prep = self._prepare
+        out = prep(**{p.name: self._values[p.name] for p in prep._data})
+        for name in self._derived:
+            self._values[name] = out[name]   # a new buffer: the variants re-point at it (_sync)
+            self._loaded.add(name)
+        self._generation += 1
+        self._stale = False
 
     def _specialise(self, e: NeedsConcrete) -> None:
         if e.symbol not in self.symbols or e.symbol in self.special:
@@ -207,7 +239,7 @@ class LlvmExecutable:
 
     def _lower_symbolic(self, special: Mapping[str, int]) -> tuple[Lowering, Plan]:
         """The kernels and plan with every symbol but the specialised ones left as a run-time Poly."""
-        sig, graph = self.signature, self.graph
+        sig, graph = self._sig, self.graph
         bindings = {s: special[s] if s in special else Poly.symbol(s) for s in self.symbols}
 
         def dims(t):
@@ -304,6 +336,8 @@ class LlvmExecutable:
         missing = [n for n in self._stateful if n not in self._loaded]
         if missing:
             raise RunError(f"no value loaded for {', '.join(missing[:3])}" + (" ..." if len(missing) > 3 else ""))
+        if self._stale:
+            self._run_prepare()
         arrays, bindings, key = self._feeds(feeds)
         v = self._by_shape.get(key)
         if v is None:

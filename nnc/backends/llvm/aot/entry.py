@@ -109,6 +109,7 @@ def build_entry(graph, signature: Signature, kind: str, name: str, prefix: str, 
         if info.role is not Role.DATA and any(info.batched):
             raise LibraryError(f"{info.name} is held by the library but its size depends on {symbols[0]}")
     options = {"cpu": cpu} if cpu else {}
+    options["hoist"] = False  # one entry point per call: the runtime has no prepare step (hoist.py)
     exe = BACKEND.compile(prepare(graph, BACKEND, signature=signature), signature, options=options)
     lowered = lower_entry(exe, symbols[0] if symbols else "", batch or 1)
     messages = list(lowered["checks"])
