@@ -89,6 +89,7 @@ def origin_text(kern) -> str:
 def add_checks(module: ir.Module, kernels: list, n_args: int, symbols: tuple[str, ...] = (),
                first_code: int = 1, entry: str = "nnc_run") -> list[str]:
     """Insert the checks into `module`'s entry point; the message of each code, from `first_code` on."""
+    from .emit import kernel_buffers
     from .loops import numel
     run = module.globals[entry]
     args = run.args[0]
@@ -97,21 +98,23 @@ def add_checks(module: ir.Module, kernels: list, n_args: int, symbols: tuple[str
              if isinstance(ins, ir.CallInstr) and KERNEL.match(getattr(ins.callee, "name", ""))]
     for block, call in calls:
         kern = kernels[int(KERNEL.match(call.callee.name).group(1))]
-        t = kern.target
-        if t.dtype not in FLOATS or not t.contiguous:
-            continue
+        bufs = kernel_buffers(kern)
         b = ir.IRBuilder(block)
         b.position_after(call)
+        # a fused Store (fuse.py) writes several targets: each is checked, in the order they are computed
+        for t in [t for t, _ in getattr(kern, "stores", ((kern.target, None),))]:
+            if t.dtype not in FLOATS or not t.contiguous:
+                continue
 
-        def slot(n: int) -> ir.Value:
-            return b.load(b.gep(args, [ir.Constant(I64, n)], source_etype=PTR), typ=PTR)
-        sizes = slot(n_args + 3) if symbols else None
-        try:
-            start, count = _dim(b, t.offset, sizes, symbols), _dim(b, numel(t.shape), sizes, symbols)
-        except KeyError:
-            continue
-        code = first_code + len(messages)
-        b.call(_check_function(module, t.dtype), [call.args[0], start, count, slot(n_args + 1),
-                                                  ir.Constant(I64, code)])
-        messages.append(f"{origin_text(kern)} produced a NaN or an infinity (checked)")
+            def slot(n: int) -> ir.Value:
+                return b.load(b.gep(args, [ir.Constant(I64, n)], source_etype=PTR), typ=PTR)
+            sizes = slot(n_args + 3) if symbols else None
+            try:
+                start, count = _dim(b, t.offset, sizes, symbols), _dim(b, numel(t.shape), sizes, symbols)
+            except KeyError:
+                continue
+            code = first_code + len(messages)
+            ptr = call.args[next(j for j, x in enumerate(bufs) if x is t.buf)]
+            b.call(_check_function(module, t.dtype), [ptr, start, count, slot(n_args + 1), ir.Constant(I64, code)])
+            messages.append(f"{origin_text(kern)} produced a NaN or an infinity (checked)")
     return messages

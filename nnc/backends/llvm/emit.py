@@ -274,7 +274,10 @@ def emit_store(k: KernelBuilder, kern: Store) -> None:
     t = kern.target
     tiled = _transpose_blocks(kern)
     if tiled is None:
-        k.nest(t.shape, lambda idx: k.store(t, idx, k.ev(kern.expr, idx)))
+        def cell(idx):
+            for target, x in kern.stores:  # several new values of one element (fuse.py): one loop
+                k.store(target, idx, k.ev(x, idx))
+        k.nest(t.shape, cell)
         return
     axis, size = tiled
     last = len(t.shape) - 1

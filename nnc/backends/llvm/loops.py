@@ -315,12 +315,25 @@ class Kernel:
 
 @dataclass(eq=False)
 class Store(Kernel):
+    """target[i] = expr[i] over the target's index space; `more` holds further (target, expr) pairs over
+    the same space, computed and stored in the same loop (an optimiser's new values: fuse.py). Their
+    targets count among `reads()` (what the kernel touches besides `target`: liveness, arguments)."""
+
     target: Load
     expr: Expr
     origin: str = ""
+    more: tuple = ()
 
     def reads(self) -> list[Buf]:
-        return leaves(self.expr)
+        out = leaves(self.expr)
+        for t, x in self.more:
+            out += [t.buf] + leaves(x)
+        return out
+
+    @property
+    def stores(self) -> tuple:
+        """Every (target, expr) pair, `target` first."""
+        return ((self.target, self.expr),) + tuple(self.more)
 
 
 @dataclass(eq=False)

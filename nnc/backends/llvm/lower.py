@@ -47,7 +47,7 @@ class Lowering:
         self.outputs = outputs
         self.kernels: list[Kernel] = []
         self.scratch: list[Buf] = []
-        self.uses = Counter(i for n in graph.nodes for i in n.inputs)
+        self.uses = Counter(i for n in graph.nodes for i in value_inputs(n))
         self.node: Node | None = None
         # provenance for `nnc compile --explain`: the nodes whose lazy results a value still carries, and
         # those a kernel emitted now fuses (the node being lowered and its inputs' pending chains)
@@ -139,6 +139,8 @@ class Lowering:
                     self.pending = [(set(), self.chain.get(vid, ()))]
                     self.emit(Store(buf.load(), self.env[vid]))
         self.pending = []
+        from .fuse import fuse_siblings
+        self.kernels = fuse_siblings(self.kernels, self.order)
 
     def _to_outputs(self, vid: int, result: Expr) -> Expr:
         bufs = self.outputs[vid]
@@ -147,6 +149,21 @@ class Lowering:
         for buf in bufs[1:]:
             self.emit(Store(buf.load(), bufs[0].load()))
         return bufs[0].load()
+
+
+# inputs read only for their shape (broadcast_to's and reshape_like's target, iota's and random_uniform's
+# `like`, size's operand) are no use of the value: `g * g` feeding a mul and a broadcast's shape stays lazy
+# instead of being stored and read back
+SHAPE_ONLY = {"iota": {0}, "random_uniform": {0}, "size": {0}}
+VALUE_FIRST_ONLY = ("broadcast_to", "reshape_like")
+
+
+def value_inputs(node: Node) -> list[int]:
+    """The node's inputs whose values (not only their shapes) its lowering reads."""
+    if node.op in VALUE_FIRST_ONLY:
+        return list(node.inputs[:1])
+    skip = SHAPE_ONLY.get(node.op, set())
+    return [v for j, v in enumerate(node.inputs) if j not in skip]
 
 
 def _merge(chains: list[tuple[Node, ...]], order: dict[int, int]) -> tuple[Node, ...]:
