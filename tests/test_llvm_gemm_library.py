@@ -91,7 +91,8 @@ def test_random_products_agree_with_numpy(m, n, k, dtype, ta, tb, pad, accumulat
 def test_every_small_row_count_and_ragged_columns(m, dtype):
     for n in (1, 15, 17, 33, 70, 129):
         check(m, n, 37, dtype)
-        check(m, n, 37, dtype, tb=True)   # the packed path: its 12/8/4/2/1-row kernels
+        check(m, n, 37, dtype, tb=True)   # the dot path (A's rows, B's columns contiguous along k)
+        check(m, n, 37, dtype, ta=True, tb=True)   # the packed path: its 12/8/4/2/1-row kernels
 
 
 @pytest.mark.parametrize("shape", [(3, 40, 1100), (20, 70, 600), (64, 100, 300), (130, 530, 257), (1, 1, 1)])
@@ -128,10 +129,10 @@ def test_the_workspace_bound_holds_and_nothing_past_it_is_written(shape):
     guard = 4096
     ws = np.zeros(need + guard, np.uint8)
     ws[need:] = 0xA5
-    check(m, n, k, tb=True, ws=ws[:need])      # B column-strided: the packed path uses the workspace
+    check(m, n, k, ta=True, tb=True, ws=ws[:need])   # A and B strided: the packed path uses the workspace
     assert (ws[need:] == 0xA5).all()
     assert ws[:need].any()                     # and it was the caller's workspace that held the panels
-    check(m, n, k, tb=True, ws=np.zeros(64, np.uint8))   # too small: the stack is used instead
+    check(m, n, k, ta=True, tb=True, ws=np.zeros(64, np.uint8))   # too small: the stack is used instead
 
 
 @pytest.mark.parametrize("cpu", ["x86-64-v3", "x86-64"])
@@ -305,3 +306,67 @@ def test_a_model_with_a_run_time_batch_calls_the_library_at_every_batch_size():
     assert isinstance(fast, LlvmExecutable)
     texts = [v.ir for v in fast._variants.values()]
     assert len(texts) == 1 and texts[0].count('call void @"nnc_gemm_f32_mt"') >= 2
+
+
+# -- the dot path: A's rows and B's columns contiguous along k (B = Wᵀ, convolution weight gradients) -----
+def _pool():
+    from nnc.backends.llvm import threads
+    return threads.process_pool(T.host())
+
+
+def run_threads(count: int, *shape, **kw):
+    """run(...) through nnc_gemm_<dtype>_mt with the pool at `count` threads (restored after)."""
+    from nnc.backends.llvm import threads
+    pool = _pool()
+    pool.set_threads(count)
+    try:
+        return run(*shape, threads=True, **kw)
+    finally:
+        pool.set_threads(threads.threads_setting())
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(m=st.integers(1, 13), n=st.integers(1, 41), k=st.integers(0, 3000), dtype=st.sampled_from(["f32", "f64"]),
+       pad=st.sampled_from([0, 5]), accumulate=st.booleans())
+def test_dot_path_products_agree_with_numpy_and_are_the_same_on_one_and_two_threads(m, n, k, dtype, pad, accumulate):
+    kw = dict(tb=True, pad=pad, accumulate=accumulate, seed=m * 7 + n * 3 + k)
+    check(m, n, k, dtype, **kw)
+    one, _ = run_threads(1, m, n, k, dtype, **kw)
+    two, want = run_threads(2, m, n, k, dtype, **kw)
+    serial, _ = run(m, n, k, dtype, **kw)
+    np.testing.assert_array_equal(one, serial)
+    np.testing.assert_array_equal(two, serial)
+
+
+@pytest.mark.parametrize("shape", [(6, 25, 50176), (16, 25, 6400), (1, 512, 784), (3, 511, 785), (64, 130, 784)])
+def test_dot_path_conv_gradient_and_dense_shapes_bit_for_bit_on_one_and_two_threads(shape):
+    """The convolution weight-gradient shapes (tiny M, N; huge k, in blocks) and dense layers with
+    B = Wᵀ (batch 1..64): numpy's numbers, and the same bits serial, on one thread and on two."""
+    serial, want = run(*shape, tb=True, accumulate=True)
+    scale = np.sqrt(shape[2])
+    np.testing.assert_allclose(serial, want, rtol=2e-5 * scale, atol=2e-5 * scale)
+    for count in (1, 2):
+        got, _ = run_threads(count, *shape, tb=True, accumulate=True)
+        np.testing.assert_array_equal(got, serial)
+
+
+def test_dense_layers_read_their_weights_in_place_not_through_a_transposing_copy():
+    """digits_mlp's dense layers multiply by Wᵀ (W is [out, in]): each is a Matmul kernel reading W where
+    it lies; no kernel stores a [in, out] copy of a weight first."""
+    from pathlib import Path
+
+    import nnc
+    from nnc.backends import get, inference_signature
+    from nnc.backends.llvm.loops import Matmul
+    from nnc.passes.pipeline import prepare
+    graph = nnc.load(Path(__file__).resolve().parent.parent / "examples" / "digits_mlp.nn").graph("mlp")
+    backend = get("llvm")
+    fast = backend.compile(prepare(graph, backend), inference_signature(graph))
+    lw, _ = fast._lower_symbolic({})
+    weights = {tuple(a.shape) for name, a in fast.state().items() if name.endswith("weight")}
+    assert weights == {(128, 64), (10, 128)}
+    products = [k for k in lw.kernels if isinstance(k, Matmul)]
+    # B = Wᵀ read in place (the dot path), or W given as [in, out] by the graph already
+    assert len(products) == 2 and all(L.dot_layout(k.a, k.b) or k.b.strides[-1] == 1 for k in products)
+    copies = [k for k in lw.kernels if not isinstance(k, Matmul) and tuple(k.target.shape)[::-1] in weights]
+    assert not copies

@@ -136,6 +136,15 @@ def emit_parallel_gemm(module: ir.Module, serial: ir.Function, dtype: str, mr: i
         b.ret_void()
 
     two = b.icmp_signed(">=", t, _c(2))
+    # the dot path (library.py): every output is summed alone, so columns split in dot tiles
+    from .library import DOT_COLS, dot_case
+    dot_blk, dot_cols, other = (fn.append_basic_block(x) for x in ("dot", "dot_columns", "not_dot"))
+    b.cbranch(dot_case(b, m, args[5], args[7], args[8]), dot_blk, other)
+    b.position_at_end(dot_blk)
+    b.cbranch(b.and_(two, b.icmp_signed(">=", n, b.mul(t, _c(DOT_COLS)))), dot_cols, try_rows)
+    b.position_at_end(dot_cols)
+    run(0, n, DOT_COLS)
+    b.position_at_end(other)
     b.cbranch(b.and_(two, b.icmp_signed(">=", n, b.mul(t, _c(COLUMNS)))), by_cols, try_rows)
     b.position_at_end(by_cols)
     run(0, n, COLUMNS)

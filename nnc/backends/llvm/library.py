@@ -53,6 +53,8 @@ NC_BYTES = 512 * 1024    # one packed B block (kc × nc) in L2: nc = 512 floats,
 GEMV_M = 1               # rows of C up to which each row is a row update (B read row by row)
 KC_DIRECT = 512          # rows of k per block on the direct path
 DIRECT_M = 1 << 62          # rows up to which B (rows contiguous) is read in place: packing never paid
+DOT_M = 1 << 62          # rows up to which A rows and B columns contiguous along k take the dot path
+KC_DOT = 1024            # elements of k per block on the dot path (a multiple of every vector width)
 ALIGN = 64
 DTYPES = ("f32", "f64")
 POOL = "pool"            # the thread pool's part of the library (threads.py)
@@ -153,7 +155,8 @@ def module(h, dtype: str = "f32") -> ir.Module:
     thin = {r: mk.direct(e, r, 2 * g.vd) for r in (1, 2)}
     gemv = mk.row_update(e)
     pack_a, pack_b = mk.pack_a(e), mk.pack_b(e)
-    serial = _driver(e, micro, wide, narrow, thin, gemv, pack_a, pack_b)
+    dots = {(r, cols): mk.dot_tile(e, r, cols) for r in range(1, dot_rows(g) + 1) for cols in (DOT_COLS, 1)}
+    serial = _driver(e, micro, wide, narrow, thin, gemv, pack_a, pack_b, dots)
     from .gemm_threads import emit_parallel_gemm
     emit_parallel_gemm(m, serial, dtype, g.mr)   # nnc_gemm_<dtype>_mt: C split over the thread pool
     return m
@@ -202,7 +205,50 @@ def _by_rows(b: ir.IRBuilder, r, fns: dict[int, ir.Function], args) -> None:
     b.position_at_end(join)
 
 
-def _driver(e: Emitter, micro, wide, narrow, thin, gemv, pack_a, pack_b) -> ir.Function:
+DOT_COLS = 4             # columns of a dot tile (gemm_threads.py splits the dot path's columns in these)
+
+
+def dot_rows(g: Geometry) -> int:
+    """Rows of a dot tile: 4 × 4 accumulators + 8 loads in 32 vector registers, 2 × 4 + 6 in 16."""
+    return 4 if g.lanes * g.size >= 64 else 2
+
+
+def dot_case(b: ir.IRBuilder, m, csa, rsb, csb):
+    """The i1 test for the dot path (gemm_threads.py asks the same): A's rows and B's columns contiguous
+    along k, B's rows not, m ≤ DOT_M."""
+    one = _c(1)
+    return b.and_(b.and_(b.icmp_signed("==", csa, one), b.icmp_signed("==", rsb, one)),
+                  b.and_(b.icmp_signed("!=", csb, one), b.icmp_signed("<=", m, _c(DOT_M))))
+
+
+def _dot_path(e: Emitter, b: ir.IRBuilder, dots, args, beta0) -> None:
+    """C by dot tiles: k in blocks of KC_DOT (C = block 0, then += each next block, in order: the
+    threaded form's column parts sum exactly so), per block tiles of DOT_COLS columns (B's columns in L1)
+    over every row tile of A, then the last columns one at a time."""
+    m, n, k, a, rsa, csa, bm, rsb, csb, c, ldc = args
+    rows = max(r for r, _ in dots)
+    zero = _c(0)
+    kstep = b.mul(_ceil(b, _ceil(b, k, _ceil(b, k, _c(KC_DOT))), _c(e.g.lanes)), _c(e.g.lanes))
+    nfull = b.sub(n, b.srem(n, _c(DOT_COLS)))
+
+    def depth(pc):
+        kc = smin(b, kstep, b.sub(k, pc))
+        beta = b.or_(beta0, b.zext(b.icmp_signed(">", pc, zero), I64))
+        ap, bp = e.gep(b, a, pc), e.gep(b, bm, pc)
+
+        def tiles(cols, j0):
+            def rows_at(i0):
+                r = smin(b, _c(rows), b.sub(m, i0))
+                fns = {rr: f for (rr, cc), f in dots.items() if cc == cols}
+                _by_rows(b, r, fns, [kc, e.gep(b, ap, b.mul(i0, rsa)), rsa, e.gep(b, bp, b.mul(j0, csb)), csb,
+                                     e.gep(b, c, b.add(b.mul(i0, ldc), j0)), ldc, beta])
+            loop(b, zero, m, rows, rows_at, "ti")
+        loop(b, zero, nfull, DOT_COLS, lambda j0: tiles(DOT_COLS, j0), "tj")
+        loop(b, nfull, n, 1, lambda j0: tiles(1, j0), "tl")
+    loop(b, zero, k, kstep, depth, "tk")
+
+
+def _driver(e: Emitter, micro, wide, narrow, thin, gemv, pack_a, pack_b, dots) -> ir.Function:
     g = e.g
     fn = e.function(symbol(g.dtype), SIGNATURE, linkage="external")
     for arg in fn.args:
@@ -226,6 +272,12 @@ def _driver(e: Emitter, micro, wide, narrow, thin, gemv, pack_a, pack_b) -> ir.F
     b.branch(ret)
 
     b.position_at_end(some_k)
+    dot_blk, other_blk = fn.append_basic_block("dot"), fn.append_basic_block("not_dot")
+    b.cbranch(dot_case(b, m, csa, rsb, csb), dot_blk, other_blk)
+    b.position_at_end(dot_blk)
+    _dot_path(e, b, dots, fn.args[:11], beta0)
+    b.branch(ret)
+    b.position_at_end(other_blk)
     direct_blk, packed_blk = fn.append_basic_block("direct"), fn.append_basic_block("packed")
     small = b.and_(b.icmp_signed("<=", m, _c(DIRECT_M)), b.icmp_signed("==", csb, one))
     b.cbranch(small, direct_blk, packed_blk)
@@ -341,7 +393,7 @@ def cache_key(h, dtype: str, pic: bool) -> str:
     CPU, features), the element type, the relocation model and the tuning constants."""
     from .target import GENERATOR
     version = ".".join(str(v) for v in llvm.llvm_version_info)
-    tuning = f"{KC},{NC_BYTES},{KC_DIRECT},{DIRECT_M},{GEMV_M},{sorted(TILE.items())}"
+    tuning = f"{KC},{NC_BYTES},{KC_DIRECT},{DIRECT_M},{GEMV_M},{DOT_M},{KC_DOT},{sorted(TILE.items())}"
     return cache.make_key(VERSION, _source_digest(), GENERATOR, llvmlite.__version__, version, h.triple, h.cpu,
                           h.features, dtype, "pic" if pic else "jit", tuning)
 
@@ -457,6 +509,14 @@ def declare(module: ir.Module, dtype: str, threads: bool = False) -> ir.Function
     return fn
 
 
+def dot_layout(a, b) -> bool:
+    """Whether operands A and B (loops.Load views) are laid out for the dot path: A's rows and B's columns
+    contiguous along k (B = Wᵀ of a dense weight W[out, in]; convolution weight gradients). The library
+    takes such a B where it lies (lower.py then skips its transposing copy); the run-time test is
+    `dot_case`."""
+    return ENABLED and a.strides[-1] == 1 and b.strides[-2] == 1
+
+
 def pays(m, n, kk, dtype: str) -> bool:
     """Whether a product of these sizes (ints, or run-time sizes judged at their hint) goes to the library."""
     from .dims import hint
@@ -477,7 +537,8 @@ def emit_call(k, kern, workspace: tuple | None = None) -> bool:
     batch = t.shape[:-2]
     if any(isinstance(d, int) and d == 0 for d in (m, n, kk, *batch)):
         return False  # gemm.py's early exits
-    if t.strides[-1] != 1 or (b.strides[-1] != 1 and not STRIDED_B) or not pays(m, n, kk, t.dtype):
+    if t.strides[-1] != 1 or (b.strides[-1] != 1 and not STRIDED_B and not dot_layout(a, b)) \
+            or not pays(m, n, kk, t.dtype):
         return False
     fn = declare(k.module, t.dtype, THREADS)
     dim = k.dim if hasattr(k, "dim") else (lambda d: ir.Constant(I64, int(d)))

@@ -403,3 +403,73 @@ def row_update(e: Emitter, unroll: int = 4) -> ir.Function:
     loop(b, kfull, kk, 1, rows(1), "p1")
     b.ret_void()
     return fn
+
+
+def hsum(e: Emitter, b: ir.IRBuilder, v):
+    """The sum of a vector's lanes by halving (lo + hi, log2(W) steps): a fixed order, so every caller gets
+    the same bits."""
+    width = e.g.lanes
+    while width > 1:
+        half = width // 2
+        lo = b.shuffle_vector(v, v, ir.Constant(ir.VectorType(I32, half), list(range(half))))
+        hi = b.shuffle_vector(v, v, ir.Constant(ir.VectorType(I32, half), list(range(half, width))))
+        v, width = b.fadd(lo, hi), half
+    return b.extract_element(v, ir.Constant(I32, 0))
+
+
+def dot_tile(e: Emitter, rows: int, cols: int) -> ir.Function:
+    """void (i64 k, ptr a, i64 rsa, ptr b, i64 csb, ptr c, i64 ldc, i64 beta): C[rows, cols] (=|+=)
+    A[rows, k] · B[k, cols] where A's rows and B's columns are contiguous along k (csa = rsb = 1: dense
+    weights W[out, in] as B = Wᵀ, convolution weight gradients): one vector accumulator per output along
+    k, the last k % W under a lane mask, each summed by `hsum`. Every output's value depends only on its
+    own row and column (never on the tile it ran in), so any split of C between threads gives the same
+    bits. k ≥ 1."""
+    g = e.g
+    fn = e.function(f"nnc_dot_{g.dtype}_{rows}x{cols}",
+                    [("k", I64), ("a", PTR), ("rsa", I64), ("b", PTR), ("csb", I64), ("c", PTR), ("ldc", I64),
+                     ("beta", I64)])
+    kk, a, rsa, bmat, csb, c, ldc, beta = fn.args
+    entry, body, tail = (fn.append_basic_block(n) for n in ("entry", "k", "tail"))
+    b = ir.IRBuilder(entry)
+    w = ir.Constant(I64, g.lanes)
+    zero = ir.Constant(I64, 0)
+    arow = [e.gep(b, a, b.mul(ir.Constant(I64, r), rsa)) if r else a for r in range(rows)]
+    bcol = [e.gep(b, bmat, b.mul(ir.Constant(I64, j), csb)) if j else bmat for j in range(cols)]
+    nfull = b.sub(kk, b.srem(kk, w))
+    b.cbranch(b.icmp_signed(">", nfull, zero), body, tail)
+    b.position_at_end(body)
+    p = b.phi(I64, name="p")
+    p.add_incoming(zero, entry)
+    accs = [[b.phi(e.vt) for _ in range(cols)] for _ in range(rows)]
+    for row in accs:
+        for acc in row:
+            acc.add_incoming(e.zero, entry)
+    av = [b.load(e.gep(b, x, p), typ=e.vt, align=g.size) for x in arow]
+    bv = [b.load(e.gep(b, x, p), typ=e.vt, align=g.size) for x in bcol]
+    new = [[e.mul_add(b, av[r], bv[j], accs[r][j]) for j in range(cols)] for r in range(rows)]
+    nxt = b.add(p, w, flags=("nsw",))
+    for r in range(rows):
+        for j in range(cols):
+            accs[r][j].add_incoming(new[r][j], body)
+    p.add_incoming(nxt, body)
+    b.cbranch(b.icmp_signed("<", nxt, nfull), body, tail)
+
+    b.position_at_end(tail)   # the last k % W elements under a mask (none: the mask is empty, adds zeros)
+    last = [[b.phi(e.vt) for _ in range(cols)] for _ in range(rows)]
+    for r in range(rows):
+        for j in range(cols):
+            last[r][j].add_incoming(e.zero, entry)
+            last[r][j].add_incoming(new[r][j], body)
+    mask = e.mask(b, b.sub(kk, nfull), 0)
+    align = ir.Constant(I32, g.size)
+    av = [b.call(e.mload, [e.gep(b, x, nfull), align, mask, e.zero]) for x in arow]
+    bv = [b.call(e.mload, [e.gep(b, x, nfull), align, mask, e.zero]) for x in bcol]
+    add = b.icmp_signed("!=", beta, zero)
+    for r in range(rows):
+        for j in range(cols):
+            s = hsum(e, b, e.mul_add(b, av[r], bv[j], last[r][j]))
+            ptr = e.gep(b, c, b.add(b.mul(ir.Constant(I64, r), ldc), ir.Constant(I64, j)))
+            old = b.load(ptr, typ=e.t)
+            b.store(b.select(add, b.fadd(old, s), s), ptr)
+    b.ret_void()
+    return fn
