@@ -12,9 +12,10 @@ An executable runs `prepare` when the parameters change (load_state, `.params[..
 outputs in buffers of its own; every call runs `run` only. The per-call results are those of the whole
 graph (the same kernels compute the same values, earlier).
 
-Not hoisted: nodes whose result depends on a size symbol (the batch), and index-only views at the border
-(reshape, broadcast_to, which the lowering folds into the reading loop: materialising them would cost
-memory and traffic, not save work), and nodes giving a graph output (a derived tensor is never an output).
+Not hoisted: nodes whose result depends on a size symbol (the batch), index-only views at the border
+(reshape, broadcast_to, transpose, which the lowering folds into the reading loop: materialising them
+would cost memory and traffic, not save work; see VIEWS), and nodes giving a graph output (a derived
+tensor is never an output). A graph whose hoisted part would be views alone is not split.
 """
 from __future__ import annotations
 
@@ -26,7 +27,11 @@ from ..ir.graph import Graph, Parameter
 from ..ir.types import symbols_of
 from .dce import eliminate_dead_code
 
-VIEWS = frozenset({"reshape", "broadcast_to"})  # left per call where their result is read per call
+# left per call where their result is read per call: the lowering folds them into the reading loop, and a
+# matmul reads a transposed weight where it lies (the GEMM library's dot path): a hoisted copy would change
+# the kernel the product runs in (measured slower at batch 1) and its rounding (the C library, which has no
+# prepare step, would no longer give the in-process bits)
+VIEWS = frozenset({"reshape", "broadcast_to", "transpose"})
 NEVER = frozenset({"rand", "randn", "dropout_mask", "dropout"})  # draws: never computed ahead
 
 
