@@ -268,9 +268,13 @@ def _matmul(lw, node, xs):
     full = batch + (m, n)
     rows = L.numel(batch) * m
     alt = packed = None
-    if b2.strides[-1] != 1 and dtype in ("f32", "f64") and hint(n) >= 8 and hint(rows) >= 4:
+    from .library import dot_layout
+    if b2.strides[-1] != 1 and dtype in ("f32", "f64") and hint(n) >= 8 and hint(rows) >= 4 \
+            and not dot_layout(a2, b2):
         # the tiled kernel wants B's rows contiguous: a packed copy costs 1/M of the multiply; with a
-        # run-time M the copy runs only when M >= 4 (else the product reads B where it is)
+        # run-time M the copy runs only when M >= 4 (else the product reads B where it is). Not when
+        # the GEMM library's dot path reads B where it lies (B = Wᵀ of a dense weight W[out, in]: the
+        # copy was a transpose of the whole weight every call)
         if isinstance(rows, int):
             b2 = lw.contiguous(b2)
         else:
