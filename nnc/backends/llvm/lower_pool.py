@@ -1,11 +1,17 @@
 """Pooling lowerings: reduce_window (max/avg pooling), select_and_scatter_add and pool_select (max
-pooling's gradient and its second derivative's select), kept out of lower.py so it stays small."""
+pooling's gradient and its second derivative's select), kept out of lower.py so it stays small.
+
+reduce_window becomes a `PoolReduce` (window.py: taps unrolled, the last spatial axis vectorised, no
+bounds tests inside) unless its kernel has more than MAX_TAPS taps (then a plain Reduce over the
+Window); the winners' kernels are `WindowPick`s, which window.py emits in the fastest form that
+applies. The source of a reduce_window stays lazy: relu(conv + bias) → max pool is one pass."""
 from __future__ import annotations
 
 from typing import Callable
 
 from . import loops as L
 from .loops import Reduce
+from .window import MAX_TAPS, PoolReduce
 
 
 def _out(lw, node):
@@ -33,7 +39,11 @@ def lower_reduce_window(lw, node, xs):
     win = L.Window(x, full, tuple(map(tuple, mat)), (0, 0) + tuple(-v for v in lo), (1,) * (2 + sp),
                    float("-inf") if kind == "max" else 0.0)
     buf = lw.new_buf(dtype, shape, node.outputs[0])
-    lw.emit(Reduce(buf.load(), win, tuple(range(2 + sp, q)), kind))
+    axes = tuple(range(2 + sp, q))
+    if L.numel(kernel) <= MAX_TAPS:  # taps unrolled, the last axis vectorised (window.py)
+        lw.emit(PoolReduce(buf.load(), win, axes, kind, x=x, kernel=kernel, stride=stride, lo=lo))
+    else:
+        lw.emit(Reduce(buf.load(), win, axes, kind))
     return buf.load()
 
 
