@@ -5,6 +5,10 @@ One process, contenders alternating in blocks, medians of many calls after a war
 numpy is imported, unless already set). Run: `python bench/gemm_speed.py [--blocks 15] [--shapes 1024,mlp1]`.
 Prints a table: per shape, microseconds per call and GFLOP/s of each contender, and the library's ratio
 to numpy; the load average comes first (numbers on a busy machine are not comparable).
+
+Shapes whose name ends in `T` take B transposed (B = Wᵀ of a dense weight W[out, in], B's columns
+contiguous: the library's dot path), `tA` A transposed (a weight gradient Xᵀ·dY). `--threads 1,2` adds
+the library's threaded form (`nnc_gemm_f32_mt`) with the pool at each count.
 """
 from __future__ import annotations
 
@@ -27,12 +31,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from nnc.backends.llvm import library as L  # noqa: E402
 from nnc.backends.llvm import target as T  # noqa: E402
 
-SHAPES = {  # name: (M, N, K)
+SHAPES = {  # name: (M, N, K), or (M, N, K, A transposed, B transposed)
     "1024": (1024, 1024, 1024),
     "mlp1": (1, 512, 784),
     "mlp64": (64, 512, 784),
     "mlp256": (256, 512, 784),
     "conv1": (6, 50176, 25),
+    "mlp1T": (1, 512, 784, False, True),       # batch-1 dense with W[out, in] as it is stored
+    "mlp3T": (3, 512, 784, False, True),
+    "mlp64T": (64, 512, 784, False, True),     # the MLP's forward layer 1 in training
+    "mlp64dwtA": (512, 784, 64, True, False),   # its weight gradient dYᵀ·X
+    "lenet_dw2T": (16, 25, 6400, False, True),  # LeNet's conv weight gradients at batch 64: tiny M, N, huge k
+    "lenet_dw1T": (6, 25, 50176, False, True),
 }
 GEMM = ctypes.CFUNCTYPE(None, *[ctypes.c_int64] * 3, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
                         ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64,
@@ -40,15 +50,24 @@ GEMM = ctypes.CFUNCTYPE(None, *[ctypes.c_int64] * 3, ctypes.c_void_p, ctypes.c_i
 RUN = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 
 
-def library_call(h: T.Host, a, b, c, ws):
-    """A closure calling nnc_gemm_f32 on these arrays (arguments converted once)."""
+def library_call(h: T.Host, a, b, c, ws, threads: int = 0):
+    """A closure calling nnc_gemm_f32 on these arrays (arguments converted once; a and b may be transposed
+    views); with `threads`, nnc_gemm_f32_mt with the pool at that many threads."""
     eng = L.engine(h, "f32")
-    fn = GEMM(eng.get_function_address(L.symbol("f32")))
+    fn = GEMM(eng.get_function_address(L.symbol("f32", bool(threads))))
     m, k = a.shape
     n = b.shape[1]
-    args = (m, n, k, a.ctypes.data, k, 1, b.ctypes.data, n, 1, c.ctypes.data, n, 0, ws.ctypes.data, ws.nbytes)
+    size = a.itemsize
+    args = (m, n, k, a.ctypes.data, a.strides[0] // size, a.strides[1] // size, b.ctypes.data,
+            b.strides[0] // size, b.strides[1] // size, c.ctypes.data, n, 0, ws.ctypes.data, ws.nbytes)
+    pool = None
+    if threads:
+        from nnc.backends.llvm.threads import process_pool
+        pool = process_pool(h)
 
     def call():
+        if pool is not None:
+            pool.set_threads(threads)
         fn(*args)
     call.keep = (eng, a, b, c, ws)  # the arguments are raw addresses: keep their arrays alive
     return call
@@ -104,6 +123,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=4.0, help="time per shape, all contenders together")
     ap.add_argument("--blocks", type=int, default=15)
     ap.add_argument("--no-forms", action="store_true", help="skip the gemm.py forms (slow to compile at 1024³)")
+    ap.add_argument("--threads", default="", help="also the threaded form at these thread counts: 1,2")
     args = ap.parse_args()
     h = T.host()
     print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}; cpu {h.cpu}; "
@@ -112,23 +132,28 @@ def main() -> None:
     obj, cached = L.compile_library(h, "f32", use_cache=False)
     print(f"library compile (no cache) {time.perf_counter() - t:.2f} s, {len(obj) // 1024} KB object")
     rng = np.random.default_rng(0)
-    print(f"{'shape':>22} | {'library':>16} | {'numpy':>16} | {'gemm.py forms':>16} | lib/numpy")
+    counts = [int(t) for t in args.threads.split(",") if t]
+    extra = [f"lib {t} thr" for t in counts]
+    print(f"{'shape':>22} | {'library':>16} | {'numpy':>16} | {'gemm.py forms':>16} | "
+          + "".join(f"{x:>16} | " for x in extra) + "lib/numpy")
     for name in args.shapes.split(","):
-        m, n, k = SHAPES[name]
-        a = rng.normal(size=(m, k)).astype(np.float32)
-        b = rng.normal(size=(k, n)).astype(np.float32)
+        m, n, k, ta, tb = (SHAPES[name] + (False, False))[:5]
+        a = rng.normal(size=(k, m)).astype(np.float32).T if ta else rng.normal(size=(m, k)).astype(np.float32)
+        b = rng.normal(size=(n, k)).astype(np.float32).T if tb else rng.normal(size=(k, n)).astype(np.float32)
         c = np.zeros((m, n), np.float32)
         out = np.zeros((m, n), np.float32)
         ws = np.zeros(L.workspace_bytes(n, k, "f32"), np.uint8)
         calls = {"library": library_call(h, a, b, c, ws), "numpy": lambda: np.matmul(a, b, out=out)}
-        if not args.no_forms:
+        if not args.no_forms and not (ta or tb):
             calls["forms"] = forms_call(h, a, b, np.zeros((m, n), np.float32), use_library=False)
+        for t, x in zip(counts, extra):
+            calls[x] = library_call(h, a, b, np.zeros((m, n), np.float32), ws, threads=t)
         best = measure(calls, args.seconds, args.blocks)
         ref = a.astype(np.float64) @ b
-        assert np.allclose(c, ref, rtol=1e-3, atol=1e-3), f"library result wrong on {name}"
+        assert np.allclose(c, ref, rtol=1e-3, atol=1e-3 * max(1.0, np.sqrt(k))), f"library result wrong on {name}"
         flops = 2 * m * n * k
         cells = []
-        for who in ("library", "numpy", "forms"):
+        for who in ("library", "numpy", "forms", *extra):
             s = best.get(who)
             cells.append(f"{s * 1e6:8.1f} µs {flops / s / 1e9:5.1f}" if s else f"{'-':>16}")
         print(f"{f'{name} [{m}x{k}]·[{k}x{n}]':>22} | " + " | ".join(cells)
