@@ -1,21 +1,52 @@
-"""The convolution lowering (op `conv`, which also carries the input and weight gradients): im2col and GEMMs.
+"""The convolution lowering (op `conv`, which also carries both gradients of a convolution): GEMMs fed by
+im2col, or followed by col2im where that moves less data. lower.py's table maps `conv` to `lower_conv`.
 
-Kept apart from lower.py's table, which maps `conv` to `lower_conv`.
+A `conv` node computes  y[n, o, p] = Σ_{c, k} w[o, c, k] · x̃[n, g·Cg + c, p·stride + k·rd − lo]  per group g,
+x̃ being x with `lhs_dilation − 1` zeros between its elements. Autodiff (nnc/ops/conv.py) writes the input
+gradient as such a conv of the padded, dilated output gradient with the flipped kernel, and the weight
+gradient as one with batch and channels swapped and the output gradient as the kernel. Two lowerings:
+
+- im2col (forward convolutions, weight gradients): the input padded (and dilated) once, the columns
+  cols[n, (c, k), p] stored from a `Window` that needs no bounds test, then per image and group one GEMM
+  y[n] = W[og, Cg·K] · cols[n] with B's rows contiguous (the GEMM library's packed path) and the output in
+  NCHW order. A weight gradient has few output positions (P = the forward kernel) and a huge reduction
+  (Cg·K = batch × forward output positions): the same orientation, B rows of P elements.
+- col2im (input gradients: stride 1 and an output larger than the input, or an input dilation): the
+  columns of the output, dcols[n, (c, k), i] = Σ_o w[c, o, k] · x[n, o, i], one GEMM per image over the
+  input's positions i (no padded copy, no zeros multiplied: half the FLOPs of im2col on the padded
+  gradient and a fifth of its data for a 5×5 kernel), then added into y one kernel position at a time:
+  y[n, c, i·ld + lo − k·rd] += dcols[n, c, k, i] over the range of i that lands inside y, a strided
+  elementwise Store per kernel position (contiguous rows for ld = 1, no bounds tests).
 """
 from __future__ import annotations
 
+import itertools
+
 from ...ir.graph import Node
 from . import loops as L
-from .dims import hint
-from .loops import Expr, Load, Matmul, Store
+from .loops import Const, Expr, Load, Map, Matmul, Store
 
 
 def lower_conv(lw, node: Node, xs: list[Expr]) -> Expr:
-    """Per group: im2col (a Window expression stored once) and a matmul with the weights as the small
-    operand, so the output lands in NCHW order without a transpose."""
+    """The conv node's result: col2im where it pays (`_transposed`), else im2col and a GEMM."""
     x, w = xs
-    if L.cost(x) > 0:
-        x = lw.materialize(x)
+    if _transposed(node, x, lw.shape(node.outputs[0])):
+        return _col2im(lw, node, x, w)
+    return _im2col(lw, node, x, w)
+
+
+def _transposed(node: Node, x: Expr, shape: tuple) -> bool:
+    """Whether col2im moves less data: stride 1, every spatial size known, and the output has more
+    positions than the input (a padded transposed convolution: an input gradient) or x is dilated."""
+    sizes = tuple(x.shape[2:]) + tuple(shape[2:])
+    if any(s != 1 for s in node.attr("stride")) or not all(isinstance(s, int) for s in sizes):
+        return False
+    return any(d > 1 for d in node.attr("lhs_dilation")) or L.numel(shape[2:]) > L.numel(x.shape[2:])
+
+
+def _im2col(lw, node: Node, x: Expr, w: Expr) -> Expr:
+    """Per group: the columns (a `Window` stored once) and a GEMM with the weights as A, so the output
+    lands in NCHW order without a transpose."""
     w = lw.contiguous(w)
     vid = node.outputs[0]
     dtype, shape = lw.dtype(vid), lw.shape(vid)
@@ -26,18 +57,30 @@ def lower_conv(lw, node: Node, xs: list[Expr]) -> Expr:
     og, kt, pt = o // groups, L.numel(kernel), L.numel(out_sp)
     stride, rd, ld = node.attr("stride"), node.attr("rhs_dilation"), node.attr("lhs_dilation")
     lo = tuple(p[0] for p in node.attr("padding"))
-    if any(lo) or any(p[1] for p in node.attr("padding")) or any(d > 1 for d in ld):
-        # the padded (and zero-dilated) input, stored once: im2col then reads it without a bounds test
-        hi = tuple(p[1] for p in node.attr("padding"))
+    hi = tuple(p[1] for p in node.attr("padding"))
+    if all(a >= 0 for a in lo + hi) and all(d == 1 for d in ld) and (any(lo) or any(hi)):
+        # the padded input stored once, as zeros and then x into its interior (two vectorised loops; x
+        # computed there when it is an expression): im2col then reads it without a bounds test
+        padded = lw.new_buf(dtype, tuple(x.shape[:2]) + tuple(s + a + b for s, a, b in zip(x.shape[2:], lo, hi)))
+        lw.emit(Store(padded.load(), L.broadcast(Const(0.0, dtype, ()), padded.shape)))
+        inner = padded.load()
+        for d in range(sp):
+            inner = L.sub_axis(inner, 2 + d, lo[d], x.shape[2 + d])
+        lw.emit(Store(inner, x))
+        x, lo = padded.load(), (0,) * sp
+    elif any(lo) or any(hi) or any(d > 1 for d in ld):
+        # the padded (cropped, zero-dilated) input, stored once: im2col then reads it without a bounds test
         padded = x.shape[:2] + tuple((size - 1) * d + 1 + a + b for size, d, a, b in zip(x.shape[2:], ld, lo, hi))
         r = len(padded)
         x = lw.materialize(L.Window(x, padded, tuple(tuple(int(i == j) for j in range(r)) for i in range(r)),
                                     (0, 0) + tuple(-a for a in lo), (1, 1) + tuple(ld), 0.0))
         lo, ld = (0,) * sp, (1,) * sp
+    elif L.cost(x) > 0:
+        x = lw.materialize(x)
     buf = lw.new_buf(dtype, shape, node.outputs[0])
-    # cols [N, Cg·K, P] feeds a matmul vectorised along P; with few output positions (a weight gradient:
-    # P is the kernel's size) store it as [N, P, Cg·K] instead, so the matmul is dot products along Cg·K
-    by_rows = hint(pt) < 32 <= hint(cg * kt)  # a speed choice: right for every binding
+    # cols [N, Cg·K, P]: B of each image's GEMM with its rows contiguous, also for a weight gradient's few
+    # output positions (P = 25 for a 5x5 kernel): the library's packed path measured 2.6-3x faster there
+    # than dot products along Cg·K over columns stored [N, P, Cg·K] (lenet5's two weight gradients)
     cols_shape = (n, cg) + tuple(kernel) + tuple(out_sp)
     q = len(cols_shape)
     for g in range(groups):
@@ -49,16 +92,108 @@ def lower_conv(lw, node: Node, xs: list[Expr]) -> Expr:
             mat.append(row)
             const.append(-lo[d])
         win = L.Window(x, cols_shape, tuple(map(tuple, mat)), tuple(const), (1, 1) + tuple(ld), 0.0)
-        if by_rows:  # stored as [N, P..., Cg, K...]
-            stored = (n,) + tuple(out_sp) + (cg,) + tuple(kernel)
-            cols = lw.new_buf(dtype, stored)
-            lw.emit(Store(cols.load(), L.transpose(win, (0,) + tuple(range(2 + sp, 2 + 2 * sp)) + (1,)
-                                                   + tuple(range(2, 2 + sp)))))
-            b = Load(cols, (n, cg * kt, pt), (cg * kt * pt, 1, cg * kt), 0)
-        else:
-            cols = lw.new_buf(dtype, cols_shape)
-            lw.emit(Store(cols.load(), win))
-            b = Load(cols, (n, cg * kt, pt), (cg * kt * pt, pt, 1), 0)
+        cols = lw.new_buf(dtype, cols_shape)
+        lw.emit(Store(cols.load(), win))
+        b = Load(cols, (n, cg * kt, pt), (cg * kt * pt, pt, 1), 0)
         a = Load(w.buf, (n, og, cg * kt), (0, cg * kt, 1), w.offset + g * og * cg * kt)
         lw.emit(Matmul(Load(buf, (n, og, pt), (o * pt, pt, 1), g * og * pt), a, b))
     return buf.load()
+
+
+def _col2im(lw, node: Node, x: Expr, w: Expr) -> Expr:
+    """Per group and image: dcols = Wᵀ·x (one GEMM over the input's positions), then per kernel position
+    one add of dcols' slice into y (zeroed first)."""
+    vid = node.outputs[0]
+    dtype, shape = lw.dtype(vid), lw.shape(vid)
+    sp = len(shape) - 2
+    n, cin = x.shape[:2]
+    in_sp, out_sp = tuple(x.shape[2:]), tuple(shape[2:])
+    groups = node.attr("groups", 1)
+    o, cg = w.shape[:2]                       # w [O, Cg, K...]: O output channels, Cg = Cin / groups
+    kernel = tuple(w.shape[2:])
+    og, kt = o // groups, L.numel(kernel)
+    rd, ld = node.attr("rhs_dilation"), node.attr("lhs_dilation")
+    lo = tuple(p[0] for p in node.attr("padding"))
+    extent = tuple((k - 1) * r + 1 for k, r in zip(kernel, rd))
+    flat = all(d == 1 for d in ld)
+    # flat (no input dilation): x's rows widened with zeros to the full output's width F = I + E - 1 (all
+    # axes but the first), so that each kernel position's contribution is ONE contiguous range of the
+    # full output flattened, a zero column landing where a real one would spill into the next row
+    full = tuple(i + e - 1 for i, e in zip(in_sp, extent))
+    src_sp = (in_sp[0],) + full[1:] if flat else in_sp
+    if flat and src_sp != in_sp:  # zeros, then x (computed here when it is an expression) into the rows
+        wide = lw.new_buf(dtype, (n, cin) + src_sp)
+        lw.emit(Store(wide.load(), L.broadcast(Const(0.0, dtype, ()), wide.shape)))
+        inner = wide.load()
+        for d in range(1, sp):
+            inner = L.sub_axis(inner, 2 + d, 0, in_sp[d])
+        lw.emit(Store(inner, x))
+        x = wide.load()
+    else:
+        x = lw.contiguous(x)
+    it = L.numel(src_sp)
+    # A [O, K..., Cg] contiguous: each group's rows (o, k) hold the weights of one output channel and
+    # kernel position over the group's input channels
+    wt = lw.contiguous(L.transpose(w, (0,) + tuple(range(2, 2 + sp)) + (1,)))
+    dcols = lw.new_buf(dtype, (n, o) + kernel + src_sp)
+    for g in range(groups):
+        a = Load(wt.buf, (n, og * kt, cg), (0, cg, 1), wt.offset + g * og * kt * cg)
+        b = Load(x.buf, (n, cg, it), (cin * it, it, 1), x.offset + g * cg * it)
+        lw.emit(Matmul(Load(dcols, (n, og * kt, it), (o * kt * it, it, 1), g * og * kt * it), a, b))
+    if flat:
+        return _scatter_flat(lw, vid, dtype, shape, dcols, kernel, rd, lo, full, it)
+    buf = lw.new_buf(dtype, shape, vid)
+    lw.emit(Store(buf.load(), L.broadcast(Const(0.0, dtype, ()), shape)))
+    src_all = dcols.load()
+    for k in itertools.product(*(range(s) for s in kernel)):
+        target, src = buf.load(), L.view(src_all, (n, o) + in_sp, _pick(2, sp, k), (0, 0) + k + (0,) * sp)
+        for d in range(sp):
+            # y index h = i·ld + lo − k·rd must lie in [0, H): the range of input positions i that land
+            first = max(0, -((lo[d] - k[d] * rd[d]) // ld[d]))
+            last = min(in_sp[d] - 1, (out_sp[d] - 1 - lo[d] + k[d] * rd[d]) // ld[d])
+            if last < first:
+                break
+            h0 = first * ld[d] + lo[d] - k[d] * rd[d]
+            target = L.sub_axis(target, 2 + d, h0, last - first + 1, ld[d])
+            src = L.sub_axis(src, 2 + d, first, last - first + 1)
+        else:
+            lw.emit(Store(target, Map("add", (target, src), dtype, tuple(target.shape))))
+    return buf.load()
+
+
+def _scatter_flat(lw, vid: int, dtype: str, shape: tuple, dcols, kernel: tuple, rd: tuple, lo: tuple,
+                  full: tuple, it: int) -> Expr:
+    """The full output yf [N, O, F...] (position f = i + (K − 1 − k)·rd) as one contiguous add per kernel
+    position of dcols' slice, flattened; y is yf cropped (a view) or padded."""
+    n, o = shape[:2]
+    sp = len(kernel)
+    lf = L.numel(full)
+    yf = lw.new_buf(dtype, (n, o) + full)
+    lw.emit(Store(yf.load(), L.broadcast(Const(0.0, dtype, ()), yf.shape)))
+    fstrides = L.contiguous_strides(full)
+    kt = L.numel(kernel)
+    for j, k in enumerate(itertools.product(*(range(s) for s in kernel))):
+        off = sum((kd - 1 - kk) * r * st for kd, kk, r, st in zip(kernel, k, rd, fstrides))
+        target = Load(yf, (n, o, it), (o * lf, lf, 1), off)
+        src = Load(dcols, (n, o, it), (o * kt * it, kt * it, 1), j * it)
+        lw.emit(Store(target, Map("add", (target, src), dtype, (n, o, it))))
+    # y[h] = yf[h + E − 1 − lo]
+    shift = tuple((kd - 1) * r - a for kd, r, a in zip(kernel, rd, lo))
+    if all(0 <= c and c + h <= f for c, h, f in zip(shift, shape[2:], full)):
+        y = yf.load()
+        for d in range(sp):
+            y = L.sub_axis(y, 2 + d, shift[d], shape[2 + d])
+        if lw.outputs.get(vid):
+            return lw.materialize(y, vid)
+        return y
+    y = L.Pad(yf.load(), tuple(shape), (0, 0) + tuple(-c for c in shift), 0.0)
+    return lw.materialize(y, vid)
+
+
+def _pick(lead: int, sp: int, k: tuple) -> tuple:
+    """The view matrix from [lead axes, I...] into dcols [lead axes, K..., I...] at one kernel position."""
+    q = lead + sp
+    rows = [[int(j == d) for j in range(q)] for d in range(lead)]
+    rows += [[0] * q for _ in range(sp)]
+    rows += [[int(j == lead + d) for j in range(q)] for d in range(sp)]
+    return rows
