@@ -25,7 +25,7 @@ from . import loops as L
 from .dims import Dim, Poly, hint, of_graph
 from .loops import Buf, Const, Expr, Kernel, Load, Map, Matmul, Reduce, Store
 from .lower_conv import lower_conv
-from .lower_pool import lower_reduce_window, window_pick
+from .lower_pool import lower_pool_backward, lower_reduce_window, window_pick
 from .recurrent import lower_recurrent, lower_recurrent_backward
 
 UNARY = ("neg", "exp", "log", "sqrt", "tanh", "sigmoid", "abs", "sign", "cos")
@@ -377,4 +377,5 @@ LOWERINGS: dict[str, Callable] = {
     "recurrent_backward": lower_recurrent_backward,
     "conv": lower_conv, "reduce_window": lower_reduce_window,
     "select_and_scatter_add": window_pick("scatter"), "pool_select": window_pick("select"),
+    "pool_backward": lower_pool_backward,
 }

@@ -11,7 +11,7 @@ from typing import Callable
 
 from . import loops as L
 from .loops import Reduce
-from .window import MAX_TAPS, PoolReduce
+from .window import MAX_TAPS, AvgPoolGrad, PoolReduce
 
 
 def _out(lw, node):
@@ -25,6 +25,8 @@ def _window_geometry(node):
 
 def lower_reduce_window(lw, node, xs):
     x = xs[0]
+    if not isinstance(x, L.Load) and L.numel(tuple(node.attr("kernel"))) <= MAX_TAPS:
+        x = lw.materialize(x)  # one pass storing it, then whole rows per vector load (window.py)
     dtype, shape = _out(lw, node)
     kernel, stride, lo = _window_geometry(node)
     sp = len(kernel)
@@ -59,3 +61,16 @@ def window_pick(mode: str) -> Callable:
         lw.emit(L.WindowPick(target, x, other, kernel, stride, lo, mode))
         return buf.load()
     return lower
+
+
+def lower_pool_backward(lw, node, xs):
+    """pool_backward kept whole (lower.py's table lists it, so it is not decomposed): maxpool's as
+    select_and_scatter_add, avgpool's g / size spread over each window without a convolution."""
+    if node.attr("kind") == "maxpool":
+        return window_pick("scatter")(lw, node, xs)
+    g = lw.materialize(xs[0])
+    dtype, shape = _out(lw, node)
+    kernel, stride, lo = _window_geometry(node)
+    buf = lw.new_buf(dtype, shape, node.outputs[0])
+    lw.emit(AvgPoolGrad(buf.load(), g, g, kernel, stride, lo, "avg", size=L.numel(kernel)))
+    return buf.load()

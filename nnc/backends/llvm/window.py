@@ -37,6 +37,14 @@ class PoolReduce(Reduce):
     lo: tuple[int, ...] = ()
 
 
+@dataclass(eq=False)
+class AvgPoolGrad(WindowPick):
+    """Average pooling's gradient (pool_backward kind avgpool): target[n, c, q] = the sum of
+    g[n, c, p] / size over the windows p holding q (x and other are both g; mode "avg")."""
+
+    size: int = 1
+
+
 def _c(v: int) -> ir.Constant:
     return ir.Constant(I64, v)
 
@@ -253,17 +261,46 @@ def emit_window_pick(k: KernelBuilder, kern: WindowPick) -> None:
         taps *= kk
     if kern.mode == "select" and taps <= MAX_TAPS:
         _forward(k, kern.target, kern.x, kern.other, kern.kernel, kern.stride, kern.lo, "select")
-    elif kern.mode == "scatter" and cells <= MAX_TAPS and all(s >= kk for s, kk in zip(kern.stride, kern.kernel)):
+    elif kern.mode in ("scatter", "avg") and cells <= MAX_TAPS and all(s >= kk for s, kk in zip(kern.stride, kern.kernel)):
         _scatter_blocks(k, kern)
+    elif kern.mode == "avg":
+        _avg_general(k, kern)
     else:
         _pick_general(k, kern)
+
+
+def _avg_general(k: KernelBuilder, kern: AvgPoolGrad) -> None:
+    """Overlapping windows: each cell q sums g/size over its windows p, ceil((q+lo-k+1)/s) <= p <= (q+lo)/s."""
+    b, g, t = k.b, kern.other, kern.target
+    dtype = t.dtype
+    outs = [k.dim(n) for n in g.shape[2:]]
+    size = const(dtype, float(kern.size))
+    acc = k.alloca(REG[dtype])
+
+    def cell(idx):
+        first, counts = [], []
+        for q, out, kk, s, l in zip(idx[2:], outs, kern.kernel, kern.stride, kern.lo):
+            num = b.add(q, _c(l - kk + 1))
+            lo_p = b.select(b.icmp_signed(">", num, _c(0)), b.sdiv(b.add(num, _c(s - 1)), _c(s)), _c(0))
+            hi_p = _min(b, b.sub(out, _c(1)), b.sdiv(b.add(q, _c(l)), _c(s)))
+            first.append(lo_p)
+            counts.append(_max(b, b.sub(b.add(hi_p, _c(1)), lo_p), _c(0)))
+        b.store(const(dtype, 0.0), acc)
+
+        def add(ws):
+            ps = [b.add(f, w) for f, w in zip(first, ws)]
+            b.store(b.fadd(b.load(acc, typ=REG[dtype]), b.fdiv(k.ev(g, list(idx[:2]) + ps), size)), acc)
+        k.nest(tuple(counts), add)
+        k.store(t, idx, b.load(acc, typ=REG[dtype]))
+    k.nest(t.shape, cell)
 
 
 def _scatter_blocks(k: KernelBuilder, kern: WindowPick) -> None:
     """Windows that do not overlap: dx (the target, x's shape) as a Store over stride-sized blocks."""
     b, x, g, t = k.b, kern.x, kern.other, kern.target
     dtype = t.dtype
-    sizes = [k.dim(n) for n in x.shape[2:]]
+    avg = const(dtype, float(kern.size)) if kern.mode == "avg" else None
+    sizes = [k.dim(n) for n in t.shape[2:]]
     outs = [k.dim(n) for n in g.shape[2:]]
     blocks = [b.sdiv(b.add(size, _c(l + s - 1)), _c(s)) for size, s, l in zip(sizes, kern.stride, kern.lo)]
     spans = []
@@ -287,7 +324,7 @@ def _scatter_blocks(k: KernelBuilder, kern: WindowPick) -> None:
             real.append(ok)
         best, at, seen = const(dtype, float("-inf")), _c(-1), ir.Constant(I1, 0)
         for j in range(len(cells)):
-            if not window_cell[j]:
+            if not window_cell[j] or avg is not None:
                 continue
             v = k.ev(x, nc + pos[j])
             if inside and j == 0:
@@ -299,8 +336,11 @@ def _scatter_blocks(k: KernelBuilder, kern: WindowPick) -> None:
             best, at, seen = b.select(take, v, best), b.select(take, _c(j), at), b.or_(seen, take)
         gi = bs if inside else [b.select(exists, p, _c(0)) for p in bs]
         gv = k.ev(g, nc + gi)
+        if avg is not None:
+            gv = b.select(exists, b.fdiv(gv, avg), zero) if exists is not None else b.fdiv(gv, avg)
         for j in range(len(cells)):
-            v = b.select(b.icmp_signed("==", at, _c(j)), gv, zero) if window_cell[j] else zero
+            hit = ir.Constant(I1, 1) if avg is not None else b.icmp_signed("==", at, _c(j))
+            v = b.select(hit, gv, zero) if window_cell[j] else zero
             if inside:
                 k.store(t, nc + pos[j], v)
             else:
@@ -317,7 +357,7 @@ def _scatter_blocks(k: KernelBuilder, kern: WindowPick) -> None:
         rows = {}
         best = at = None
         for j, cell in enumerate(cells):
-            if not window_cell[j]:
+            if not window_cell[j] or avg is not None:
                 continue
             r_outer = cell[:-1]
             if r_outer not in rows:
@@ -330,20 +370,26 @@ def _scatter_blocks(k: KernelBuilder, kern: WindowPick) -> None:
             take = _better(b, v, best)
             best, at = b.select(take, v, best), b.select(take, vec.splat(ir.Constant(ir.IntType(32), j)), at)
         gv = vec.load(g, nc + outer + [p0], lanes)
+        if avg is not None:
+            gv = b.fdiv(gv, vec.splat(avg))
         zeros = vec.splat(zero)
         for r_outer in itertools.product(*(range(s) for s in kern.stride[:-1])):
             q = [b.add(b.mul(p, _c(s)), _c(r - l)) for p, r, s, l in zip(outer, r_outer, kern.stride, kern.lo)]
             parts = []
             for r in range(s_last):
                 j = cells.index(r_outer + (r,))
+                if avg is not None or not window_cell[j]:
+                    parts.append(gv if window_cell[j] else zeros)
+                    continue
                 hit = b.icmp_signed("==", at, vec.splat(ir.Constant(ir.IntType(32), j)))
-                parts.append(b.select(hit, gv, zeros) if window_cell[j] else zeros)
+                parts.append(b.select(hit, gv, zeros))
             vec.store(t, nc + q + [start], vec.interleave(parts))
     use = lanes >= 2 and _vector_ok(x, g, t)
     _rows(k, list(t.shape[:2]) + blocks[:-1], spans, block, chunk if use else None, lanes)
 
 
 EMITTERS[PoolReduce] = emit_pool_reduce
+EMITTERS[AvgPoolGrad] = emit_window_pick
 
 
 def _pick_general(k: KernelBuilder, kern: WindowPick) -> None:
