@@ -209,3 +209,26 @@ def test_resnet18_against_the_oracle(batch):
     x = np.random.default_rng(13).standard_normal((batch, 3, 224, 224)).astype(np.float32)
     want = o(image=x)
     np.testing.assert_allclose(m(image=x), want, rtol=1e-3, atol=1e-3 * float(np.abs(want).max()))
+
+
+def test_the_call_fast_path_and_the_slow_one_agree(tmp_path):
+    """A call with arrays of the right dtype, C-contiguous, takes the fast path; every other input (a list,
+    f64, a transposed view, a read-only array) is converted or refused as before, with the same results."""
+    prog = program(tmp_path, DENSE_BN)
+    m, o = models(prog, random_values(prog.graph("net"), 14))
+    exe = m._exe
+    x = np.random.default_rng(15).standard_normal((3, 6)).astype(np.float32)
+    want = o(x=x)
+    frozen = x.copy()
+    frozen.flags.writeable = False
+    for given in (x, x.astype(np.float64), np.asfortranarray(x), frozen, x.tolist()):
+        np.testing.assert_allclose(exe(x=given)["y"], want, rtol=1e-4, atol=1e-5)
+    assert exe(x=x[:1])["y"].shape == (1, 3)  # a new batch size after the first
+    with pytest.raises(RunError, match="unknown input"):
+        exe(x=x, z=x)
+    with pytest.raises(RunError, match="missing input"):
+        exe()
+    with pytest.raises(RunError, match="must be f32"):
+        exe(x=x.astype(np.int32))
+    with pytest.raises(RunError):
+        exe(x=np.zeros((3, 5), np.float32))  # the wrong feature count
