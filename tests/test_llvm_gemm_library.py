@@ -338,15 +338,19 @@ def test_dot_path_products_agree_with_numpy_and_are_the_same_on_one_and_two_thre
     np.testing.assert_array_equal(two, serial)
 
 
-@pytest.mark.parametrize("shape", [(6, 25, 50176), (16, 25, 6400), (1, 512, 784), (3, 511, 785), (64, 130, 784)])
-def test_dot_path_conv_gradient_and_dense_shapes_bit_for_bit_on_one_and_two_threads(shape):
-    """The convolution weight-gradient shapes (tiny M, N; huge k, in blocks) and dense layers with
-    B = Wᵀ (batch 1..64): numpy's numbers, and the same bits serial, on one thread and on two."""
-    serial, want = run(*shape, tb=True, accumulate=True)
+@pytest.mark.parametrize("tb", [True, False])
+@pytest.mark.parametrize("shape", [(6, 25, 50176), (16, 25, 6400), (2, 3, 5000), (1, 512, 784), (3, 511, 785),
+                                   (64, 130, 784), (30, 34, 33000)])
+@pytest.mark.parametrize("accumulate", [True, False])
+def test_small_c_long_k_and_dense_shapes_bit_for_bit_on_one_and_two_threads(shape, tb, accumulate):
+    """The convolution weight-gradient shapes (tiny M, N; huge k: split in blocks of k over the threads,
+    partial sums added in block order) and dense layers with B = Wᵀ (batch 1..64, the dot path) or
+    B = W: numpy's numbers, and the same bits serial, on one thread and on two."""
+    serial, want = run(*shape, tb=tb, accumulate=accumulate)
     scale = np.sqrt(shape[2])
     np.testing.assert_allclose(serial, want, rtol=2e-5 * scale, atol=2e-5 * scale)
     for count in (1, 2):
-        got, _ = run_threads(count, *shape, tb=True, accumulate=True)
+        got, _ = run_threads(count, *shape, tb=tb, accumulate=accumulate)
         np.testing.assert_array_equal(got, serial)
 
 

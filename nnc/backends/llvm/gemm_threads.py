@@ -34,8 +34,10 @@ MIN_WORK = 1 << 17      # multiply-adds from which a product is split: measured,
                         # 3.1 µs on one thread and on two, [64×64]·[64×64] (262,144) 6.1 → 4.3 µs
 PARTS_PER_THREAD = 1    # parts of C per thread (more balance a preempted thread's share, at more packing)
 ELEMENT = {"f32": ir.FloatType(), "f64": ir.DoubleType()}
-SLOTS = ("m", "n", "k", "a", "rsa", "csa", "b", "rsb", "csb", "c", "ldc", "acc", "by_rows", "chunk")
-POINTERS = ("a", "b", "c")
+SLOTS = ("m", "n", "k", "a", "rsa", "csa", "b", "rsb", "csb", "c", "ldc", "acc", "by_rows", "chunk", "ws")
+POINTERS = ("a", "b", "c", "ws")
+KSPLIT_MN = 1024        # C of at most this many elements with k of 2 or more blocks: split k instead
+KSPLIT_CELLS = 1 << 15  # the partial sums (blocks × m × n elements) live on the stack: at most this many
 
 
 def parallel_symbol(dtype: str) -> str:
@@ -63,12 +65,65 @@ def _min(b: ir.IRBuilder, x, y):
     return b.select(b.icmp_signed("<", x, y), x, y)
 
 
+def _kstep(b: ir.IRBuilder, k, is_dot, lanes: int):
+    """The library's block of k on the dot path (KC_DOT, rounded to whole vectors) or the direct path
+    (KC_DIRECT): the same formulas as library.py's, so a block computed alone is the block it computes."""
+    from .library import KC_DIRECT, KC_DOT
+    dot = b.mul(_ceil(b, _ceil(b, k, _ceil(b, k, _c(KC_DOT))), _c(lanes)), _c(lanes))
+    return b.select(is_dot, dot, _ceil(b, k, _ceil(b, k, _c(KC_DIRECT))))
+
+
+def _k_task(module: ir.Module, serial: ir.Function, name: str, et, slots: dict) -> ir.Function:
+    """Task i of a split of k: block i of k into its own m × n partial sum (ws + i·m·n, from zero)."""
+    task = ir.Function(module, threads.TASK, name=f"{name}.kpart")
+    task.linkage = "internal"
+    b = ir.IRBuilder(task.append_basic_block("entry"))
+    ctx, i = task.args
+
+    def get(name: str):
+        v = b.load(b.gep(ctx, [_c(slots[name])], source_etype=I64), typ=I64)
+        return b.inttoptr(v, PTR) if name in POINTERS else v
+    v = {name: get(name) for name in SLOTS}
+    pc = b.mul(i, v["chunk"])
+    kc = _min(b, v["chunk"], b.sub(v["k"], pc))
+    part = b.gep(v["ws"], [b.mul(i, b.mul(v["m"], v["n"]))], source_etype=et)
+    b.call(serial, [v["m"], v["n"], kc, b.gep(v["a"], [b.mul(pc, v["csa"])], source_etype=et), v["rsa"], v["csa"],
+                    b.gep(v["b"], [b.mul(pc, v["rsb"])], source_etype=et), v["rsb"], v["csb"], part, v["n"], _c(0),
+                    ir.Constant(PTR, None), _c(0)])
+    b.ret_void()
+    return task
+
+
+def _sum_parts(b: ir.IRBuilder, et, args, ws, blocks) -> None:
+    """C = P0 + P1 + ... (or C + P0 + P1 + ... when accumulating), in this order: what the serial
+    function's blocks of k compute (C = block 0, then += each next block)."""
+    from .microkernel import loop
+    m, n, c, ldc, acc = args[0], args[1], args[9], args[10], args[11]
+    zero = _c(0)
+    cells = b.mul(m, n)
+    slot = b.alloca(et)
+
+    def cell(i, j):
+        at = b.add(b.mul(i, n), j)
+        cp = b.gep(c, [b.add(b.mul(i, ldc), j)], source_etype=et)
+        first = b.load(b.gep(ws, [at], source_etype=et), typ=et)
+        with b.if_else(b.icmp_signed("!=", acc, zero)) as (add, put):
+            with add:
+                b.store(b.fadd(b.load(cp, typ=et), first), slot)
+            with put:
+                b.store(first, slot)
+        loop(b, _c(1), blocks, 1, lambda q: b.store(b.fadd(b.load(slot, typ=et), b.load(
+            b.gep(ws, [b.add(b.mul(q, cells), at)], source_etype=et), typ=et)), slot), "q")
+        b.store(b.load(slot, typ=et), cp)
+    loop(b, zero, m, 1, lambda i: loop(b, zero, n, 1, lambda j: cell(i, j), "sj"), "si")
+
+
 def emit_parallel_gemm(module: ir.Module, serial: ir.Function, dtype: str, mr: int,
-                       parts: int = PARTS_PER_THREAD, name: str | None = None) -> ir.Function:
+                       parts: int = PARTS_PER_THREAD, name: str | None = None, lanes: int = 16) -> ir.Function:
     """Define `nnc_gemm_{dtype}_mt` (or `name`) in `module` (the library's, which defines `serial`, the
-    library's `nnc_gemm_{dtype}`); `mr` is the micro-kernel's row count; C is cut into about `parts`
-    parts per thread. The pool's `nnc_parallel_for` and `nnc_get_threads` are declared (or taken from the
-    module when it defines the pool)."""
+    library's `nnc_gemm_{dtype}`); `mr` is the micro-kernel's row count, `lanes` its vector width; C is
+    cut into about `parts` parts per thread. The pool's `nnc_parallel_for` and `nnc_get_threads` are
+    declared (or taken from the module when it defines the pool)."""
     name = name or parallel_symbol(dtype)
     if dtype not in ELEMENT:
         raise ValueError(f"no parallel GEMM for {dtype} (only {', '.join(ELEMENT)})")
@@ -136,10 +191,31 @@ def emit_parallel_gemm(module: ir.Module, serial: ir.Function, dtype: str, mr: i
         b.ret_void()
 
     two = b.icmp_signed(">=", t, _c(2))
+    from .library import DIRECT_M, DOT_COLS, GEMV_M, dot_case
+    is_dot = dot_case(b, m, args[5], args[7], args[8])
+    # a small C with a long k (convolution weight gradients): blocks of k in parallel, each into its own
+    # partial sum, then added in block order — the serial function's own blocks and order, so the same bits
+    direct = b.and_(b.icmp_signed("==", args[8], _c(1)), b.and_(b.icmp_signed(">", m, _c(GEMV_M)),
+                                                                 b.icmp_signed("<=", m, _c(DIRECT_M))))
+    kstep = _kstep(b, k, is_dot, lanes)
+    blocks = _ceil(b, k, kstep)
+    cells = b.mul(m, n)
+    ksplit = b.and_(b.and_(two, b.or_(is_dot, direct)),
+                    b.and_(b.and_(b.icmp_signed("<=", cells, _c(KSPLIT_MN)), b.icmp_signed(">=", blocks, _c(2))),
+                           b.icmp_signed("<=", b.mul(cells, blocks), _c(KSPLIT_CELLS))))
+    k_blk, not_k = fn.append_basic_block("by_k"), fn.append_basic_block("not_by_k")
+    b.cbranch(ksplit, k_blk, not_k)
+    b.position_at_end(k_blk)
+    ws = b.alloca(et, size=b.mul(cells, blocks))
+    b.store(b.ptrtoint(ws, I64), b.gep(ctx, [_c(slots["ws"])], source_etype=I64))
+    b.store(kstep, b.gep(ctx, [_c(slots["chunk"])], source_etype=I64))
+    b.call(parallel_for, [_k_task(module, serial, name, et, slots), ctx, blocks])
+    _sum_parts(b, et, args, ws, blocks)
+    b.ret_void()
+    b.position_at_end(not_k)
     # the dot path (library.py): every output is summed alone, so columns split in dot tiles
-    from .library import DOT_COLS, dot_case
     dot_blk, dot_cols, other = (fn.append_basic_block(x) for x in ("dot", "dot_columns", "not_dot"))
-    b.cbranch(dot_case(b, m, args[5], args[7], args[8]), dot_blk, other)
+    b.cbranch(is_dot, dot_blk, other)
     b.position_at_end(dot_blk)
     b.cbranch(b.and_(two, b.icmp_signed(">=", n, b.mul(t, _c(DOT_COLS)))), dot_cols, try_rows)
     b.position_at_end(dot_cols)

@@ -158,7 +158,7 @@ def module(h, dtype: str = "f32") -> ir.Module:
     dots = {(r, cols): mk.dot_tile(e, r, cols) for r in range(1, dot_rows(g) + 1) for cols in (DOT_COLS, 1)}
     serial = _driver(e, micro, wide, narrow, thin, gemv, pack_a, pack_b, dots)
     from .gemm_threads import emit_parallel_gemm
-    emit_parallel_gemm(m, serial, dtype, g.mr)   # nnc_gemm_<dtype>_mt: C split over the thread pool
+    emit_parallel_gemm(m, serial, dtype, g.mr, lanes=g.lanes)   # nnc_gemm_<dtype>_mt: over the thread pool
     return m
 
 
