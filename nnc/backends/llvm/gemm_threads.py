@@ -8,6 +8,12 @@ Same arguments and result as `nnc_gemm_{dtype}` (library.py). With one thread, o
 MIN_WORK multiply-adds, it is one call of that function. Otherwise C is split into one part per thread
 (dynamically scheduled by `nnc_parallel_for`):
 
+- over k when C is small (≤ KSPLIT_MN elements) and k spans 2 or more of the library's blocks on the dot
+  or direct path (convolution weight gradients: [6×50176]·[50176×25]): each task computes one block of
+  k into its own partial sum on the caller's stack (≤ KSPLIT_CELLS elements), then C = P0 + P1 + ... in
+  block order: exactly the serial function's blocks and order, so the same bits.
+- on the dot path (A's rows, B's columns contiguous along k), over columns in DOT_COLS-wide parts (every
+  output of the dot path is summed alone, whichever tile computes it), else over rows.
 - over columns when n >= COLUMNS per thread: parts of a multiple of COLUMNS columns (a multiple of every
   tile width the library uses). Each part packs only its own columns of B; A is packed per column block
   of the library's loop anyway, so no packing is repeated — and at small m (batch-1 inference, where B,
