@@ -21,7 +21,7 @@ Paths (../shared/docs/backends.md §3 is the measured recipe; docs/backends.md h
 - dot, A's rows and B's columns contiguous along k (B = Wᵀ of a dense weight W[out, in], convolution
   weight gradients; microkernel.dot_tile): 4×4 tiles of per-output vector accumulators along k, k in
   blocks of KC_DOT (block 0 stored, each next added in order). Measured faster than packing B at every M
-  tried (64: 514 against 689 µs; 256 and 1024³ equal) and 4-10× the packed path at M = 1..16.
+  tried (64: 514 against 689 µs; 256 and 1024³ equal) and 3.6-10× the packed path at M = 1..16.
 - packed, B column-strided otherwise (Goto blocking): per NC columns and KC = 256 rows of k (equal blocks), B is
   packed into NR-wide panels (kc × NR, in L2), then per MR rows A is packed into one panel (in L1) and the
   MR×NR micro-kernel runs along the B panels; partial A panels run the 8/4/2/1-row kernels, partial B
