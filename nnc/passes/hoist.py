@@ -1,9 +1,8 @@
 """Work on parameters done once at load time: an inference graph split into a prepare part and a per-call part.
 
 In a graph whose parameters and state do not change during a call (inference: no update outputs), every
-node that reads only parameters, state and constants gives the same result on every call: the transpose
-of a dense weight, batchnorm's scale w / sqrt(var + eps), filters with a folded batchnorm in them
-(fold_batchnorm.py). `split_static` cuts such a graph in two:
+node that reads only parameters, state and constants gives the same result on every call: batchnorm's
+scale w / sqrt(var + eps), filters and biases with a folded batchnorm in them (fold_batchnorm.py). `split_static` cuts such a graph in two:
 
     prepare   inputs: the parameters (as data); outputs: the derived tensors the per-call part reads
     run       the graph with those tensors as non-trainable state (`Parameter`s named "hoisted:<k>/...")

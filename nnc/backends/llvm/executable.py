@@ -10,8 +10,8 @@ its pointer array is prepared once, and a call writes only the data and report p
 sizes, when the binding changes) and makes one ctypes call.
 
 Hoisting (option `hoist`, on through the backend's compile; nnc/passes/hoist.py): in an inference graph
-every node computing from parameters and state alone (a dense weight's transpose, folded batchnorm
-filters) moves into a second executable, `prepare`, run when the parameters change (load_state, so also
+every node computing from parameters and state alone (folded batchnorm filters and biases, a batchnorm's
+scale) moves into a second executable, `prepare`, run when the parameters change (load_state, so also
 `.params[...] = `) before the next call; its outputs are held as extra state the per-call code reads.
 `signature`, `state()` and `load_state` still speak of the graph as given: the derived tensors are hidden.
 
