@@ -139,12 +139,13 @@ def _vector_ok(*xs) -> bool:
     return all(isinstance(x, Load) and x.strides and x.strides[-1] == 1 and x.dtype in ("f32", "f64") for x in xs)
 
 
-def _rows(k: KernelBuilder, counts, spans, body, chunk=None, lanes: int = 0) -> None:
+def _rows(k: KernelBuilder, counts, spans, body, chunk=None, lanes: int = 0, overlap: bool = True) -> None:
     """The nest over n, c and every spatial axis but the last (`counts`), then the last axis in three runs:
     body(idx, p, inside) with inside True only on the interior run of a row interior along every outer
     axis (`spans`: per spatial axis its interior [a, z) and its count). With `chunk`, that interior run
     goes `lanes` windows at a time, chunk(idx, p0), the last chunk overlapping the one before (the kernels
-    only store, so a window done twice stores the same values twice); scalar when the run is shorter."""
+    only store, so a window done twice stores the same values twice; without `overlap` the windows left
+    over go one by one); scalar when the run is shorter."""
     b = k.b
 
     def interior(idx, a, z):
@@ -155,8 +156,11 @@ def _rows(k: KernelBuilder, counts, spans, body, chunk=None, lanes: int = 0) -> 
         with b.if_else(b.icmp_signed(">=", count, _c(lanes)), likely=True) as (then, otherwise):
             with then:
                 k.for_range(b.sdiv(count, _c(lanes)), lambda i: chunk(idx, b.add(a, b.mul(i, _c(lanes)))))
-                with b.if_then(b.icmp_signed("!=", b.srem(count, _c(lanes)), _c(0))):
-                    chunk(idx, b.sub(z, _c(lanes)))
+                if overlap:
+                    with b.if_then(b.icmp_signed("!=", b.srem(count, _c(lanes)), _c(0))):
+                        chunk(idx, b.sub(z, _c(lanes)))
+                else:
+                    _span(k, b.sub(z, b.srem(count, _c(lanes))), z, lambda p: body(idx, p, True))
             with otherwise:
                 _span(k, a, z, lambda p: body(idx, p, True))
 
@@ -184,9 +188,18 @@ def emit_pool_reduce(k: KernelBuilder, kern: PoolReduce) -> None:
     _forward(k, kern.target, kern.x, None, kern.kernel, kern.stride, kern.lo, kern.kind)
 
 
-def _forward(k: KernelBuilder, t, x, h, kernel, stride, lo, kind: str) -> None:
-    """kind max/sum: t = the window max/sum of x; kind select: t = h at each window's first maximum of x."""
+def _forward(k: KernelBuilder, t, x, h, kernel, stride, lo, kind: str, dest=None) -> None:
+    """kind max/sum: t = the window max/sum of x; kind select: t = h at each window's first maximum of x;
+    kind scatter (windows that overlap): dest (x's shape) zeroed, then t (g) added at each first maximum."""
     b = k.b
+    picks = kind in ("select", "scatter")
+    if kind == "scatter":
+        k.nest(dest.shape, lambda idx: k.store(dest, idx, const(dest.dtype, 0.0)))
+
+    def tapped(nc, q):  # what a select picks: h's value, or where dest's element is
+        if kind == "select":
+            return k.ev(h, nc + q)
+        return k.affine(dest.offset, dest.strides, nc + q) if kind == "scatter" else None
     dtype = x.dtype
     sizes = [k.dim(n) for n in x.shape[2:]]
     outs = [k.dim(n) for n in t.shape[2:]]
@@ -201,18 +214,18 @@ def _forward(k: KernelBuilder, t, x, h, kernel, stride, lo, kind: str) -> None:
         if kind == "sum":
             return b.fadd(acc, v), None
         take = _better(b, v, acc)
-        return b.select(take, v, acc), (b.select(take, hv, pick) if kind == "select" else None)
+        return b.select(take, v, acc), (b.select(take, hv, pick) if picks else None)
 
     def window(idx, p_last, inside: bool):
         ps = list(idx[2:]) + [p_last]
         acc, pick, seen = (None, None, None) if inside else (fill, None, None)
-        if kind == "select" and not inside:
-            pick, seen = const(h.dtype, 0.0), ir.Constant(I1, 0)
+        if picks and not inside:
+            pick, seen = const(h.dtype, 0.0) if kind == "select" else _c(0), ir.Constant(I1, 0)
         for tap in taps:
             q = [b.add(b.mul(p, _c(s)), _c(j - l)) for p, j, s, l in zip(ps, tap, stride, lo)]
             if inside:
                 v = k.ev(x, list(idx[:2]) + q)
-                acc, pick = step(acc, pick, v, k.ev(h, list(idx[:2]) + q) if kind == "select" else None)
+                acc, pick = step(acc, pick, v, tapped(list(idx[:2]), q))
                 continue
             real = _all(b, [b.and_(b.icmp_signed(">=", v, _c(0)), b.icmp_signed("<", v, n)) for v, n in zip(q, sizes)])
             q = [b.select(real, v, _c(0)) for v in q]
@@ -221,13 +234,21 @@ def _forward(k: KernelBuilder, t, x, h, kernel, stride, lo, kind: str) -> None:
                 acc = b.fadd(acc, b.select(real, v, fill))
                 continue
             take = _better(b, v, acc)
-            if kind == "select":
+            if picks:
                 take = b.and_(real, b.or_(take, b.not_(seen)))
                 seen = b.or_(seen, take)
-                pick = b.select(take, k.ev(h, list(idx[:2]) + q), pick)
+                pick = b.select(take, tapped(list(idx[:2]), q), pick)
             else:
                 take = b.and_(real, take)
             acc = b.select(take, v, acc)
+        if kind == "scatter":
+            gv = k.ev(t, idx + [p_last])
+            if seen is None:
+                _add(k.at_offset(dest, pick), gv)
+                return
+            with b.if_then(seen):
+                _add(k.at_offset(dest, pick), gv)
+            return
         k.store(t, idx + [p_last], pick if kind == "select" else acc)
 
     lanes = _lane_count(dtype, t.shape[-1])
@@ -244,11 +265,29 @@ def _forward(k: KernelBuilder, t, x, h, kernel, stride, lo, kind: str) -> None:
             row = vec.load(x, nc + q + [start], length)
             hrow = vec.load(h, nc + q + [start], length) if kind == "select" else None
             for j in range(k_last):
+                # scatter: where the tap lies in dest from the window's first element (strides are ints)
+                rel = vec.splat(_c(sum(o * st for o, st in zip(otap, dest.strides[2:])) + j)) if kind == "scatter" \
+                    else None
                 acc, pick = step(acc, pick, vec.lanes(row, j, s_last),
-                                 vec.lanes(hrow, j, s_last) if hrow is not None else None)
-        vec.store(t, nc + outer + [p0], pick if kind == "select" else acc)
-    use = lanes >= 2 and _vector_ok(x, t, *([h] if kind == "select" else []))
-    _rows(k, list(t.shape[:2]) + outs[:-1], spans, window, chunk if use else None, lanes)
+                                 vec.lanes(hrow, j, s_last) if hrow is not None else rel)
+        if kind != "scatter":
+            vec.store(t, nc + outer + [p0], pick if kind == "select" else acc)
+            return
+        # the winners found V at a time; g added to each in window order (windows may share elements)
+        base = k.affine(dest.offset, dest.strides, nc + [b.sub(b.mul(p, _c(s)), _c(l)) for p, s, l
+                                                          in zip(outer, stride, lo)] + [start])
+        gv = vec.load(t, nc + outer + [p0], lanes)
+        for lane in range(lanes):
+            off = b.add(b.add(base, _c(lane * s_last)), b.extract_element(pick, ir.Constant(ir.IntType(32), lane)))
+            _add(k.at_offset(dest, off), b.extract_element(gv, ir.Constant(ir.IntType(32), lane)))
+
+    def _add(ptr, v):
+        b.store(b.fadd(b.load(ptr, typ=MEM[dtype]), v), ptr)
+    use = lanes >= 2 and _vector_ok(x, t, *([h] if kind == "select" else [dest] if kind == "scatter" else []))
+    if kind == "scatter":
+        use = use and all(isinstance(st, int) for st in dest.strides[2:])
+    _rows(k, list(t.shape[:2]) + outs[:-1], spans, window, chunk if use else None, lanes,
+          overlap=kind != "scatter")
 
 
 def emit_window_pick(k: KernelBuilder, kern: WindowPick) -> None:
@@ -265,6 +304,8 @@ def emit_window_pick(k: KernelBuilder, kern: WindowPick) -> None:
         _scatter_blocks(k, kern)
     elif kern.mode == "avg":
         _avg_general(k, kern)
+    elif kern.mode == "scatter" and taps <= MAX_TAPS:
+        _forward(k, kern.other, kern.x, None, kern.kernel, kern.stride, kern.lo, "scatter", dest=kern.target)
     else:
         _pick_general(k, kern)
 
