@@ -360,15 +360,18 @@ class LlvmExecutable:
         # one would and converts nothing; anything else goes through _feeds, which names what is wrong
         arrays = None
         if feeds.keys() == self._names:
-            arrays = [feeds[name] for name, _, _ in self._fast_in]
-            for a, (_, want, _) in zip(arrays, self._fast_in):
-                if not (type(a) is np.ndarray and a.dtype is want and a.flags.c_contiguous):
+            arrays, shapes = [], []
+            for name, want, _ in self._fast_in:
+                a = feeds[name]
+                if type(a) is not np.ndarray or a.dtype is not want or not a.flags.c_contiguous:
                     arrays = None
                     break
+                arrays.append(a)
+                shapes.append(a.shape)
         if arrays is None:
             arrays, bindings, key = self._feeds(feeds)
         else:
-            key = tuple(a.shape for a in arrays)
+            key = tuple(shapes)
             bindings = self._bound.get(key)
             if bindings is None:  # a new shape: its sizes bound (and checked) by _feeds
                 arrays, bindings, key = self._feeds(feeds)
