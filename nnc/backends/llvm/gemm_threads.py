@@ -130,7 +130,7 @@ def emit_parallel_gemm(module: ir.Module, serial: ir.Function, dtype: str, mr: i
     library's `nnc_gemm_{dtype}`); `mr` is the micro-kernel's row count, `lanes` its vector width; C is
     cut into about `parts` parts per thread. The pool's `nnc_parallel_for` and `nnc_get_threads` are
     declared (or taken from the module when it defines the pool)."""
-    name = name or parallel_symbol(dtype)
+    name = base = name or parallel_symbol(dtype)
     if dtype not in ELEMENT:
         raise ValueError(f"no parallel GEMM for {dtype} (only {', '.join(ELEMENT)})")
     et = ELEMENT[dtype]
@@ -215,7 +215,7 @@ def emit_parallel_gemm(module: ir.Module, serial: ir.Function, dtype: str, mr: i
     ws = b.alloca(et, size=b.mul(cells, blocks))
     b.store(b.ptrtoint(ws, I64), b.gep(ctx, [_c(slots["ws"])], source_etype=I64))
     b.store(kstep, b.gep(ctx, [_c(slots["chunk"])], source_etype=I64))
-    b.call(parallel_for, [_k_task(module, serial, name, et, slots), ctx, blocks])
+    b.call(parallel_for, [_k_task(module, serial, base, et, slots), ctx, blocks])
     _sum_parts(b, et, args, ws, blocks)
     b.ret_void()
     b.position_at_end(not_k)
