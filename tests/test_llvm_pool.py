@@ -44,6 +44,8 @@ GEOMETRIES = [
     ((40,), (2,), (2,), ((0, 1),)),                       # 1-d, a long row with padding after
     ((5, 6, 7), (2, 2, 2), (2, 2, 2), ((1, 0), (0, 1), (1, 1))),  # 3-d
     ((4, 6, 19), (2, 3, 2), (1, 2, 2), ((0, 1), (1, 1), (0, 0))),  # 3-d, overlapping along the depth
+    ((64, 66), (2, 2), (2, 2), ((0, 0), (0, 0))),         # at batch 5 large enough for parts on the pool
+    ((66, 64), (3, 3), (2, 2), ((1, 1), (1, 1))),         # the same, windows overlapping
 ]
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from .emit import EMITTERS, I1, I64, MEM, REG, KernelBuilder, const
-from .loops import Expr, Load, Reduce, WindowPick, contiguous_strides
+from .loops import Expr, Load, Reduce, WindowPick, contiguous_strides, numel
 
 MAX_TAPS = 64  # unrolled taps (forward) or cells (gradient blocks) per window; beyond: the general loops
 
@@ -139,8 +139,22 @@ def _vector_ok(*xs) -> bool:
     return all(isinstance(x, Load) and x.strides and x.strides[-1] == 1 and x.dtype in ("f32", "f64") for x in xs)
 
 
-def _rows(k: KernelBuilder, counts, spans, body, chunk=None, lanes: int = 0, overlap: bool = True) -> None:
-    """The nest over n, c and every spatial axis but the last (`counts`), then the last axis in three runs:
+def _split(k: KernelBuilder, t: Load, work, emit) -> None:
+    """emit(kb, rows) for the n·c planes of t: rows = (lo, hi) of one part when parallel.py's split_rows
+    runs them as parts over the thread pool (a fixed split by sizes alone: the same bits on any number of
+    threads), None for all of them in this kernel."""
+    try:
+        from .parallel import split_rows
+    except ImportError:  # no pool helper: one piece
+        emit(k, None)
+        return
+    split_rows(k, t.shape[0] * t.shape[1], work, lambda kb, lo, hi: emit(kb, None if lo is None else (lo, hi)))
+
+
+def _rows(k: KernelBuilder, counts, spans, body, chunk=None, lanes: int = 0, overlap: bool = True,
+          rows=None) -> None:
+    """The planes n·c (all, or rows = (lo, hi) of them), in each the nest over every spatial axis but the
+    last (`counts[2:]`), then the last axis in three runs:
     body(idx, p, inside) with inside True only on the interior run of a row interior along every outer
     axis (`spans`: per spatial axis its interior [a, z) and its count). With `chunk`, that interior run
     goes `lanes` windows at a time, chunk(idx, p0), the last chunk overlapping the one before (the kernels
@@ -180,21 +194,32 @@ def _rows(k: KernelBuilder, counts, spans, body, chunk=None, lanes: int = 0, ove
         else:
             interior(idx, a, z)
         _span(k, z, n_last, edge)
-    k.nest(tuple(counts), row)
+    _planes(k, counts, rows, lambda nc: k.nest(tuple(counts[2:]), lambda rest: row(nc + rest)))
+
+
+def _planes(k: KernelBuilder, counts, rows, body) -> None:
+    """body([n, c]) for the planes [lo, hi) of the N·C planes (all when rows is None)."""
+    b = k.b
+    lo, hi = rows if rows is not None else (_c(0), k.dim(counts[0] * counts[1]))
+    chans = k.dim(counts[1])
+    _span(k, lo, hi, lambda i: body([b.sdiv(i, chans), b.srem(i, chans)]))
 
 
 def emit_pool_reduce(k: KernelBuilder, kern: PoolReduce) -> None:
     """target = max or sum over each window: taps unrolled, the last spatial axis vectorised."""
-    _forward(k, kern.target, kern.x, None, kern.kernel, kern.stride, kern.lo, kern.kind)
+    t = kern.target
+    _split(k, t, numel(kern.x.shape) + numel(t.shape), lambda kb, rows: _forward(
+        kb, t, kern.x, None, kern.kernel, kern.stride, kern.lo, kern.kind, rows=rows))
 
 
-def _forward(k: KernelBuilder, t, x, h, kernel, stride, lo, kind: str, dest=None) -> None:
+def _forward(k: KernelBuilder, t, x, h, kernel, stride, lo, kind: str, dest=None, rows=None) -> None:
     """kind max/sum: t = the window max/sum of x; kind select: t = h at each window's first maximum of x;
     kind scatter (windows that overlap): dest (x's shape) zeroed, then t (g) added at each first maximum."""
     b = k.b
     picks = kind in ("select", "scatter")
     if kind == "scatter":
-        k.nest(dest.shape, lambda idx: k.store(dest, idx, const(dest.dtype, 0.0)))
+        _planes(k, dest.shape, rows, lambda nc: k.nest(tuple(dest.shape[2:]), lambda rest: k.store(
+            dest, nc + rest, const(dest.dtype, 0.0))))
 
     def tapped(nc, q):  # what a select picks: h's value, or where dest's element is
         if kind == "select":
@@ -287,7 +312,7 @@ def _forward(k: KernelBuilder, t, x, h, kernel, stride, lo, kind: str, dest=None
     if kind == "scatter":
         use = use and all(isinstance(st, int) for st in dest.strides[2:])
     _rows(k, list(t.shape[:2]) + outs[:-1], spans, window, chunk if use else None, lanes,
-          overlap=kind != "scatter")
+          overlap=kind != "scatter", rows=rows)
 
 
 def emit_window_pick(k: KernelBuilder, kern: WindowPick) -> None:
@@ -298,14 +323,18 @@ def emit_window_pick(k: KernelBuilder, kern: WindowPick) -> None:
     taps = 1
     for kk in kern.kernel:
         taps *= kk
+    t = kern.target
+    work = numel(t.shape) + numel(kern.other.shape)
     if kern.mode == "select" and taps <= MAX_TAPS:
-        _forward(k, kern.target, kern.x, kern.other, kern.kernel, kern.stride, kern.lo, "select")
+        _split(k, t, work, lambda kb, rows: _forward(kb, t, kern.x, kern.other, kern.kernel, kern.stride, kern.lo,
+                                                     "select", rows=rows))
     elif kern.mode in ("scatter", "avg") and cells <= MAX_TAPS and all(s >= kk for s, kk in zip(kern.stride, kern.kernel)):
-        _scatter_blocks(k, kern)
+        _split(k, t, work, lambda kb, rows: _scatter_blocks(kb, kern, rows))
     elif kern.mode == "avg":
         _avg_general(k, kern)
     elif kern.mode == "scatter" and taps <= MAX_TAPS:
-        _forward(k, kern.other, kern.x, None, kern.kernel, kern.stride, kern.lo, "scatter", dest=kern.target)
+        _split(k, t, work, lambda kb, rows: _forward(kb, kern.other, kern.x, None, kern.kernel, kern.stride, kern.lo,
+                                                     "scatter", dest=t, rows=rows))
     else:
         _pick_general(k, kern)
 
@@ -336,7 +365,7 @@ def _avg_general(k: KernelBuilder, kern: AvgPoolGrad) -> None:
     k.nest(t.shape, cell)
 
 
-def _scatter_blocks(k: KernelBuilder, kern: WindowPick) -> None:
+def _scatter_blocks(k: KernelBuilder, kern: WindowPick, rows=None) -> None:
     """Windows that do not overlap: dx (the target, x's shape) as a Store over stride-sized blocks."""
     b, x, g, t = k.b, kern.x, kern.other, kern.target
     dtype = t.dtype
@@ -426,7 +455,7 @@ def _scatter_blocks(k: KernelBuilder, kern: WindowPick) -> None:
                 parts.append(b.select(hit, gv, zeros))
             vec.store(t, nc + q + [start], vec.interleave(parts))
     use = lanes >= 2 and _vector_ok(x, g, t)
-    _rows(k, list(t.shape[:2]) + blocks[:-1], spans, block, chunk if use else None, lanes)
+    _rows(k, list(t.shape[:2]) + blocks[:-1], spans, block, chunk if use else None, lanes, rows=rows)
 
 
 EMITTERS[PoolReduce] = emit_pool_reduce
