@@ -89,8 +89,25 @@ def test_conv_and_its_gradients_agree_with_the_oracle(case, lazy_g, dtype):
     for ref, got in run_both(graph, feeds):
         for name in ("y", "dx", "dw"):
             assert got[name].dtype == ref[name].dtype and got[name].shape == ref[name].shape, name
-            scale = max(1.0, float(np.abs(ref[name]).max()))
+            scale = float(np.abs(ref[name]).max(initial=1.0))
             np.testing.assert_allclose(got[name], ref[name], rtol=rtol, atol=atol * scale, err_msg=f"{case} {name}")
+
+
+@pytest.mark.parametrize("per_image", [1, 1 << 60], ids=["every-image-a-loop-step", "all-images-at-once"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_columns_image_by_image_or_all_at_once_agree(case, per_image, monkeypatch):
+    """Both ways of making the columns (lower_conv.PER_IMAGE decides by their size) give the oracle's numbers."""
+    import nnc.backends.llvm.lower_conv as lower_conv
+    monkeypatch.setattr(lower_conv, "PER_IMAGE", per_image)
+    x_shape, w_shape, attrs = CASES[case]
+    graph = conv_graph("f32", x_shape, w_shape, attrs, True)
+    rng = np.random.default_rng(1)
+    w = rng.normal(size=w_shape).astype(np.float32)
+    feeds = [{"x": rng.normal(size=(n,) + x_shape).astype(np.float32), "w": w} for n in (5, 0, 2)]
+    for ref, got in run_both(graph, feeds):
+        for name in ("y", "dx", "dw"):
+            scale = float(np.abs(ref[name]).max(initial=1.0))
+            np.testing.assert_allclose(got[name], ref[name], rtol=2e-4, atol=2e-5 * scale, err_msg=f"{case} {name}")
 
 
 def test_the_input_gradient_is_col2im_and_the_weight_gradient_one_gemm_per_group():

@@ -24,24 +24,32 @@ import itertools
 
 from ...ir.graph import Node
 from . import loops as L
+from .dims import hint
 from .loops import Const, Expr, Load, Map, Matmul, Store
+
+# one image's columns from this many elements on: made image by image in a run-time loop (measured on
+# lenet5's training step at batch 64: 3.07 against 3.68 ms, one thread; a loop of small kernels costs little)
+PER_IMAGE = 1 << 12
 
 
 def lower_conv(lw, node: Node, xs: list[Expr]) -> Expr:
     """The conv node's result: col2im where it pays (`_transposed`), else im2col and a GEMM."""
     x, w = xs
-    if _transposed(node, x, lw.shape(node.outputs[0])):
+    if _transposed(node, x, w, lw.shape(node.outputs[0])):
         return _col2im(lw, node, x, w)
     return _im2col(lw, node, x, w)
 
 
-def _transposed(node: Node, x: Expr, shape: tuple) -> bool:
-    """Whether col2im moves less data: stride 1, every spatial size known, and the output has more
-    positions than the input (a padded transposed convolution: an input gradient) or x is dilated."""
+def _transposed(node: Node, x: Expr, w: Expr, shape: tuple) -> bool:
+    """Whether col2im moves less data: stride 1, every spatial size known, and x dilated (im2col would
+    multiply its zeros) or the columns of the output (O·K·I, read once and added twice) fewer than half
+    those of the input (Cin·K·P): an input gradient, whose output has more positions or channels."""
     sizes = tuple(x.shape[2:]) + tuple(shape[2:])
     if any(s != 1 for s in node.attr("stride")) or not all(isinstance(s, int) for s in sizes):
         return False
-    return any(d > 1 for d in node.attr("lhs_dilation")) or L.numel(shape[2:]) > L.numel(x.shape[2:])
+    if any(d > 1 for d in node.attr("lhs_dilation")):
+        return True
+    return 2 * hint(w.shape[0]) * L.numel(x.shape[2:]) < hint(x.shape[1]) * L.numel(shape[2:])
 
 
 def _im2col(lw, node: Node, x: Expr, w: Expr) -> Expr:
@@ -80,24 +88,40 @@ def _im2col(lw, node: Node, x: Expr, w: Expr) -> Expr:
     buf = lw.new_buf(dtype, shape, node.outputs[0])
     # cols [N, Cg·K, P]: B of each image's GEMM with its rows contiguous, also for a weight gradient's few
     # output positions (P = 25 for a 5x5 kernel): the library's packed path measured 2.6-3x faster there
-    # than dot products along Cg·K over columns stored [N, P, Cg·K] (lenet5's two weight gradients)
-    cols_shape = (n, cg) + tuple(kernel) + tuple(out_sp)
-    q = len(cols_shape)
-    for g in range(groups):
-        mat = [[int(j == 0) for j in range(q)], [int(j == 1) for j in range(q)]]
-        const = [0, g * cg]
-        for d in range(sp):
-            row = [0] * q
-            row[2 + d], row[2 + sp + d] = rd[d], stride[d]
-            mat.append(row)
-            const.append(-lo[d])
-        win = L.Window(x, cols_shape, tuple(map(tuple, mat)), tuple(const), (1, 1) + tuple(ld), 0.0)
-        cols = lw.new_buf(dtype, cols_shape)
-        lw.emit(Store(cols.load(), win))
-        b = Load(cols, (n, cg * kt, pt), (cg * kt * pt, pt, 1), 0)
-        a = Load(w.buf, (n, og, cg * kt), (0, cg * kt, 1), w.offset + g * og * cg * kt)
-        lw.emit(Matmul(Load(buf, (n, og, pt), (o * pt, pt, 1), g * og * pt), a, b))
+    # than dot products along Cg·K over columns stored [N, P, Cg·K] (lenet5's two weight gradients).
+    # Large columns are made one image at a time in a run-time loop (a step loop of the entry point): one
+    # image's columns, still in cache for its GEMM, instead of N images' (462 MB for a ResNet 3x3 at N = 64)
+
+    def gemms(i, nb, one: bool) -> None:
+        cols_shape = (nb, cg) + tuple(kernel) + tuple(out_sp)
+        q = len(cols_shape)
+        src = L.sub_axis(x, 0, i, 1) if one else x
+        for g in range(groups):
+            mat = [[int(j == 0) for j in range(q)], [int(j == 1) for j in range(q)]]
+            const = [0, g * cg]
+            for d in range(sp):
+                row = [0] * q
+                row[2 + d], row[2 + sp + d] = rd[d], stride[d]
+                mat.append(row)
+                const.append(-lo[d])
+            win = L.Window(src, cols_shape, tuple(map(tuple, mat)), tuple(const), (1, 1) + tuple(ld), 0.0)
+            cols = lw.new_buf(dtype, cols_shape)
+            lw.emit(Store(cols.load(), win))
+            b = Load(cols, (nb, cg * kt, pt), (cg * kt * pt, pt, 1), 0)
+            a = Load(w.buf, (nb, og, cg * kt), (0, cg * kt, 1), w.offset + g * og * cg * kt)
+            lw.emit(Matmul(Load(buf, (nb, og, pt), (o * pt, pt, 1), i * o * pt + g * og * pt), a, b))
+    if _per_image(lw, cg * kt * pt):
+        with lw.loop(n) as i:
+            gemms(i, 1, True)
+    else:
+        gemms(0, n, False)
     return buf.load()
+
+
+def _per_image(lw, elements) -> bool:
+    """Whether one image's columns are large enough to make them image by image (and no step loop is
+    open already: they do not nest)."""
+    return lw.step_loop is None and hint(elements) >= PER_IMAGE
 
 
 def _col2im(lw, node: Node, x: Expr, w: Expr) -> Expr:
@@ -135,20 +159,65 @@ def _col2im(lw, node: Node, x: Expr, w: Expr) -> Expr:
     # A [O, K..., Cg] contiguous: each group's rows (o, k) hold the weights of one output channel and
     # kernel position over the group's input channels
     wt = lw.contiguous(L.transpose(w, (0,) + tuple(range(2, 2 + sp)) + (1,)))
-    dcols = lw.new_buf(dtype, (n, o) + kernel + src_sp)
-    for g in range(groups):
-        a = Load(wt.buf, (n, og * kt, cg), (0, cg, 1), wt.offset + g * og * kt * cg)
-        b = Load(x.buf, (n, cg, it), (cin * it, it, 1), x.offset + g * cg * it)
-        lw.emit(Matmul(Load(dcols, (n, og * kt, it), (o * kt * it, it, 1), g * og * kt * it), a, b))
-    if flat:
-        return _scatter_flat(lw, vid, dtype, shape, dcols, kernel, rd, lo, full, it)
-    buf = lw.new_buf(dtype, shape, vid)
-    lw.emit(Store(buf.load(), L.broadcast(Const(0.0, dtype, ()), shape)))
-    src_all = dcols.load()
-    for k in itertools.product(*(range(s) for s in kernel)):
-        target, src = buf.load(), L.view(src_all, (n, o) + in_sp, _pick(2, sp, k), (0, 0) + k + (0,) * sp)
+    per = _per_image(lw, o * kt * it)  # large columns: one image's at a time (as im2col's)
+    nb = 1 if per else n
+    dcols = lw.new_buf(dtype, (nb, o) + kernel + src_sp)
+    # the result, zeroed: y, or (flat) the full output yf [N, O, F...] that y is a crop of
+    out = lw.new_buf(dtype, (n, o) + full) if flat else lw.new_buf(dtype, shape, vid)
+    lw.emit(Store(out.load(), L.broadcast(Const(0.0, dtype, ()), out.shape)))
+    per_out = L.numel(out.shape[1:])
+
+    def body(i) -> None:
+        for g in range(groups):
+            a = Load(wt.buf, (nb, og * kt, cg), (0, cg, 1), wt.offset + g * og * kt * cg)
+            b = Load(x.buf, (nb, cg, it), (cin * it, it, 1), x.offset + i * cin * it + g * cg * it)
+            lw.emit(Matmul(Load(dcols, (nb, og * kt, it), (o * kt * it, it, 1), g * og * kt * it), a, b))
+        target_all = Load(out, (nb,) + tuple(out.shape[1:]), L.contiguous_strides(out.shape), i * per_out)
+        if flat:
+            _scatter_flat(lw, dtype, target_all, dcols, kernel, rd, it)
+        else:
+            _scatter_strided(lw, dtype, target_all, dcols, kernel, rd, ld, lo, in_sp)
+    if per:
+        with lw.loop(n) as i:
+            body(i)
+    else:
+        body(0)
+    if not flat:
+        return out.load()
+    # y[h] = yf[h + E − 1 − lo]: a view when inside yf, else padded with zeros
+    shift = tuple(e - 1 - a for e, a in zip(extent, lo))
+    if all(0 <= c and c + h <= f for c, h, f in zip(shift, out_sp, full)):
+        y = out.load()
         for d in range(sp):
-            # y index h = i·ld + lo − k·rd must lie in [0, H): the range of input positions i that land
+            y = L.sub_axis(y, 2 + d, shift[d], out_sp[d])
+        return lw.materialize(y, vid) if lw.outputs.get(vid) else y
+    return lw.materialize(L.Pad(out.load(), tuple(shape), (0, 0) + tuple(-c for c in shift), 0.0), vid)
+
+
+def _scatter_flat(lw, dtype: str, yf: Load, dcols, kernel: tuple, rd: tuple, it: int) -> None:
+    """yf [nb, O, F...] += each kernel position's slice of dcols [nb, O, K..., it], as one contiguous
+    range of yf flattened (position f = i + (K − 1 − k)·rd): one vectorised add per kernel position."""
+    nb, o = yf.shape[:2]
+    full = tuple(yf.shape[2:])
+    lf, kt = L.numel(full), L.numel(kernel)
+    fstrides = L.contiguous_strides(full)
+    for j, k in enumerate(itertools.product(*(range(s) for s in kernel))):
+        off = sum((kd - 1 - kk) * r * st for kd, kk, r, st in zip(kernel, k, rd, fstrides))
+        target = Load(yf.buf, (nb, o, it), (o * lf, lf, 1), yf.offset + off)
+        src = Load(dcols, (nb, o, it), (o * kt * it, kt * it, 1), j * it)
+        lw.emit(Store(target, Map("add", (target, src), dtype, (nb, o, it))))
+
+
+def _scatter_strided(lw, dtype: str, y: Load, dcols, kernel: tuple, rd: tuple, ld: tuple, lo: tuple,
+                     in_sp: tuple) -> None:
+    """y [nb, O, H...] += dcols [nb, O, K..., I...] at h = i·ld + lo − k·rd, per kernel position over the
+    range of i that lands inside y (an input dilation: y's elements every ld apart)."""
+    nb, o = y.shape[:2]
+    sp = len(kernel)
+    out_sp = tuple(y.shape[2:])
+    for k in itertools.product(*(range(s) for s in kernel)):
+        target, src = y, L.view(dcols.load(), (nb, o) + in_sp, _pick(2, sp, k), (0, 0) + k + (0,) * sp)
+        for d in range(sp):
             first = max(0, -((lo[d] - k[d] * rd[d]) // ld[d]))
             last = min(in_sp[d] - 1, (out_sp[d] - 1 - lo[d] + k[d] * rd[d]) // ld[d])
             if last < first:
@@ -158,36 +227,6 @@ def _col2im(lw, node: Node, x: Expr, w: Expr) -> Expr:
             src = L.sub_axis(src, 2 + d, first, last - first + 1)
         else:
             lw.emit(Store(target, Map("add", (target, src), dtype, tuple(target.shape))))
-    return buf.load()
-
-
-def _scatter_flat(lw, vid: int, dtype: str, shape: tuple, dcols, kernel: tuple, rd: tuple, lo: tuple,
-                  full: tuple, it: int) -> Expr:
-    """The full output yf [N, O, F...] (position f = i + (K − 1 − k)·rd) as one contiguous add per kernel
-    position of dcols' slice, flattened; y is yf cropped (a view) or padded."""
-    n, o = shape[:2]
-    sp = len(kernel)
-    lf = L.numel(full)
-    yf = lw.new_buf(dtype, (n, o) + full)
-    lw.emit(Store(yf.load(), L.broadcast(Const(0.0, dtype, ()), yf.shape)))
-    fstrides = L.contiguous_strides(full)
-    kt = L.numel(kernel)
-    for j, k in enumerate(itertools.product(*(range(s) for s in kernel))):
-        off = sum((kd - 1 - kk) * r * st for kd, kk, r, st in zip(kernel, k, rd, fstrides))
-        target = Load(yf, (n, o, it), (o * lf, lf, 1), off)
-        src = Load(dcols, (n, o, it), (o * kt * it, kt * it, 1), j * it)
-        lw.emit(Store(target, Map("add", (target, src), dtype, (n, o, it))))
-    # y[h] = yf[h + E − 1 − lo]
-    shift = tuple((kd - 1) * r - a for kd, r, a in zip(kernel, rd, lo))
-    if all(0 <= c and c + h <= f for c, h, f in zip(shift, shape[2:], full)):
-        y = yf.load()
-        for d in range(sp):
-            y = L.sub_axis(y, 2 + d, shift[d], shape[2 + d])
-        if lw.outputs.get(vid):
-            return lw.materialize(y, vid)
-        return y
-    y = L.Pad(yf.load(), tuple(shape), (0, 0) + tuple(-c for c in shift), 0.0)
-    return lw.materialize(y, vid)
 
 
 def _pick(lead: int, sp: int, k: tuple) -> tuple:
