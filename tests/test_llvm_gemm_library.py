@@ -374,3 +374,22 @@ def test_dense_layers_read_their_weights_in_place_not_through_a_transposing_copy
     assert len(products) == 2 and all(L.dot_layout(k.a, k.b) or k.b.strides[-1] == 1 for k in products)
     copies = [k for k in lw.kernels if not isinstance(k, Matmul) and tuple(k.target.shape)[::-1] in weights]
     assert not copies
+
+
+@pytest.mark.parametrize("dtype", ["f32", "f64"])
+@pytest.mark.parametrize("cpu", [None, "x86-64-v3"])
+def test_a_dot_tile_sums_each_output_as_a_single_column_does(dtype, cpu):
+    """On the dot path an output's bits do not depend on the tile that computed it (4 columns summed
+    together, or one alone): the guarantee the threaded form's column split rests on."""
+    rng = np.random.default_rng(5)
+    m, n, k = 5, 8, 1000
+    a = rng.uniform(-1, 1, size=(m, k)).astype(NP[dtype])
+    w = rng.uniform(-1, 1, size=(n, k)).astype(NP[dtype])   # B = wᵀ: columns contiguous along k
+    whole = np.zeros((m, n), NP[dtype])
+    fn = gemm(dtype, cpu)
+    fn(m, n, k, a.ctypes.data, k, 1, w.ctypes.data, 1, k, whole.ctypes.data, n, 0, None, 0)
+    for j in range(n):
+        alone = np.zeros((m, 1), NP[dtype])
+        col = np.ascontiguousarray(w[j:j + 1])
+        fn(m, 1, k, a.ctypes.data, k, 1, col.ctypes.data, 1, k, alone.ctypes.data, 1, 0, None, 0)
+        np.testing.assert_array_equal(whole[:, j], alone[:, 0])

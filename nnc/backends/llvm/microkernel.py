@@ -417,6 +417,32 @@ def hsum(e: Emitter, b: ir.IRBuilder, v):
     return b.extract_element(v, ir.Constant(I32, 0))
 
 
+def hsum4(e: Emitter, b: ir.IRBuilder, vs: list) -> list:
+    """The lane sums of four vectors, the very additions of `hsum` on each (lane i + lane i + W/2, then
+    i + W/4, ...), but done on the four at once: after the first two steps one vector holds a quarter of
+    each, so 4 outputs cost about as many shuffles as one. Needs W ≥ 4."""
+    w = e.g.lanes
+    half, q = w // 2, w // 4
+
+    def mix(x, y, idx):
+        return b.shuffle_vector(x, y, ir.Constant(ir.VectorType(I32, len(idx)), idx))
+    pairs = []
+    for x, y in ((vs[0], vs[1]), (vs[2], vs[3])):   # [x's half-sums | y's half-sums]
+        lo = list(range(half)) + list(range(w, w + half))
+        hi = list(range(half, w)) + list(range(w + half, 2 * w))
+        pairs.append(b.fadd(mix(x, y, lo), mix(x, y, hi)))
+    starts = (0, half, w, w + half)   # each output's part in (pairs[0], pairs[1]) as one 2W-lane source
+    v = b.fadd(mix(pairs[0], pairs[1], [s + i for s in starts for i in range(q)]),
+               mix(pairs[0], pairs[1], [s + q + i for s in starts for i in range(q)]))
+    g = q
+    while g > 1:
+        h = g // 2
+        v = b.fadd(mix(v, v, [k * g + i for k in range(4) for i in range(h)]),
+                   mix(v, v, [k * g + h + i for k in range(4) for i in range(h)]))
+        g = h
+    return [b.extract_element(v, ir.Constant(I32, k)) for k in range(4)]
+
+
 def dot_tile(e: Emitter, rows: int, cols: int) -> ir.Function:
     """void (i64 k, ptr a, i64 rsa, ptr b, i64 csb, ptr c, i64 ldc, i64 beta): C[rows, cols] (=|+=)
     A[rows, k] · B[k, cols] where A's rows and B's columns are contiguous along k (csa = rsb = 1: dense
@@ -466,8 +492,9 @@ def dot_tile(e: Emitter, rows: int, cols: int) -> ir.Function:
     bv = [b.call(e.mload, [e.gep(b, x, nfull), align, mask, e.zero]) for x in bcol]
     add = b.icmp_signed("!=", beta, zero)
     for r in range(rows):
-        for j in range(cols):
-            s = hsum(e, b, e.mul_add(b, av[r], bv[j], last[r][j]))
+        done = [e.mul_add(b, av[r], bv[j], last[r][j]) for j in range(cols)]
+        sums = hsum4(e, b, done) if cols == 4 and g.lanes >= 4 else [hsum(e, b, v) for v in done]
+        for j, s in enumerate(sums):
             ptr = e.gep(b, c, b.add(b.mul(ir.Constant(I64, r), ldc), ir.Constant(I64, j)))
             old = b.load(ptr, typ=e.t)
             b.store(b.select(add, b.fadd(old, s), s), ptr)
