@@ -3,6 +3,7 @@
     loops.py       the loop-level layer: buffers, index expressions, kernels (no LLVM in it)
     dims.py        run-time sizes: `Poly` (a polynomial over the size symbols), `NeedsConcrete`
     lower.py       the lowering table, primitive → expressions and kernels, with fusion of elementwise chains
+    lower_pool.py  pooling's lowerings; window.py emits its kernels (vector rows, the gradient as a Store)
     plan.py        the memory plan: one arena, buffers reused by liveness, laid out per binding of sizes
     emit.py        LLVM IR: one function per kernel, one entry point `nnc_run(ptr args)` (the slot contract)
     scalar.py      the elementwise scalar table and reduction steps
