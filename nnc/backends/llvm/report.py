@@ -210,7 +210,8 @@ def kernel_flops(k: Kernel, bindings: dict[str, int] | None = None) -> int:
     """Floating-point operations of one run of a kernel at `bindings` (its sizes may be polynomials in the
     size symbols): 2·M·N·K for a matmul (batch axes included), else the elements it computes times the
     arithmetic operations fused per element (a reduction adds one per element it reads; pooling's winners
-    one comparison per window element; a row scatter one add)."""
+    one comparison per window element; a row scatter one add). A kernel of a run-time step loop (a
+    recurrent layer's steps, a convolution's images) counts once per step."""
     from .dims import evaluate
     from .loops import WindowPick
 
@@ -219,16 +220,17 @@ def kernel_flops(k: Kernel, bindings: dict[str, int] | None = None) -> int:
         for d in shape:
             n *= evaluate(d, bindings or {})
         return n
+    steps = evaluate(k.loop.count, bindings or {}) if k.loop is not None else 1
     if isinstance(k, Matmul):
-        return 2 * size(k.target.shape) * size(k.a.shape[-1:])
+        return 2 * size(k.target.shape) * size(k.a.shape[-1:]) * steps
     if isinstance(k, Reduce):
-        return size(k.src.shape) * (1 + _maps(k.src))
+        return size(k.src.shape) * (1 + _maps(k.src)) * steps
     if isinstance(k, WindowPick):
-        return size(k.target.shape if k.mode == "select" else k.other.shape) * size(k.kernel)
+        return size(k.target.shape if k.mode == "select" else k.other.shape) * size(k.kernel) * steps
     if isinstance(k, ScatterRows):
-        return size(k.up.shape) * (1 + _maps(k.up))
+        return size(k.up.shape) * (1 + _maps(k.up)) * steps
     expr = getattr(k, "expr", None)
-    return size(k.target.shape) * _maps(expr) if expr is not None else 0
+    return size(k.target.shape) * _maps(expr) * steps if expr is not None else 0
 
 
 def _maps(x) -> int:
