@@ -167,3 +167,32 @@ def test_models_train_through_pooling_step_for_step(tmp_path, shape, layers):
         assert fast.step(**feeds)["loss"] == pytest.approx(ref.step(**feeds)["loss"], rel=1e-5)
     for name, value in ref.params.items():
         np.testing.assert_allclose(fast.params[name], value, rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+def test_a_run_time_sequence_length_trains_through_pooling(tmp_path):
+    """T is a size symbol: one compiled code for every length, the windows' interior and edges at run time."""
+    src = """model m {
+  input x: f32[N, 2, T]
+  output y = x -> conv1d(3, 3, padding=1) -> maxpool(2, remainder="drop")
+    -> avgpool(3, stride=2, padding=1) -> global_avgpool -> flatten -> dense(2)
+}
+train t {
+  input x: f32[N, 2, T]
+  input label: i32[N]
+  loss = cross_entropy(m(x), label)
+  minimize loss over m with sgd(lr=0.1)
+  data "synthetic"
+  epochs 1
+}
+"""
+    path = tmp_path / "s.nn"
+    path.write_text(src)
+    prog = nnc.load(path)
+    fast, ref = prog.train("t", backend="llvm", seed=2), prog.train("t", backend="numpy", seed=2)
+    rng = np.random.default_rng(0)
+    for batch, length in ((3, 41), (1, 4), (2, 17), (3, 80)):
+        feeds = {"x": rng.normal(size=(batch, 2, length)).astype(np.float32),
+                 "label": rng.integers(0, 2, batch).astype(np.int32)}
+        assert fast.step(**feeds)["loss"] == pytest.approx(ref.step(**feeds)["loss"], rel=1e-5)
+    for name, value in ref.params.items():
+        np.testing.assert_allclose(fast.params[name], value, rtol=1e-4, atol=1e-6, err_msg=name)

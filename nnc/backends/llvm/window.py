@@ -325,10 +325,11 @@ def emit_window_pick(k: KernelBuilder, kern: WindowPick) -> None:
         taps *= kk
     t = kern.target
     work = numel(t.shape) + numel(kern.other.shape)
+    apart = all(s >= kk for s, kk in zip(kern.stride, kern.kernel))  # windows do not overlap
     if kern.mode == "select" and taps <= MAX_TAPS:
         _split(k, t, work, lambda kb, rows: _forward(kb, t, kern.x, kern.other, kern.kernel, kern.stride, kern.lo,
                                                      "select", rows=rows))
-    elif kern.mode in ("scatter", "avg") and cells <= MAX_TAPS and all(s >= kk for s, kk in zip(kern.stride, kern.kernel)):
+    elif kern.mode in ("scatter", "avg") and cells <= MAX_TAPS and apart:
         _split(k, t, work, lambda kb, rows: _scatter_blocks(kb, kern, rows))
     elif kern.mode == "avg":
         _avg_general(k, kern)
