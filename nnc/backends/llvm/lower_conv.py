@@ -30,6 +30,11 @@ from .loops import Const, Expr, Load, Map, Matmul, Store
 # one image's columns from this many elements on: made image by image in a run-time loop (measured on
 # lenet5's training step at batch 64: 3.07 against 3.68 ms, one thread; a loop of small kernels costs little)
 PER_IMAGE = 1 << 12
+# a weight gradient's columns are stored [N, P, Cg·K] (the GEMM: dot products along Cg·K) when its output
+# has fewer positions than one f32 vector, P < 16 (1x1 and 3x3 kernels: the library's 16-wide tiles would
+# be mostly empty; measured ResNet-18 shapes at batch 8: 127 against 155 ms for y, dx, dw of a 3x3 conv,
+# a 1x1 stride-2 one 0.61 against 2.26 ms at batch 1); from 16 on [N, Cg·K, P], B's rows contiguous
+ROWS_BELOW = 16
 
 
 def lower_conv(lw, node: Node, xs: list[Expr]) -> Expr:
@@ -88,9 +93,12 @@ def _im2col(lw, node: Node, x: Expr, w: Expr) -> Expr:
     buf = lw.new_buf(dtype, shape, node.outputs[0])
     # cols [N, Cg·K, P]: B of each image's GEMM with its rows contiguous, also for a weight gradient's few
     # output positions (P = 25 for a 5x5 kernel): the library's packed path measured 2.6-3x faster there
-    # than dot products along Cg·K over columns stored [N, P, Cg·K] (lenet5's two weight gradients).
+    # than dot products along Cg·K over columns stored [N, P, Cg·K] (lenet5's two weight gradients); below
+    # P = ROWS_BELOW those dot products.
     # Large columns are made one image at a time in a run-time loop (a step loop of the entry point): one
     # image's columns, still in cache for its GEMM, instead of N images' (462 MB for a ResNet 3x3 at N = 64)
+
+    by_rows = hint(pt) < ROWS_BELOW and hint(cg * kt) >= 32
 
     def gemms(i, nb, one: bool) -> None:
         cols_shape = (nb, cg) + tuple(kernel) + tuple(out_sp)
@@ -105,9 +113,15 @@ def _im2col(lw, node: Node, x: Expr, w: Expr) -> Expr:
                 mat.append(row)
                 const.append(-lo[d])
             win = L.Window(src, cols_shape, tuple(map(tuple, mat)), tuple(const), (1, 1) + tuple(ld), 0.0)
-            cols = lw.new_buf(dtype, cols_shape)
-            lw.emit(Store(cols.load(), win))
-            b = Load(cols, (nb, cg * kt, pt), (cg * kt * pt, pt, 1), 0)
+            if by_rows:  # stored as [N, P..., Cg, K...]: B's columns contiguous, dot products along Cg·K
+                cols = lw.new_buf(dtype, (nb,) + tuple(out_sp) + (cg,) + tuple(kernel))
+                perm = (0,) + tuple(range(2 + sp, 2 + 2 * sp)) + (1,) + tuple(range(2, 2 + sp))
+                lw.emit(Store(cols.load(), L.transpose(win, perm)))
+                b = Load(cols, (nb, cg * kt, pt), (cg * kt * pt, 1, cg * kt), 0)
+            else:
+                cols = lw.new_buf(dtype, cols_shape)
+                lw.emit(Store(cols.load(), win))
+                b = Load(cols, (nb, cg * kt, pt), (cg * kt * pt, pt, 1), 0)
             a = Load(w.buf, (nb, og, cg * kt), (0, cg * kt, 1), w.offset + g * og * cg * kt)
             lw.emit(Matmul(Load(buf, (nb, og, pt), (o * pt, pt, 1), i * o * pt + g * og * pt), a, b))
     if _per_image(lw, cg * kt * pt):
