@@ -376,6 +376,23 @@ def test_dense_layers_read_their_weights_in_place_not_through_a_transposing_copy
     assert not copies
 
 
+def test_a_training_step_reads_its_dense_weights_in_place():
+    """digits_mlp's training step (weights W[out, in] as the optimiser updates them): the forward products
+    x·Wᵀ are Matmul kernels on the dot path, and no kernel copies a weight transposed."""
+    from pathlib import Path
+
+    import nnc
+    from nnc.backends.llvm.loops import Matmul
+    t = nnc.load(Path(__file__).resolve().parent.parent / "examples" / "digits_mlp.nn").train("digits", backend="llvm")
+    lw, _ = t._step._lower_symbolic({})
+    weights = {tuple(v.shape) for name, v in t.params.items() if name.endswith("weight")}
+    assert weights == {(128, 64), (10, 128)}
+    products = [k for k in lw.kernels if isinstance(k, Matmul)]
+    assert sum(L.dot_layout(k.a, k.b) for k in products) >= 2
+    copies = [k for k in lw.kernels if not isinstance(k, Matmul) and tuple(k.target.shape)[::-1] in weights]
+    assert not copies
+
+
 @pytest.mark.parametrize("dtype", ["f32", "f64"])
 @pytest.mark.parametrize("cpu", [None, "x86-64-v3"])
 def test_a_dot_tile_sums_each_output_as_a_single_column_does(dtype, cpu):
