@@ -76,10 +76,16 @@ def _dim(b: ir.IRBuilder, d, sizes, symbols: tuple[str, ...]) -> ir.Value:
     return acc
 
 
+# ops that make a NaN or an infinity of finite values: in a fused kernel (a log fused into the sum of a
+# mean, an optimiser's update) the first of them is named, else the kernel's last op
+RISKY = ("log", "div", "exp", "sqrt", "pow", "rsqrt")
+
+
 def origin_text(kern) -> str:
     """The layer, op and `.nn` line a kernel's value comes from: `layer loss.log (log at net.nn:10)`."""
     nodes = [n for n in kern.nodes if n.op != "constant"]
-    node = nodes[-1] if nodes else None
+    risky = [n for n in nodes if n.op in RISKY]
+    node = risky[0] if risky else nodes[-1] if nodes else None
     if node is None:
         return kern.origin or "a kernel"
     where = f"{node.span.file}:{node.span.line}" if node.span is not None else "no source line"

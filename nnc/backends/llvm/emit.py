@@ -43,16 +43,20 @@ REASSOC = ("reassoc", "contract")  # reductions: lets LLVM vectorise the accumul
 class KernelBuilder:
     """Emits one kernel function; `ev` computes an expression's element at an index (i64 values)."""
 
-    def __init__(self, module: ir.Module, name: str, bufs: list[Buf], slots: dict[str, int] | None = None):
+    def __init__(self, module: ir.Module, name: str, bufs: list[Buf], slots: dict[str, int] | None = None,
+                 extra: int = 0):
+        """`extra` i64 arguments follow the sizes pointer (`self.extra`: a part's row range, parallel.py)."""
         self.module = module
-        fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR] * (len(bufs) + 1)), name=name)
+        fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR] * (len(bufs) + 1) + [I64] * extra), name=name)
         fn.linkage = "internal"
         fn.attributes.add("noinline")  # inlining every kernel into the entry point quadruples compile time
-        for a in fn.args:
+        for a in fn.args[:len(bufs) + 1]:
             a.add_attribute("noalias")
         self.fn = fn
+        self.bufs = list(bufs)
         self.ptr = {id(b): a for b, a in zip(bufs, fn.args)}
-        self.sizes = fn.args[-1]          # i64 per size symbol (and run-time loop variable)
+        self.sizes = fn.args[len(bufs)]   # i64 per size symbol (and run-time loop variable)
+        self.extra = list(fn.args[len(bufs) + 1:])
         self.slots = slots or {}
         self.allocas = fn.append_basic_block("allocas")
         self.entry = ir.IRBuilder(self.allocas)  # one builder: allocas and sizes, in order
@@ -99,9 +103,10 @@ class KernelBuilder:
         return self.entry.alloca(t)
 
     # -- loops ------------------------------------------------------------------------------------
-    def for_range(self, n, body) -> None:
+    def for_range(self, n, body, start: ir.Value | None = None) -> None:
         """for i in range(n): body(i). `n` is an int (nothing emitted for n <= 0, a do-while otherwise), a
-        Dim, or an i64 IR value (both tested for zero iterations first)."""
+        Dim, or an i64 IR value (both tested for zero iterations first). With `start` (an i64 value):
+        for i in range(start, n), tested for zero iterations."""
         if isinstance(n, int) and n <= 0:
             return
         b = self.b
@@ -109,20 +114,22 @@ class KernelBuilder:
         head = self.fn.append_basic_block("loop")
         done = self.fn.append_basic_block("done")
         bound = n if isinstance(n, ir.Value) else self.dim(n)
-        if isinstance(n, int):
+        first = ir.Constant(I64, 0) if start is None else start
+        if isinstance(n, int) and start is None:
             b.branch(head)
         else:
-            b.cbranch(b.icmp_signed(">", bound, ir.Constant(I64, 0)), head, done)
+            b.cbranch(b.icmp_signed(">", bound, first), head, done)
         b.position_at_end(head)
         i = b.phi(I64)
-        i.add_incoming(ir.Constant(I64, 0), pre)
+        i.add_incoming(first, pre)
         body(i)
         nxt = b.add(i, ir.Constant(I64, 1), flags=("nuw", "nsw"))
         i.add_incoming(nxt, b.block)
         b.cbranch(b.icmp_signed("<", nxt, bound), head, done)
         b.position_at_end(done)
 
-    def nest(self, shape: tuple[int, ...], body) -> None:
+    def nest(self, shape: tuple[int, ...], body, rows: tuple | None = None) -> None:
+        """A loop nest over `shape`; with `rows` = (lo, hi) (i64 values) the first axis runs lo..hi-1 only."""
         idx: list = []
 
         def rec(d: int) -> None:
@@ -134,7 +141,10 @@ class KernelBuilder:
                 idx.append(i)
                 rec(d + 1)
                 idx.pop()
-            self.for_range(shape[d], inner)
+            if d == 0 and rows is not None:
+                self.for_range(rows[1], inner, start=rows[0])
+            else:
+                self.for_range(shape[d], inner)
         rec(0)
 
     # -- addresses --------------------------------------------------------------------------------
@@ -271,13 +281,23 @@ def const(dtype: str, value) -> ir.Constant:
 def emit_store(k: KernelBuilder, kern: Store) -> None:
     """A loop nest over the target; a transposing copy (a source read along another axis than the target
     is written) walks square blocks, so both sides stay in cache."""
+    flat = _flatten(kern)
+    if flat is not None:
+        kern = flat
     t = kern.target
     tiled = _transpose_blocks(kern)
     if tiled is None:
-        def cell(idx):
-            for target, x in kern.stores:  # several new values of one element (fuse.py): one loop
-                k.store(target, idx, k.ev(x, idx))
-        k.nest(t.shape, cell)
+        from .parallel import split_rows
+
+        def rows(kb: KernelBuilder, lo, hi) -> None:
+            def cell(idx):
+                for target, x in kern.stores:  # several new values of one element (fuse.py): one loop
+                    kb.store(target, idx, kb.ev(x, idx))
+            kb.nest(t.shape, cell, rows=None if lo is None else (lo, hi))
+        if not t.shape:
+            rows(k, None, None)
+        else:  # large stores in parts over the thread pool (parallel.py)
+            split_rows(k, t.shape[0], numel(t.shape) * len(kern.stores), rows)
         return
     axis, size = tiled
     last = len(t.shape) - 1
@@ -297,6 +317,44 @@ def emit_store(k: KernelBuilder, kern: Store) -> None:
     k.nest(tuple(t.shape[d] for d in outer), blocks)
 
 
+def _flatten(kern: Store) -> Store | None:
+    """The Store as one flat loop over its elements when every target and every load is contiguous in
+    the target's shape (or a scalar broadcast): unit stride, one bound, vectorised whatever the shape
+    ([N, 10] is 10·N iterations, not N loops of 10). None when some read is another view."""
+    t = kern.target
+    if len(t.shape) < 2 or not all(tg.contiguous and tuple(tg.shape) == tuple(t.shape) for tg, _ in kern.stores):
+        return None
+    n = numel(t.shape)
+    flat = (n,)
+    memo: dict[int, Expr] = {}
+
+    def rec(x: Expr) -> Expr | None:
+        if id(x) in memo:
+            return memo[id(x)]
+        out: Expr | None = None
+        if isinstance(x, Load):
+            if tuple(x.shape) == tuple(t.shape) and x.contiguous:
+                out = Load(x.buf, flat, (1,), x.offset)
+            elif all(s == 0 for s in x.strides):
+                out = Load(x.buf, flat, (0,), x.offset)
+        elif isinstance(x, Const):
+            out = Const(x.value, x.dtype, flat)
+        elif isinstance(x, Map):
+            args = [rec(a) for a in x.args]
+            out = None if any(a is None for a in args) else Map(x.op, tuple(args), x.dtype, flat, x.attrs)
+        elif isinstance(x, Random) and not x.key.shape and not x.counter.shape:
+            out = Random(x.key, x.counter, x.stream, flat, x.dtype)  # element i row-major: the flat index
+        memo[id(x)] = out
+        return out
+    pairs = []
+    for tg, x in kern.stores:
+        fx = rec(x)
+        if fx is None:
+            return None
+        pairs.append((Load(tg.buf, flat, (1,), tg.offset), fx))
+    return Store(pairs[0][0], pairs[0][1], kern.origin, tuple(pairs[1:]))
+
+
 def _transpose_blocks(kern: Store) -> tuple[int, int] | None:
     """(the axis a plain-Load source is contiguous along, the block size) when it is not the last axis."""
     x, t = kern.expr, kern.target  # only a plain Load's strides say which axis it is contiguous along
@@ -313,6 +371,39 @@ def _transpose_blocks(kern: Store) -> tuple[int, int] | None:
 
 
 def emit_reduce(k: KernelBuilder, kern: Reduce) -> None:
+    """Per output element, the reduction in order over the reduced axes (bit for bit the same for any
+    split). Where the innermost source axis is kept (a bias gradient: [N, C] summed over N), the outputs
+    are accumulated in place, a whole row of them per source row, so the loop vectorises along the kept
+    axis. Large reductions run in parts over the first kept axis (parallel.py), never the reduced ones."""
+    from .parallel import split_rows
+    t, src = kern.target, kern.src
+    columns = _by_columns(kern)
+
+    def rows(kb: KernelBuilder, lo, hi) -> None:
+        span = None if lo is None else (lo, hi)
+        if columns is not None:
+            _reduce_columns(kb, kern, columns, span)
+        else:
+            _reduce_each(kb, kern, span)
+    if not t.shape:
+        rows(k, None, None)
+    else:
+        split_rows(k, t.shape[0], numel(src.shape), rows)
+
+
+def _by_columns(kern: Reduce) -> int | None:
+    """The first source axis of the kept tail (the axes after the last reduced one) when the tail is
+    worth vectorising along (its last axis kept, the target contiguous, sum or max of one dtype)."""
+    src, t = kern.src, kern.target
+    last = len(src.shape) - 1
+    if kern.kind not in ("sum", "max") or not kern.axes or last in kern.axes or not t.contiguous:
+        return None
+    if src.dtype != t.dtype or src.dtype == "bool":
+        return None
+    return max(kern.axes) + 1
+
+
+def _reduce_each(k: KernelBuilder, kern: Reduce, span) -> None:
     from .scalar import reduce_init, reduce_step
     src = kern.src
     kept = [d for d in range(len(src.shape)) if d not in kern.axes]
@@ -337,7 +428,43 @@ def emit_reduce(k: KernelBuilder, kern: Reduce) -> None:
         k.nest(red_shape, inner)
         result = k.b.load(best_at, typ=I64) if best_at is not None else k.b.load(acc, typ=REG[dtype])
         k.store(kern.target, out_idx, result)
-    k.nest(kern.target.shape, outer)
+    k.nest(kern.target.shape, outer, rows=span)
+
+
+def _reduce_columns(k: KernelBuilder, kern: Reduce, tail: int, span) -> None:
+    """target[head, tail] = init; for each reduced index (in order): target[head, tail] ⊕= src[...]."""
+    from .scalar import reduce_init, reduce_step
+    src, t, b = kern.src, kern.target, k.b
+    dtype = src.dtype
+    kept = [d for d in range(len(src.shape)) if d not in kern.axes]
+    head = [d for d in kept if d < tail]
+    tail_axes = list(range(tail, len(src.shape)))
+    red_shape = tuple(src.shape[d] for d in kern.axes)
+
+    def per_head(hidx):
+        tspan = span if not head else None   # the split axis: the first head axis, else the first tail one
+
+        def init(tidx):
+            k.store(t, hidx + tidx, reduce_init(kern.kind, dtype))
+        k.nest(tuple(src.shape[d] for d in tail_axes), init, rows=tspan)
+
+        def red(ridx):
+            def step(tidx):
+                full = [None] * len(src.shape)
+                for d, i in zip(head + tail_axes, hidx + tidx):
+                    full[d] = i
+                for d, i in zip(kern.axes, ridx):
+                    full[d] = i
+                v = k.ev(src, full)
+                ptr = k.address(t, hidx + tidx)
+                if kern.kind == "sum":  # in order per output: no reassociation
+                    cur = b.load(ptr, typ=REG[dtype])
+                    b.store(b.fadd(cur, v) if dtype in FLOATS else b.add(cur, v), ptr)
+                else:
+                    reduce_step(k, kern.kind, dtype, ptr, None, v, None)
+            k.nest(tuple(src.shape[d] for d in tail_axes), step, rows=tspan)
+        k.nest(red_shape, red)
+    k.nest(tuple(src.shape[d] for d in head), per_head, rows=span if head else None)
 
 
 def emit_window_pick(k: KernelBuilder, kern: WindowPick) -> None:
