@@ -12,7 +12,7 @@ import nnc  # noqa: E402
 from nnc.backends import get, inference_signature  # noqa: E402
 from nnc.backends.llvm import threads  # noqa: E402
 from nnc.backends.llvm.loops import Store  # noqa: E402
-from nnc.backends.llvm.parallel import PART, parts_of  # noqa: E402
+from nnc.backends.llvm.parallel import MIN_WORK, parts_of  # noqa: E402
 from nnc.elaborate.builder import GraphBuilder  # noqa: E402
 from nnc.ir.types import TensorType  # noqa: E402
 from nnc.passes.emit import Emitter  # noqa: E402
@@ -87,7 +87,7 @@ def test_an_update_is_one_kernel_per_parameter(tmp_path, optimiser):
 
 
 def test_large_updates_run_in_parts_and_agree_bit_for_bit_on_one_and_two_threads(tmp_path):
-    inputs, hidden = 257, 300          # 77,100 weights: above the split threshold, odd sizes
+    inputs, hidden = 601, 300          # 180,300 weights (3 new values each): above the split threshold, odd sizes
     assert parts_of(hidden, inputs * hidden * 3)[0] > 1
     prog = program(tmp_path, "adam(lr=0.01)", inputs, hidden)
     pool = threads.process_pool()
@@ -124,7 +124,7 @@ def graph_of(build, inputs):
 
 
 REDUCTIONS = [((3, 37), (0,)), ((5, 7, 3), (0,)), ((5, 7, 3), (1,)), ((4, 5, 6, 7), (0, 2)), ((2, 33), (0,)),
-              ((301, 509), (0,)), ((509, 301), (1,)), ((130, 3, 257), (1,))]
+              ((1031, 509), (0,)), ((509, 1031), (1,)), ((130, 17, 257), (1,))]
 
 
 @pytest.mark.parametrize("shape,axes", REDUCTIONS, ids=str)
@@ -150,7 +150,7 @@ def test_reductions_over_leading_axes_agree_with_the_oracle_on_one_and_two_threa
 
 
 def test_the_split_depends_on_the_sizes_alone():
-    assert parts_of(512, 2 * PART - 1) == (1, 512)
+    assert parts_of(512, MIN_WORK - 1) == (1, 512)
     parts, per = parts_of(512, 512 * 784)
     assert parts * per >= 512 > (parts - 1) * per and parts > 1
     assert parts_of(1, 10 ** 9) == (1, 1)

@@ -7,8 +7,8 @@ axis over [lo, hi) (noalias pointers, so it vectorises as the kernel did), and a
 task calls it for part p. How the rows are split depends on the sizes alone — never on the thread count —
 so every element is computed by the same code in the same order whatever the threads: a reduction is
 split over kept axes only (each output is summed by one part, in order), and the results are bit for bit
-those of one thread. Below `PART` elements of work there is one part and the nest runs in the kernel
-itself (no call); with run-time sizes the kernel tests that at run time.
+those of one thread. Parts hold about `PART` elements of work; below `MIN_WORK` there is one part and the
+nest runs in the kernel itself (no call); with run-time sizes the kernel tests that at run time.
 
 Usage from an emitter: `split_rows(k, rows, work, emit_rows)` where `emit_rows(kb, lo, hi)` emits the nest
 with its first axis over [lo, hi) into builder `kb` (`kb.nest(shape, body, rows=(lo, hi))`); lo and hi are
@@ -23,12 +23,13 @@ from llvmlite import ir
 from .dims import Dim, Poly
 from .emit import I64, PTR, KernelBuilder
 
-PART = 1 << 15   # elements of work per part: below 2·PART a kernel runs in one piece (measured: docs/backends.md)
+PART = 1 << 16       # elements of work per part
+MIN_WORK = 1 << 19   # below this a kernel runs in one piece (measured, docs/backends.md "Fusion and parallel loops")
 
 
 def parts_of(rows: int, work: int) -> tuple[int, int]:
     """(parts, rows per part) for a concrete size: the split the generated code makes."""
-    if rows <= 0 or work < 2 * PART:
+    if rows <= 0 or work < MIN_WORK:
         return 1, max(rows, 0)
     parts = min(rows, work // PART)
     per = -(-rows // parts)
@@ -38,7 +39,7 @@ def parts_of(rows: int, work: int) -> tuple[int, int]:
 def split_rows(k: KernelBuilder, rows: Dim, work: Dim, emit_rows: Callable[[KernelBuilder, ir.Value, ir.Value], None],
                ) -> None:
     """Emit into kernel `k` the rows [0, rows) of its loop nest (`emit_rows(kb, lo, hi)`), in parallel parts
-    when `work` (elements touched, an int or Poly) is at least 2·PART; `rows` counts the outermost axis."""
+    when `work` (elements touched, an int or Poly) is at least MIN_WORK; `rows` counts the outermost axis."""
     zero = ir.Constant(I64, 0)
     if isinstance(rows, int) and isinstance(work, int):
         if parts_of(rows, work)[0] <= 1:
@@ -57,7 +58,7 @@ def split_rows(k: KernelBuilder, rows: Dim, work: Dim, emit_rows: Callable[[Kern
         per_v, parts = ir.Constant(I64, per), ir.Constant(I64, parts_of(rows, work)[0])
         _dispatch(k, task, args, n, per_v, parts)
         return
-    big = b.and_(b.icmp_signed(">=", w, ir.Constant(I64, 2 * PART)), b.icmp_signed(">", n, ir.Constant(I64, 1)))
+    big = b.and_(b.icmp_signed(">=", w, ir.Constant(I64, MIN_WORK)), b.icmp_signed(">", n, ir.Constant(I64, 1)))
     with b.if_else(big) as (then, otherwise):
         with then:
             raw = _min(b, n, b.sdiv(w, ir.Constant(I64, PART)))
