@@ -318,41 +318,67 @@ def emit_store(k: KernelBuilder, kern: Store) -> None:
 
 
 def _flatten(kern: Store) -> Store | None:
-    """The Store as one flat loop over its elements when every target and every load is contiguous in
-    the target's shape (or a scalar broadcast): unit stride, one bound, vectorised whatever the shape
-    ([N, 10] is 10·N iterations, not N loops of 10). None when some read is another view."""
+    """The Store over fewer, longer axes: adjacent axes merge where every target and every load walks them
+    as one (stride[d] = stride[d+1]·size[d+1]: contiguous data, a scalar or per-channel broadcast), so a
+    contiguous [N, 10] is one loop of 10·N, unit stride, vectorised. None when nothing merges."""
     t = kern.target
-    if len(t.shape) < 2 or not all(tg.contiguous and tuple(tg.shape) == tuple(t.shape) for tg, _ in kern.stores):
+    if not all(tuple(tg.shape) == tuple(t.shape) for tg, _ in kern.stores):
         return None
-    n = numel(t.shape)
-    flat = (n,)
-    memo: dict[int, Expr] = {}
-
-    def rec(x: Expr) -> Expr | None:
-        if id(x) in memo:
-            return memo[id(x)]
-        out: Expr | None = None
-        if isinstance(x, Load):
-            if tuple(x.shape) == tuple(t.shape) and x.contiguous:
-                out = Load(x.buf, flat, (1,), x.offset)
-            elif all(s == 0 for s in x.strides):
-                out = Load(x.buf, flat, (0,), x.offset)
-        elif isinstance(x, Const):
-            out = Const(x.value, x.dtype, flat)
-        elif isinstance(x, Map):
-            args = [rec(a) for a in x.args]
-            out = None if any(a is None for a in args) else Map(x.op, tuple(args), x.dtype, flat, x.attrs)
-        elif isinstance(x, Random) and not x.key.shape and not x.counter.shape:
-            out = Random(x.key, x.counter, x.stream, flat, x.dtype)  # element i row-major: the flat index
-        memo[id(x)] = out
-        return out
-    pairs = []
-    for tg, x in kern.stores:
-        fx = rec(x)
-        if fx is None:
+    loads = [tg for tg, _ in kern.stores]
+    for _, x in kern.stores:
+        if not _plain_loads(x, loads):
             return None
-        pairs.append((Load(tg.buf, flat, (1,), tg.offset), fx))
+    groups = _merge_groups(t.shape, loads, lambda d: True)
+    if groups is None:
+        return None
+    memo: dict[int, Expr] = {}
+    pairs = [(_regroup(tg, groups, memo), _regroup(x, groups, memo)) for tg, x in kern.stores]
     return Store(pairs[0][0], pairs[0][1], kern.origin, tuple(pairs[1:]))
+
+
+def _plain_loads(x: Expr, out: list) -> bool:
+    """Collect x's loads into `out`; False when x holds anything but loads, constants, maps, Philox draws."""
+    if isinstance(x, Load):
+        out.append(x)
+        return True
+    if isinstance(x, Const):
+        return True
+    if isinstance(x, Map):
+        return all(_plain_loads(a, out) for a in x.args)
+    if isinstance(x, Random):
+        return not x.key.shape and not x.counter.shape  # row-major order survives merging axes
+    return False
+
+
+def _merge_groups(shape, loads, same) -> list[list[int]] | None:
+    """Runs of adjacent axes every load walks as one (and `same(d)` for each merged pair's d, d+1)."""
+    groups = [[len(shape) - 1]] if shape else []
+    for d in range(len(shape) - 2, -1, -1):
+        inner = groups[0][0]
+        if same(d) and all(x.strides[d] == x.strides[inner] * x.shape[inner] for x in loads) and d + 1 == inner:
+            groups[0].insert(0, d)
+        else:
+            groups.insert(0, [d])
+    return None if len(groups) == len(shape) else groups
+
+
+def _regroup(x: Expr, groups: list[list[int]], memo: dict) -> Expr:
+    if id(x) in memo:
+        return memo[id(x)]
+
+    def size(g, shape):
+        return numel(tuple(shape[d] for d in g))
+    if isinstance(x, Load):
+        out = Load(x.buf, tuple(size(g, x.shape) for g in groups), tuple(x.strides[g[-1]] for g in groups), x.offset)
+    elif isinstance(x, Const):
+        out = x
+    elif isinstance(x, Map):
+        out = Map(x.op, tuple(_regroup(a, groups, memo) for a in x.args), x.dtype,
+                  tuple(size(g, x.shape) for g in groups), x.attrs)
+    else:  # a Philox draw: element i row-major is the same element in the merged shape
+        out = Random(x.key, x.counter, x.stream, tuple(size(g, x.shape) for g in groups), x.dtype)
+    memo[id(x)] = out
+    return out
 
 
 def _transpose_blocks(kern: Store) -> tuple[int, int] | None:
@@ -376,6 +402,7 @@ def emit_reduce(k: KernelBuilder, kern: Reduce) -> None:
     are accumulated in place, a whole row of them per source row, so the loop vectorises along the kept
     axis. Large reductions run in parts over the first kept axis (parallel.py), never the reduced ones."""
     from .parallel import split_rows
+    kern = _flatten_reduce(kern) or kern
     t, src = kern.target, kern.src
     columns = _by_columns(kern)
 
@@ -389,6 +416,27 @@ def emit_reduce(k: KernelBuilder, kern: Reduce) -> None:
         rows(k, None, None)
     else:
         split_rows(k, t.shape[0], numel(src.shape), rows)
+
+
+def _flatten_reduce(kern: Reduce) -> Reduce | None:
+    """The Reduce over merged axes (as `_flatten`): adjacent reduced axes, or adjacent kept ones, that
+    every load walks as one (a conv bias gradient sums [N, C, H·W], not [N, C, H, W] with rows of W)."""
+    t, src = kern.target, kern.src
+    loads: list = []
+    if not t.contiguous or not _plain_loads(src, loads):
+        return None
+    red = set(kern.axes)
+    if kern.kind == "argmax":
+        groups = _merge_groups(src.shape, loads, lambda d: d not in red and d + 1 not in red)
+    else:
+        groups = _merge_groups(src.shape, loads, lambda d: (d in red) == (d + 1 in red))
+    if groups is None:
+        return None
+    axes = tuple(j for j, g in enumerate(groups) if g[0] in red)
+    x = _regroup(src, groups, {})
+    kept = tuple(n for j, n in enumerate(x.shape) if j not in axes)
+    out = Reduce(Load(t.buf, kept, contiguous_strides(kept), t.offset), x, axes, kern.kind, kern.origin)
+    return out
 
 
 def _by_columns(kern: Reduce) -> int | None:
