@@ -3,9 +3,12 @@
     loops.py       the loop-level layer: buffers, index expressions, kernels (no LLVM in it)
     dims.py        run-time sizes: `Poly` (a polynomial over the size symbols), `NeedsConcrete`
     lower.py       the lowering table, primitive → expressions and kernels, with fusion of elementwise chains
+    fuse.py        multi-output fusion: related same-shaped Stores as one loop (an optimiser's update)
     lower_pool.py  pooling's lowerings; window.py emits its kernels (vector rows, the gradient as a Store)
     plan.py        the memory plan: one arena, buffers reused by liveness, laid out per binding of sizes
     emit.py        LLVM IR: one function per kernel, one entry point `nnc_run(ptr args)` (the slot contract)
+    nest.py        Store and Reduce nests over merged axes; reductions along a kept inner axis
+    parallel.py    split_rows: a large kernel's outer axis in parts over the pool, fixed by the sizes
     scalar.py      the elementwise scalar table and reduction steps
     philox.py      Philox-4x32-10 in IR (the dropout masks of the numpy oracle, bit for bit)
     target.py      host CPU, code generation, the on-disk object cache, MCJIT loading
