@@ -6,17 +6,21 @@ x̃ being x with `lhs_dilation − 1` zeros between its elements. Autodiff (nnc/
 gradient as such a conv of the padded, dilated output gradient with the flipped kernel, and the weight
 gradient as one with batch and channels swapped and the output gradient as the kernel. Two lowerings:
 
-- im2col (forward convolutions, weight gradients): the input padded (and dilated) once, the columns
-  cols[n, (c, k), p] stored from a `Window` that needs no bounds test, then per image and group one GEMM
-  y[n] = W[og, Cg·K] · cols[n] with B's rows contiguous (the GEMM library's packed path) and the output in
-  NCHW order. A weight gradient has few output positions (P = the forward kernel) and a huge reduction
-  (Cg·K = batch × forward output positions): the same orientation, B rows of P elements.
-- col2im (input gradients: stride 1 and an output larger than the input, or an input dilation): the
-  columns of the output, dcols[n, (c, k), i] = Σ_o w[c, o, k] · x[n, o, i], one GEMM per image over the
-  input's positions i (no padded copy, no zeros multiplied: half the FLOPs of im2col on the padded
-  gradient and a fifth of its data for a 5×5 kernel), then added into y one kernel position at a time:
-  y[n, c, i·ld + lo − k·rd] += dcols[n, c, k, i] over the range of i that lands inside y, a strided
-  elementwise Store per kernel position (contiguous rows for ld = 1, no bounds tests).
+- im2col (forward convolutions, weight gradients): the input padded once (zeros, then x into the interior;
+  cropping and input dilation through a `Window`), the columns cols[n, (c, k), p] stored from a `Window`
+  without bounds tests, then per image and group one GEMM y[n] = W[og, Cg·K] · cols[n] with B's rows
+  contiguous (the GEMM library's packed path) and the output in NCHW order. A weight gradient has few
+  output positions (P = the forward kernel) and a huge reduction (Cg·K = batch × forward output
+  positions): the same orientation, B rows of P elements, except below one vector (P < ROWS_BELOW) where
+  the columns are stored [n, P, Cg·K] and the GEMM is dot products along Cg·K.
+- col2im (stride 1, and an input dilation or the output's columns O·K·I fewer than half the input's
+  Cin·K·P: input gradients): dcols[n, (c, k), i] = Σ_o w[c, o, k] · x[n, o, i], one GEMM per image over
+  the input's positions i (no padded copy, no zeros multiplied: for lenet5's conv2 70% of the FLOPs and a
+  fifth of the data of im2col on the padded gradient), then added into y one kernel position at a time,
+  y[n, c, i·ld + lo − k·rd] += dcols[n, c, k, i]: without input dilation as one contiguous range of the
+  full output flattened (`_scatter_flat`), else over the range of i that lands inside (`_scatter_strided`).
+- Image by image: where one image's columns reach PER_IMAGE elements, the columns and GEMMs (and col2im's
+  adds) run in a run-time step loop over the images: one image's columns, in cache for its GEMM.
 """
 from __future__ import annotations
 
