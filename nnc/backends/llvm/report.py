@@ -229,19 +229,28 @@ def kernel_flops(k: Kernel, bindings: dict[str, int] | None = None) -> int:
         return size(k.target.shape if k.mode == "select" else k.other.shape) * size(k.kernel) * steps
     if isinstance(k, ScatterRows):
         return size(k.up.shape) * (1 + _maps(k.up)) * steps
-    expr = getattr(k, "expr", None)
-    return size(k.target.shape) * _maps(expr) * steps if expr is not None else 0
+    from .loops import Store
+    stores = k.stores if isinstance(k, Store) else ((k.target, k.expr),) if getattr(k, "expr", None) else ()
+    if not stores:
+        return 0
+    seen: set[int] = set()  # a fused Store computes a node its values share once (emission memoises by node)
+    return size(k.target.shape) * sum(_maps(x, seen) for _, x in stores) * steps
 
 
-def _maps(x) -> int:
-    """Arithmetic operations per element of an index expression (its Map nodes; views and loads are free)."""
+def _maps(x, seen: set[int] | None = None) -> int:
+    """Arithmetic operations per element of an index expression (its Map nodes, each once; views and loads
+    are free)."""
     from .loops import Affine, Gather, Map, Pad, Window
+    seen = set() if seen is None else seen
+    if id(x) in seen:
+        return 0
+    seen.add(id(x))
     if isinstance(x, Map):
-        return 1 + sum(_maps(a) for a in x.args)
+        return 1 + sum(_maps(a, seen) for a in x.args)
     if isinstance(x, (Affine, Pad, Window)):
-        return _maps(x.src)
+        return _maps(x.src, seen)
     if isinstance(x, Gather):
-        return _maps(x.table)
+        return _maps(x.table, seen)
     return 0
 
 
