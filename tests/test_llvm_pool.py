@@ -44,7 +44,7 @@ GEOMETRIES = [
     ((40,), (2,), (2,), ((0, 1),)),                       # 1-d, a long row with padding after
     ((5, 6, 7), (2, 2, 2), (2, 2, 2), ((1, 0), (0, 1), (1, 1))),  # 3-d
     ((4, 6, 19), (2, 3, 2), (1, 2, 2), ((0, 1), (1, 1), (0, 0))),  # 3-d, overlapping along the depth
-    ((64, 66), (2, 2), (2, 2), ((0, 0), (0, 0))),         # at batch 5 large enough for parts on the pool
+    ((64, 66), (2, 2), (2, 2), ((0, 0), (0, 0))),         # many vectors per row
     ((66, 64), (3, 3), (2, 2), ((1, 1), (1, 1))),         # the same, windows overlapping
 ]
 
@@ -196,3 +196,35 @@ train t {
         assert fast.step(**feeds)["loss"] == pytest.approx(ref.step(**feeds)["loss"], rel=1e-5)
     for name, value in ref.params.items():
         np.testing.assert_allclose(fast.params[name], value, rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("kernel,stride,pads", [((2, 2), (2, 2), ((0, 0), (0, 0))), ((3, 3), (2, 2), ((1, 1), (1, 1)))])
+def test_planes_in_parts_on_the_thread_pool_agree_at_one_and_two_threads(kernel, stride, pads):
+    """Large enough for parallel.py's parts (at batch 5, not at batch 1): the oracle's numbers, the same bits
+    on 1 and 2 threads."""
+    from nnc.backends.llvm import threads
+    n, spatial = sym("N"), (256, 258)
+    window = _out(spatial, kernel, stride, pads)
+
+    def build(e, g, x):
+        return [e("reduce_window", x, kind="max", kernel=kernel, stride=stride, padding=pads),
+                e("select_and_scatter_add", g, x, kernel=kernel, stride=stride, padding=pads)]
+    graph = graph_of(build, {"g": TensorType("f32", (n, 2) + window), "x": TensorType("f32", (n, 2) + spatial)})
+    rng = np.random.default_rng(3)
+    feeds = {"g": rng.standard_normal((5, 2) + window).astype(np.float32), "x": _x((5, 2) + spatial, "f32", rng)}
+    sig = inference_signature(graph)
+    fast = LLVM.compile(prepare(graph, LLVM), sig)
+    ref = NUMPY.compile(prepare(graph, NUMPY), sig)(**feeds)
+    pool = threads.process_pool()
+    before = pool.threads()
+    try:
+        outs = []
+        for k in (1, 2):
+            pool.set_threads(k)
+            outs.append(fast(**feeds))
+    finally:
+        pool.set_threads(before)
+    assert any(line.startswith("define") and "_part" in line for line in fast.variant({"N": 5}).ir.splitlines())
+    for name in ref:
+        np.testing.assert_allclose(outs[0][name], ref[name], rtol=1e-6, atol=1e-6, equal_nan=True)
+        np.testing.assert_array_equal(outs[0][name], outs[1][name])
