@@ -423,14 +423,8 @@ def compile_library(h, dtype: str = "f32", pic: bool = False, use_cache: bool = 
         hit = cache.get(NAMESPACE, key)
         if hit is not None:
             return hit, True
-    tm = _machine(h, pic)
-    mod = llvm.parse_assembly(str(module(h, dtype)))
-    mod.verify()
-    tuning = llvm.create_pipeline_tuning_options(speed_level=3)
-    tuning.loop_unrolling = False   # unrolled k loops spilled accumulators (backends.md §3)
-    pb = llvm.create_pass_builder(tm, tuning)
-    pb.getModulePassManager().run(mod, pb)
-    obj = tm.emit_object(mod)
+    from .target import optimise_and_emit
+    obj = optimise_and_emit(str(module(h, dtype)), _machine(h, pic), 3)
     if use_cache:
         cache.put(NAMESPACE, key, obj)
     return obj, False

@@ -118,17 +118,23 @@ def compile_object(ir_text: str, h: Host, opt: int = 3, use_cache: bool = True) 
         hit = cache.get(NAMESPACE, key)
         if hit is not None:
             return hit, True
-    tm = machine(h, opt)
-    mod = llvm.parse_assembly(ir_text)
-    mod.verify()
-    tuning = llvm.create_pipeline_tuning_options(speed_level=opt)
-    tuning.loop_unrolling = False  # constant trip counts get fully unrolled: 2x compile time for little speed
-    pb = llvm.create_pass_builder(tm, tuning)
-    pb.getModulePassManager().run(mod, pb)
-    obj = tm.emit_object(mod)
+    obj = optimise_and_emit(ir_text, machine(h, opt), opt)
     if use_cache:
         cache.put(NAMESPACE, key, obj)
     return obj, False
+
+
+def optimise_and_emit(ir_text: str, tm: "llvm.TargetMachine", opt: int = 3) -> bytes:
+    """Parse, verify, run LLVM's pipeline at `opt` and emit an object for `tm` — without loop unrolling:
+    constant trip counts got fully unrolled (2x compile time for little speed) and unrolled k loops
+    spilled the GEMM's accumulators (backends.md §3)."""
+    mod = llvm.parse_assembly(ir_text)
+    mod.verify()
+    tuning = llvm.create_pipeline_tuning_options(speed_level=opt)
+    tuning.loop_unrolling = False
+    pb = llvm.create_pass_builder(tm, tuning)
+    pb.getModulePassManager().run(mod, pb)
+    return tm.emit_object(mod)
 
 
 class Loaded:
