@@ -79,17 +79,23 @@ def _kstep(b: ir.IRBuilder, k, is_dot, lanes: int):
     return b.select(is_dot, dot, _ceil(b, k, _ceil(b, k, _c(KC_DIRECT))))
 
 
-def _k_task(module: ir.Module, serial: ir.Function, name: str, et, slots: dict) -> ir.Function:
-    """Task i of a split of k: block i of k into its own m × n partial sum (ws + i·m·n, from zero)."""
-    task = ir.Function(module, threads.TASK, name=f"{name}.kpart")
+def _task(module: ir.Module, name: str, slots: dict):
+    """A pool task `void name(ptr ctx, i64 i)`: (the function, a builder at its entry, i, the context's
+    slots loaded by name — pointers as pointers)."""
+    task = ir.Function(module, threads.TASK, name=name)
     task.linkage = "internal"
     b = ir.IRBuilder(task.append_basic_block("entry"))
     ctx, i = task.args
 
-    def get(name: str):
-        v = b.load(b.gep(ctx, [_c(slots[name])], source_etype=I64), typ=I64)
-        return b.inttoptr(v, PTR) if name in POINTERS else v
-    v = {name: get(name) for name in SLOTS}
+    def get(slot: str):
+        v = b.load(b.gep(ctx, [_c(slots[slot])], source_etype=I64), typ=I64)
+        return b.inttoptr(v, PTR) if slot in POINTERS else v
+    return task, b, i, {slot: get(slot) for slot in SLOTS}
+
+
+def _k_task(module: ir.Module, serial: ir.Function, name: str, et, slots: dict) -> ir.Function:
+    """Task i of a split of k: block i of k into its own m × n partial sum (ws + i·m·n, from zero)."""
+    task, b, i, v = _task(module, f"{name}.kpart", slots)
     pc = b.mul(i, v["chunk"])
     kc = _min(b, v["chunk"], b.sub(v["k"], pc))
     part = b.gep(v["ws"], [b.mul(i, b.mul(v["m"], v["n"]))], source_etype=et)
@@ -140,16 +146,7 @@ def emit_parallel_gemm(module: ir.Module, serial: ir.Function, dtype: str, mr: i
     slots = {name: i for i, name in enumerate(SLOTS)}
 
     # the task: part i of C
-    task = ir.Function(module, threads.TASK, name=f"{name}.part")
-    task.linkage = "internal"
-    b = ir.IRBuilder(task.append_basic_block("entry"))
-    ctx, i = task.args
-
-    def get(name: str):
-        v = b.load(b.gep(ctx, [_c(slots[name])], source_etype=I64), typ=I64)
-        return b.inttoptr(v, PTR) if name in POINTERS else v
-
-    v = {name: get(name) for name in SLOTS}
+    task, b, i, v = _task(module, f"{name}.part", slots)
     start = b.mul(i, v["chunk"])
     rows_blk, cols_blk = task.append_basic_block("rows"), task.append_basic_block("columns")
     b.cbranch(b.icmp_signed("!=", v["by_rows"], _c(0)), rows_blk, cols_blk)
