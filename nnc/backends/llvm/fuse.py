@@ -48,15 +48,8 @@ def _fusable(k: Kernel) -> bool:
 
 
 def _has_gather(x: Expr) -> bool:
-    if isinstance(x, Gather):
-        return True
-    if isinstance(x, Map):
-        return any(_has_gather(a) for a in x.args)
-    if isinstance(x, (Affine, Pad, Window)):
-        return _has_gather(x.src)
-    if isinstance(x, Random):
-        return _has_gather(x.key) or _has_gather(x.counter)
-    return False
+    from .loops import nodes
+    return any(isinstance(e, Gather) for e in nodes(x))
 
 
 def _writes(k: Kernel) -> set[int]:
@@ -99,12 +92,12 @@ def _merge(g: Kernel, kern: Store, between: list[Kernel], order) -> Store | None
     return fused
 
 
-def _substitute(x: Expr, targets: dict[int, tuple], memo: dict[int, Expr]) -> Expr | None:
+def _substitute(x: Expr, targets: dict[int, tuple], memo: dict[int, Expr | None]) -> Expr | None:
     """x with every element-for-element read of a fused target replaced by the target's expression;
-    None when x reads such a target any other way."""
-    hit = memo.get(id(x))
-    if hit is not None:
-        return hit
+    None when x reads such a target any other way. `memo` holds every node's answer, None included
+    (expressions are DAGs: without it the walk is exponential in a chain's depth)."""
+    if id(x) in memo:
+        return memo[id(x)]
     out: Expr | None = x
     if isinstance(x, Load):
         if id(x.buf) in targets:
@@ -121,6 +114,5 @@ def _substitute(x: Expr, targets: dict[int, tuple], memo: dict[int, Expr]) -> Ex
     elif isinstance(x, (Affine, Pad, Window, Random, Gather)):
         if any(id(b) in targets for b in leaves(x)):
             out = None                   # read through a view: another element than the one computed
-    if out is not None:
-        memo[id(x)] = out
+    memo[id(x)] = out
     return out

@@ -264,30 +264,55 @@ def reverse(x: Expr, axes: tuple[int, ...]) -> Expr:
     return view(x, x.shape, mat, const)
 
 
-def leaves(x: Expr) -> list[Buf]:
-    """Every buffer an expression reads."""
-    if isinstance(x, Load):
-        return [x.buf]
+def _children(x: Expr) -> tuple[Expr, ...]:
     if isinstance(x, Map):
-        return [b for a in x.args for b in leaves(a)]
+        return tuple(x.args)
     if isinstance(x, (Affine, Pad, Window)):
-        return leaves(x.src)
+        return (x.src,)
     if isinstance(x, Random):
-        return leaves(x.key) + leaves(x.counter)
+        return (x.key, x.counter)
     if isinstance(x, Gather):
-        return leaves(x.table) + leaves(x.ids) + [x.status]
-    return []
+        return (x.table, x.ids)
+    return ()
+
+
+def nodes(x: Expr) -> list[Expr]:
+    """Every node of an expression once, parents before children. Expressions are DAGs (a fused chain
+    reads a value in several places), so a walk without this memo is exponential in the chain's depth."""
+    seen: set[int] = set()
+    out: list[Expr] = []
+    stack = [x]
+    while stack:
+        e = stack.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        out.append(e)
+        stack.extend(reversed(_children(e)))
+    return out
+
+
+def leaves(x: Expr) -> list[Buf]:
+    """Every buffer an expression reads, once each."""
+    out: list[Buf] = []
+    for e in nodes(x):
+        found = [e.buf] if isinstance(e, Load) else [e.status] if isinstance(e, Gather) else []
+        out += [b for b in found if all(b is not o for o in out)]
+    return out
 
 
 def cost(x: Expr) -> int:
-    """A rough count of scalar operations per element: what recomputing x in a broadcast would cost."""
-    if isinstance(x, (Load, Const, Iota)):
-        return 0
-    if isinstance(x, Map):
-        return 1 + sum(cost(a) for a in x.args)
-    if isinstance(x, (Affine, Pad, Window)):
-        return cost(x.src) + 1
-    return 50
+    """A rough count of scalar operations per element (each shared node once, as emission computes it
+    once): what recomputing x in a broadcast would cost."""
+    total = 0
+    for e in nodes(x):
+        if isinstance(e, Map):
+            total += 1
+        elif isinstance(e, (Affine, Pad, Window)):
+            total += 1
+        elif not isinstance(e, (Load, Const, Iota)):
+            return 50
+    return total
 
 
 @dataclass(eq=False)

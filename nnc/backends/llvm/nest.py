@@ -34,15 +34,21 @@ def flatten(kern: Store) -> Store | None:
     return Store(pairs[0][0], pairs[0][1], kern.origin, tuple(pairs[1:]))
 
 
-def _plain_loads(x: Expr, out: list) -> bool:
-    """Collect x's loads into `out`; False when x holds anything but loads, constants, maps, Philox draws."""
+def _plain_loads(x: Expr, out: list, seen: set[int] | None = None) -> bool:
+    """Collect x's loads into `out`; False when x holds anything but loads, constants, maps, Philox draws.
+    Each node is visited once: expressions are DAGs, and a walk without `seen` is exponential in a fused
+    chain's depth."""
+    seen = set() if seen is None else seen
+    if id(x) in seen:
+        return True
+    seen.add(id(x))
     if isinstance(x, Load):
         out.append(x)
         return True
     if isinstance(x, Const):
         return True
     if isinstance(x, Map):
-        return all(_plain_loads(a, out) for a in x.args)
+        return all(_plain_loads(a, out, seen) for a in x.args)
     if isinstance(x, Random):
         return not x.key.shape and not x.counter.shape  # row-major order survives merging axes
     return False
