@@ -154,3 +154,23 @@ def test_the_split_depends_on_the_sizes_alone():
     parts, per = parts_of(512, 512 * 784 * 3)
     assert parts * per >= 512 > (parts - 1) * per and parts > 1
     assert parts_of(1, 10 ** 9) == (1, 1)
+
+
+def test_expression_walks_visit_a_shared_node_once():
+    """A chain that reads each value twice (x·x, as gelu/silu and their gradients do) is a DAG of 2·depth
+    nodes but 2^depth paths: every walk over it must be linear (an exponential one never returns)."""
+    from nnc.backends.llvm import loops as L
+    from nnc.backends.llvm.fuse import _has_gather, _substitute
+    from nnc.backends.llvm.nest import _plain_loads
+    from nnc.backends.llvm.report import _maps
+    buf = L.Buf("x", "f32", (4, 8))
+    x = buf.load()
+    for _ in range(200):
+        x = L.Map("mul", (x, x), "f32", (4, 8))
+    assert len(L.nodes(x)) == 201
+    assert L.leaves(x) == [buf]
+    assert L.cost(x) == 200 and _maps(x) == 200
+    assert not _has_gather(x)
+    loads: list = []
+    assert _plain_loads(x, loads) and len(loads) == 1
+    assert _substitute(x, {}, {}) is x
