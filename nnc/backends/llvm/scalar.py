@@ -28,6 +28,9 @@ def function(module: ir.Module, name: str, ret: ir.Type, args: list[ir.Type]) ->
 
 def _math(k: KernelBuilder, op: str, dtype: str, args: list[ir.Value]) -> ir.Value:
     t = REG[dtype]
+    if dtype == "f32" and op in ("exp", "tanh"):  # vectorisable (vmath.py): the calls kept loops scalar
+        from .vmath import exp_f32, tanh_f32
+        return (exp_f32 if op == "exp" else tanh_f32)(k.b, k.module, args[0])
     if op in LIBM:
         name = LIBM[op][dtype]
     else:
