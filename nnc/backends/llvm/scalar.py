@@ -3,7 +3,8 @@
 Semantics are the numpy oracle's (nnc/ops/*.py references): NaN propagates through maximum, minimum,
 max reductions and sign; `ne` is true on NaN; sigmoid is exp(-|x|)-based on both sides; float → int
 casts truncate; anything → bool is "not zero". Math functions are LLVM intrinsics, declared with an
-explicit function type (llvmlite 0.50 needs it), or libm (tanh), which MCJIT resolves in the process.
+explicit function type (llvmlite 0.50 needs it), or libm (tanh), which MCJIT resolves in the process;
+f32 exp and tanh are straight-line IR instead (vmath.py), so the loops holding them vectorise.
 """
 from __future__ import annotations
 
