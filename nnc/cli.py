@@ -381,10 +381,20 @@ def cmd_compile(args) -> int:
     from .backends import BackendUnavailable, resolve
     try:
         resolve("onnx")
-        from .backends.onnx.artifacts import compile_onnx
-        from .backends.onnx.export import ExportError
-        written = compile_onnx(result, Path(args.output), args.model, args.train, args.seed, Path(args.file).name)
-    except (BackendUnavailable, ExportError, OSError) as e:
+    except BackendUnavailable as e:
+        print(f"nnc: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    from .backends.onnx.artifacts import compile_onnx
+    from .backends.onnx.export import ExportError
+    return _print_written(lambda: compile_onnx(result, Path(args.output), args.model, args.train, args.seed,
+                                               Path(args.file).name), (BackendUnavailable, ExportError))
+
+
+def _print_written(write, errors: tuple) -> int:
+    """The paths `write()` wrote, one a line; one of `errors` (or an OSError) is one line and exit 2."""
+    try:
+        written = write()
+    except (*errors, OSError) as e:
         print(f"nnc: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     for path in written:
@@ -401,16 +411,10 @@ def _compile_llvm(args) -> int:
     from .backends.llvm.aot import compile_library
     from .backends.llvm.aot.entry import LibraryError
     name = args.model or args.train or Path(args.file).stem
-    try:
-        written = compile_library(result, Path(args.output), name, args.model, args.train, args.seed,
-                                  Path(args.file).name, batch=args.batch, cpu=args.cpu,
-                                  embed_weights=args.embed_weights, checked=args.checked)
-    except (BackendUnavailable, LibraryError, OSError) as e:
-        print(f"nnc: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    for path in written:
-        print(path)
-    return EXIT_OK
+    return _print_written(lambda: compile_library(result, Path(args.output), name, args.model, args.train, args.seed,
+                                                  Path(args.file).name, batch=args.batch, cpu=args.cpu,
+                                                  embed_weights=args.embed_weights, checked=args.checked),
+                          (BackendUnavailable, LibraryError))
 
 
 def _explain_llvm(args) -> int:
