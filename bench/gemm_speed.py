@@ -41,6 +41,9 @@ SHAPES = {  # name: (M, N, K), or (M, N, K, A transposed, B transposed)
     "mlp3T": (3, 512, 784, False, True),
     "mlp64T": (64, 512, 784, False, True),     # the MLP's forward layer 1 in training
     "mlp64dwtA": (512, 784, 64, True, False),   # its weight gradient dYᵀ·X
+    "mlp64h_T": (64, 512, 512, False, True),    # the MLP's forward layer 2 in training (x·Wᵀ)
+    "mlp64h_dwtA": (512, 512, 64, True, False),  # its weight gradient
+    "mlp64h_dx": (64, 512, 512),                # its input gradient dY·W
     "lenet_dw2T": (16, 25, 6400, False, True),  # LeNet's conv weight gradients at batch 64: tiny M, N, huge k
     "lenet_dw1T": (6, 25, 50176, False, True),
 }

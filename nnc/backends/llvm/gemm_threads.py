@@ -38,7 +38,9 @@ PTR = ir.PointerType()
 COLUMNS = 64            # column parts are multiples of this
 MIN_WORK = 1 << 17      # multiply-adds from which a product is split: measured, [6×25]·[25×576] (86,400) took
                         # 3.1 µs on one thread and on two, [64×64]·[64×64] (262,144) 6.1 → 4.3 µs
-PARTS_PER_THREAD = 1    # parts of C per thread (more balance a preempted thread's share, at more packing)
+PARTS_PER_THREAD = 1    # parts of C per thread where each part repeats packing (the packed path)
+FINE_PARTS = 4          # at most this many parts per thread where parts repeat nothing (dot, direct paths)
+PART_WORK = 1 << 20     # ... each of at least this many multiply-adds (about 10 µs on one core)
 ELEMENT = {"f32": ir.FloatType(), "f64": ir.DoubleType()}
 SLOTS = ("m", "n", "k", "a", "rsa", "csa", "b", "rsb", "csb", "c", "ldc", "acc", "by_rows", "chunk", "ws")
 POINTERS = ("a", "b", "c", "ws")
@@ -187,7 +189,13 @@ def emit_parallel_gemm(module: ir.Module, serial: ir.Function, dtype: str, mr: i
         b.store(b.ptrtoint(value, I64) if name in POINTERS else value, slot)
 
     def run(by_rows_flag: int, size, unit: int) -> None:
-        chunk = b.mul(_ceil(b, _ceil(b, size, b.mul(t, _c(parts))), _c(unit)), _c(unit))
+        # parts per thread: `parts` where a part repeats packing; on the dot and direct paths, which
+        # pack nothing, up to FINE_PARTS of PART_WORK each, so a thread that starts late or is preempted
+        # leaves its parts to the others (dynamic claiming) instead of holding up the region
+        fine = b.sdiv(work, b.mul(t, _c(PART_WORK)))
+        fine = _min(b, _c(FINE_PARTS), b.select(b.icmp_signed("<", fine, _c(parts)), _c(parts), fine))
+        per = b.select(b.or_(is_dot, direct), fine, _c(parts))
+        chunk = b.mul(_ceil(b, _ceil(b, size, b.mul(t, per)), _c(unit)), _c(unit))
         b.store(_c(by_rows_flag), b.gep(ctx, [_c(slots["by_rows"])], source_etype=I64))
         b.store(chunk, b.gep(ctx, [_c(slots["chunk"])], source_etype=I64))
         b.call(parallel_for, [task, ctx, _ceil(b, size, chunk)])

@@ -443,6 +443,40 @@ def hsum4(e: Emitter, b: ir.IRBuilder, vs: list) -> list:
     return [b.extract_element(v, ir.Constant(I32, k)) for k in range(4)]
 
 
+def hsum_many(e: Emitter, b: ir.IRBuilder, vs: list) -> list:
+    """The lane sums of several vectors, each by the very additions of `hsum` (lane i + lane i + W/2, then
+    i + W/4, ...), done on all at once: pairs of vectors are halved into one (x's half-sums beside y's),
+    so W outputs end in one vector after W - 1 pair steps instead of W·log2(W) shuffles. Returns
+    vectors holding the sums in the order of `vs`, W per vector (the last one padded); len(vs) is padded
+    to a power of two with zero vectors (their lanes are garbage the caller ignores)."""
+    w = e.g.lanes
+    n = 1
+    while n < len(vs):
+        n *= 2
+    vs = list(vs) + [e.zero] * (n - len(vs))
+
+    def mix(x, y, idx):
+        return b.shuffle_vector(x, y, ir.Constant(ir.VectorType(I32, len(idx)), idx))
+    g = w   # lanes per output still to be summed; each vector holds w // g outputs, g lanes each
+    while g > 1 and len(vs) > 1:
+        h = g // 2
+        groups = w // g
+        lo = [k * g + i for k in range(groups) for i in range(h)]
+        hi = [k * g + h + i for k in range(groups) for i in range(h)]
+        vs = [b.fadd(mix(x, y, lo + [w + j for j in lo]), mix(x, y, hi + [w + j for j in hi]))
+              for x, y in zip(vs[0::2], vs[1::2])]
+        g = h
+    while g > 1:   # one vector left: halve inside it
+        h = g // 2
+        groups = w // g
+        lo = [k * g + i for k in range(groups) for i in range(h)]
+        hi = [k * g + h + i for k in range(groups) for i in range(h)]
+        v = vs[0]
+        vs = [b.fadd(mix(v, v, lo + lo), mix(v, v, hi + hi))]
+        g = h
+    return vs
+
+
 def dot_tile(e: Emitter, rows: int, cols: int) -> ir.Function:
     """void (i64 k, ptr a, i64 rsa, ptr b, i64 csb, ptr c, i64 ldc, i64 beta): C[rows, cols] (=|+=)
     A[rows, k] · B[k, cols] where A's rows and B's columns are contiguous along k (csa = rsb = 1: dense
@@ -491,11 +525,23 @@ def dot_tile(e: Emitter, rows: int, cols: int) -> ir.Function:
     av = [b.call(e.mload, [e.gep(b, x, nfull), align, mask, e.zero]) for x in arow]
     bv = [b.call(e.mload, [e.gep(b, x, nfull), align, mask, e.zero]) for x in bcol]
     add = b.icmp_signed("!=", beta, zero)
+    done = [e.mul_add(b, av[r], bv[j], last[r][j]) for r in range(rows) for j in range(cols)]
+    sums = hsum_many(e, b, done) if len(done) > 1 else [None]
     for r in range(rows):
-        done = [e.mul_add(b, av[r], bv[j], last[r][j]) for j in range(cols)]
-        sums = hsum4(e, b, done) if cols == 4 and g.lanes >= 4 else [hsum(e, b, v) for v in done]
-        for j, s in enumerate(sums):
-            ptr = e.gep(b, c, b.add(b.mul(ir.Constant(I64, r), ldc), ir.Constant(I64, j)))
+        crow = e.gep(b, c, b.mul(ir.Constant(I64, r), ldc)) if r else c
+        if cols > 1 and g.lanes % cols == 0:   # the row's sums are `cols` neighbouring lanes: one short vector
+            first = r * cols
+            src = sums[first // g.lanes]
+            row = b.shuffle_vector(src, src, ir.Constant(ir.VectorType(I32, cols),
+                                                         [first % g.lanes + j for j in range(cols)]))
+            old = b.load(crow, typ=ir.VectorType(e.t, cols), align=g.size)
+            b.store(b.select(add, b.fadd(old, row), row), crow, align=g.size)
+            continue
+        for j in range(cols):
+            at = r * cols + j
+            s = (b.extract_element(sums[at // g.lanes], ir.Constant(I32, at % g.lanes)) if len(done) > 1
+                 else hsum(e, b, done[0]))
+            ptr = e.gep(b, crow, ir.Constant(I64, j)) if j else crow
             old = b.load(ptr, typ=e.t)
             b.store(b.select(add, b.fadd(old, s), s), ptr)
     b.ret_void()
