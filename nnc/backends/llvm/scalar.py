@@ -4,7 +4,8 @@ Semantics are the numpy oracle's (nnc/ops/*.py references): NaN propagates throu
 max reductions and sign; `ne` is true on NaN; sigmoid is exp(-|x|)-based on both sides; float → int
 casts truncate; anything → bool is "not zero". Math functions are LLVM intrinsics, declared with an
 explicit function type (llvmlite 0.50 needs it), or libm (tanh), which MCJIT resolves in the process;
-f32 exp and tanh are straight-line IR instead (vmath.py), so the loops holding them vectorise.
+f32 exp, log and tanh and f64 exp and log are straight-line IR instead (vmath.py), so the loops holding
+them vectorise.
 """
 from __future__ import annotations
 
@@ -29,9 +30,10 @@ def function(module: ir.Module, name: str, ret: ir.Type, args: list[ir.Type]) ->
 
 def _math(k: KernelBuilder, op: str, dtype: str, args: list[ir.Value]) -> ir.Value:
     t = REG[dtype]
-    if dtype == "f32" and op in ("exp", "tanh"):  # vectorisable (vmath.py): the calls kept loops scalar
-        from .vmath import exp_f32, tanh_f32
-        return (exp_f32 if op == "exp" else tanh_f32)(k.b, k.module, args[0])
+    from .vmath import VECTOR
+    vector = VECTOR.get((op, dtype))
+    if vector is not None:  # vectorisable straight-line IR (vmath.py): the calls kept loops scalar
+        return vector(k.b, k.module, args[0])
     if op in LIBM:
         name = LIBM[op][dtype]
     else:
