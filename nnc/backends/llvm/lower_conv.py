@@ -28,6 +28,7 @@ import itertools
 
 from ...ir.graph import Node
 from . import loops as L
+from .conv_forward import lower_forward
 from .dims import hint
 from .loops import Const, Expr, Load, Map, Matmul, Store
 
@@ -44,6 +45,9 @@ ROWS_BELOW = 16
 def lower_conv(lw, node: Node, xs: list[Expr]) -> Expr:
     """The conv node's result: col2im where it pays (`_transposed`), else im2col and a GEMM."""
     x, w = xs
+    y = lower_forward(lw, node, x, w)  # Winograd or every image's columns at once, where those pay
+    if y is not None:
+        return y
     if _transposed(node, x, w, lw.shape(node.outputs[0])):
         return _col2im(lw, node, x, w)
     return _im2col(lw, node, x, w)

@@ -1,0 +1,228 @@
+"""Forward convolutions that beat im2col + one GEMM per image (lower_conv.py's default), chosen per shape.
+
+`lower_forward(lw, node, x, w)` is lower_conv's first step: the result of the conv node by one of the
+two lowerings below, or None to leave the node to im2col/col2im. Both use only Store and Matmul kernels
+(the GEMM library), so the C library links them unchanged and gets the in-process bits.
+
+- batched columns (`_batched`): small images (one image's columns under BATCH_COLUMNS elements: LeNet-5's
+  convolutions) make the columns of every image at once, ordered [Cg·K, N, P], and ONE GEMM per group
+  y'[O, N·P] = W[O, Cg·K] · cols, instead of one GEMM of N = P columns per image (P = 100 for LeNet's
+  conv2: a 16×100×150 product is too small to split over the threads or to fill the 6×64 tiles). The
+  result [O, N, P] is returned as a view [N, O, P] (the consumer reads it where it lies).
+- Winograd F(2×2, 3×3) (`_winograd`, Lavin & Gray 2016): a 3×3 stride-1 convolution as 16 GEMMs
+  M[ξν] = U[ξν] · V[ξν] with U = G·w·Gᵀ [16, O, C] (the filters, transformed per call) and
+  V = Bᵀ·d·B [16, C, N·T] (4×4 input tiles d at stride 2, T tiles), then y = Aᵀ·M·A per 2×2 output tile:
+  2.25× fewer multiply-adds than the direct product. Taken where measured faster (`winograd_pays`):
+  channels at least WINO_MIN_CHANNELS and filters (O·C) at most WINO_MAX_FILTER (their per-call transform
+  writes 16·O·C elements: ResNet-18's 512-channel filters made that cost more than it saved).
+  f32 error: the transforms' coefficients are 0, ±1 and ±½, within the oracle tests' tolerance.
+"""
+from __future__ import annotations
+
+from ...ir.graph import Node
+from . import loops as L
+from .dims import hint
+from .loops import Const, Expr, Load, Map, Matmul, Store
+
+# one image's columns (Cg·K·P elements) below this: every image's columns at once and one GEMM per group
+# (LeNet-5 at batch 64: conv1 25·784, conv2 150·100; measured 16×6400×150 in one GEMM 149 µs on two
+# threads against 64 GEMMs of 16×100×150, 301 µs)
+BATCH_COLUMNS = 1 << 15
+# Winograd where both channel counts reach this and the filters (O·C) are at most WINO_MAX_FILTER
+WINO_MIN_CHANNELS = 16
+WINO_MAX_FILTER = 256 * 256
+# one image's transformed input (16·C·T elements) from this on: made image by image in a run-time loop
+PER_IMAGE = 1 << 12
+ENABLED = True
+
+BT = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))   # input transform Bᵀ (4×4)
+G = ((1, 0, 0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0, 0, 1))      # filter transform (4×3)
+AT = ((1, 1, 1, 0), (0, 1, -1, -1))                                  # output transform Aᵀ (2×4)
+
+
+def lower_forward(lw, node: Node, x: Expr, w: Expr) -> Expr | None:
+    """The conv node's result by Winograd or batched columns where those pay, else None (im2col)."""
+    if not ENABLED:
+        return None
+    vid = node.outputs[0]
+    dtype, shape = lw.dtype(vid), lw.shape(vid)
+    if dtype not in ("f32", "f64") or any(d != 1 for d in node.attr("lhs_dilation")):
+        return None
+    if any(a < 0 for pair in node.attr("padding") for a in pair):
+        return None
+    if not all(isinstance(s, int) for s in tuple(x.shape[1:]) + tuple(w.shape) + tuple(shape[1:])):
+        return None
+    if winograd_fits(node, w.shape) and winograd_pays(x.shape[1], w.shape[0]):
+        return _winograd(lw, node, x, w)
+    o, cg = w.shape[:2]
+    if hint(cg * L.numel(w.shape[2:]) * L.numel(shape[2:])) < BATCH_COLUMNS and \
+            L.numel(shape[2:]) >= 16 and lw.step_loop is None:
+        return _batched(lw, node, x, w)
+    return None
+
+
+def winograd_fits(node: Node, w_shape: tuple) -> bool:
+    """Whether F(2×2, 3×3) computes this conv: 2-d, a 3×3 kernel, stride and kernel dilation 1, one group."""
+    return (len(w_shape) == 4 and tuple(w_shape[2:]) == (3, 3) and node.attr("groups", 1) == 1
+            and all(s == 1 for s in node.attr("stride")) and all(d == 1 for d in node.attr("rhs_dilation")))
+
+
+def winograd_pays(c: int, o: int) -> bool:
+    """Whether Winograd was measured faster than im2col for C input and O output channels."""
+    return min(c, o) >= WINO_MIN_CHANNELS and c * o <= WINO_MAX_FILTER
+
+
+def _padded(lw, x: Expr, lo: tuple, size: tuple) -> Load:
+    """x [N, C, H...] inside zeros [N, C, size...] at offset lo (a padded copy, stored once: zeros, then x
+    into its interior, computing x there when it is an expression)."""
+    buf = lw.new_buf(x.dtype, tuple(x.shape[:2]) + tuple(size))
+    if tuple(size) == tuple(x.shape[2:]):
+        lw.emit(Store(buf.load(), x))
+        return buf.load()
+    lw.emit(Store(buf.load(), L.broadcast(Const(0.0, x.dtype, ()), buf.shape)))
+    inner = buf.load()
+    for d, (a, n) in enumerate(zip(lo, x.shape[2:])):
+        inner = L.sub_axis(inner, 2 + d, a, n)
+    lw.emit(Store(inner, x))
+    return buf.load()
+
+
+def _split_columns(lw, x: Expr, lo: tuple, hp: int, half: int) -> Load:
+    """x [N, C, H, W] padded (lo before, zeros to hp rows and 2·half columns) with its even and odd columns
+    apart, [N, C, hp, 2, half]: the input transform then reads its stride-2 tiles with unit stride."""
+    n, c, h, wd = x.shape
+    buf = lw.new_buf(x.dtype, (n, c, hp, 2, half))
+    lw.emit(Store(buf.load(), L.broadcast(Const(0.0, x.dtype, ()), buf.shape)))
+    for q in range(2):   # the columns w of x landing on parity q: (lo[1] + w) % 2 == q
+        w0 = (q - lo[1]) % 2
+        count = len(range(w0, wd, 2))
+        if count == 0 or h == 0:
+            continue
+        target = L.view(buf.load(), (n, c, h, count), ((1, 0, 0, 0), (0, 1, 0, 0), (0, 0, 1, 0), (0, 0, 0, 0),
+                                                     (0, 0, 0, 1)), (0, 0, lo[0], q, (lo[1] + w0) // 2))
+        lw.emit(Store(target, L.sub_axis(x, 3, w0, count, 2)))
+    return buf.load()
+
+
+def _slab(size):
+    """The distance between two of the 16 transformed slabs: their size and one cache line more, so that
+    the 16 streams a transform kernel reads or writes together do not fall on one cache set (slabs a
+    multiple of 4 KB apart thrashed L1: ResNet's 64 x 784 floats)."""
+    return size + 16
+
+
+def _combine(coefs, xs: list, dtype: str, shape: tuple) -> Expr:
+    """Σ coefs[i]·xs[i] as one expression (coefficients 0 and ±1 add nothing and cost no multiply)."""
+    out = None
+    for cf, x in zip(coefs, xs):
+        if cf == 0:
+            continue
+        if abs(cf) != 1:
+            x = Map("mul", (x, Const(float(abs(cf)), dtype, shape)), dtype, shape)
+        if out is None:
+            out = x if cf > 0 else Map("neg", (x,), dtype, shape)
+        else:
+            out = Map("add" if cf > 0 else "sub", (out, x), dtype, shape)
+    return out if out is not None else Const(0.0, dtype, shape)
+
+
+def _batched(lw, node: Node, x: Expr, w: Expr) -> Expr:
+    """Columns cols[(c, k), n, p] of every image, one GEMM per group into y' [O, N, P], y = y' viewed."""
+    w = lw.contiguous(w)
+    vid = node.outputs[0]
+    dtype, shape = lw.dtype(vid), lw.shape(vid)
+    sp = len(shape) - 2
+    n, groups = x.shape[0], node.attr("groups", 1)
+    o, cg = w.shape[:2]
+    kernel, out_sp = tuple(w.shape[2:]), tuple(shape[2:])
+    og, kt, pt = o // groups, L.numel(kernel), L.numel(out_sp)
+    stride, rd = node.attr("stride"), node.attr("rhs_dilation")
+    lo = tuple(p[0] for p in node.attr("padding"))
+    hi = tuple(p[1] for p in node.attr("padding"))
+    if any(lo) or any(hi):
+        x = _padded(lw, x, lo, tuple(s + a + b for s, a, b in zip(x.shape[2:], lo, hi)))
+    else:
+        x = lw.materialize(x)
+    cols_shape = (cg,) + kernel + (n,) + out_sp
+    q = len(cols_shape)
+    out = lw.new_buf(dtype, (o, n) + out_sp)
+    for g in range(groups):
+        # x's index (n, c, h...) from the columns' (c, k..., n, p...)
+        mat = [[int(j == 1 + sp) for j in range(q)], [int(j == 0) for j in range(q)]]
+        for d in range(sp):
+            mat.append([rd[d] if j == 1 + d else stride[d] if j == 2 + sp + d else 0 for j in range(q)])
+        win = L.Window(x, cols_shape, tuple(map(tuple, mat)), (0, g * cg) + (0,) * sp, (1,) * (2 + sp), 0.0)
+        cols = lw.new_buf(dtype, cols_shape)
+        lw.emit(Store(cols.load(), win))
+        a = Load(w.buf, (1, og, cg * kt), (0, cg * kt, 1), w.offset + g * og * cg * kt)
+        b = Load(cols, (1, cg * kt, n * pt), (0, n * pt, 1), 0)
+        lw.emit(Matmul(Load(out, (1, og, n * pt), (0, n * pt, 1), g * og * n * pt), a, b))
+    return L.transpose(out.load(), (1, 0) + tuple(range(2, 2 + sp)))
+
+
+def _winograd(lw, node: Node, x: Expr, w: Expr) -> Expr:
+    """F(2×2, 3×3): U = G·w·Gᵀ (per call), V = Bᵀ·d·B per 4×4 tile d (image by image when large),
+    16 GEMMs M = U·V, y = Aᵀ·M·A per 2×2 output tile."""
+    vid = node.outputs[0]
+    dtype, shape = lw.dtype(vid), lw.shape(vid)
+    n, c = x.shape[:2]
+    o = w.shape[0]
+    h, wd = shape[2:]
+    th, tw = -(-h // 2), -(-wd // 2)
+    t = th * tw
+    lo = tuple(p[0] for p in node.attr("padding"))
+    xp = _split_columns(lw, x, lo, 2 * th + 2, tw + 1)   # [N, C, Hp, 2, Wp/2]
+    hp, half = xp.shape[2], xp.shape[4]
+
+    # U[ξν, o, c] = Σ_ab G[ξ, a] G[ν, b] w[o, c, a, b], as r = G·w first (shared by the four ν)
+    w = lw.contiguous(w)
+    su = _slab(o * c)
+    u = lw.new_buf(dtype, (16, su))
+    oc = (o, c)
+    wk = [[L.view(w, oc, ((1, 0), (0, 1), (0, 0), (0, 0)), (0, 0, a, b)) for b in range(3)] for a in range(3)]
+    r = [[_combine([G[xi][a] for a in range(3)], [wk[a][b] for a in range(3)], dtype, oc) for b in range(3)]
+         for xi in range(4)]
+    pairs = [(Load(u, oc, (c, 1), (4 * xi + nu) * su), _combine(G[nu], r[xi], dtype, oc))
+             for xi in range(4) for nu in range(4)]
+    lw.emit(Store(pairs[0][0], pairs[0][1], "", tuple(pairs[1:])))
+
+    per = lw.step_loop is None and hint(16 * c * t) >= PER_IMAGE
+    nb = 1 if per else n
+    yb = lw.new_buf(dtype, shape, vid) if (h, wd) == (2 * th, 2 * tw) else \
+        lw.new_buf(dtype, (n, o, 2 * th, 2 * tw))
+    hy, wy = yb.shape[2:]
+    sv, sm = _slab(c * nb * t), _slab(o * nb * t)
+    v = lw.new_buf(dtype, (16, sv))
+    m = lw.new_buf(dtype, (16, sm))
+
+    def body(i) -> None:
+        # V[ξν, c, n, th, tw] = Σ_ij Bᵀ[ξ, i] Bᵀ[ν, j] xp[n, c, 2th + i, 2tw + j], as Bᵀ·d first
+        sh = (c, nb, th, tw)
+        plane = 2 * hp * half
+        d = [[Load(xp.buf, sh, (plane, c * plane, 4 * half, 1), i * c * plane + a * 2 * half + (b % 2) * half + b // 2)
+              for b in range(4)] for a in range(4)]
+        rows = [[_combine(BT[xi], [d[a][b] for a in range(4)], dtype, sh) for b in range(4)] for xi in range(4)]
+        vs = L.contiguous_strides(sh)
+        pairs = [(Load(v, sh, vs, (4 * xi + nu) * sv), _combine(BT[nu], rows[xi], dtype, sh))
+                 for xi in range(4) for nu in range(4)]
+        lw.emit(Store(pairs[0][0], pairs[0][1], "", tuple(pairs[1:])))
+        lw.emit(Matmul(Load(m, (16, o, nb * t), (sm, nb * t, 1), 0), Load(u, (16, o, c), (su, c, 1), 0),
+                       Load(v, (16, c, nb * t), (sv, nb * t, 1), 0)))
+        # y[n, o, 2th + a, 2tw + b] = Σ_ξν Aᵀ[a, ξ] Aᵀ[b, ν] M[ξν, o, n, th, tw], as Aᵀ·M first
+        so = (o, nb, th, tw)   # channels outermost: the axis split over the threads
+        mk = [[Load(m, so, (nb * th * tw, th * tw, tw, 1), (4 * xi + nu) * sm) for nu in range(4)]
+              for xi in range(4)]
+        s = [[_combine(AT[a], [mk[xi][nu] for xi in range(4)], dtype, so) for nu in range(4)] for a in range(2)]
+        ys = (hy * wy, o * hy * wy, 2 * wy, 2)
+        pairs = [(Load(yb, so, ys, i * o * hy * wy + a * wy + b), _combine(AT[b], s[a], dtype, so))
+                 for a in range(2) for b in range(2)]
+        lw.emit(Store(pairs[0][0], pairs[0][1], "", tuple(pairs[1:])))
+    if per:
+        with lw.loop(n) as i:
+            body(i)
+    else:
+        body(0)
+    y = yb.load()
+    if (hy, wy) != (h, wd):
+        y = L.sub_axis(L.sub_axis(y, 2, 0, h), 3, 0, wd)
+    return y
