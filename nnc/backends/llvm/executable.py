@@ -7,7 +7,9 @@ raises `dims.NeedsConcrete`; that symbol is then specialised: one compiled `Vari
 specialised symbols (cached), the others still run-time. A variant's arena is planned for the largest
 sizes seen so far and re-planned (a new arena and offsets table, no new code) when a call needs more;
 its pointer array is prepared once, and a call writes only the data and report pointers (and the
-sizes, when the binding changes) and makes one ctypes call.
+sizes, when the binding changes) and makes one ctypes call. A variant whose lowering was recorded
+(plan_cache.py: keyed by nnc's sources, the graph and every option that reaches the code) loads its
+cached object without lowering or emitting anything; `ir` is then generated again only when asked for.
 
 Hoisting (option `hoist`, on through the backend's compile; nnc/passes/hoist.py): in an inference graph
 every node computing from parameters and state alone (folded batchnorm filters and biases, a batchnorm's
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import ctypes
 import time
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
@@ -36,12 +38,15 @@ from ..base import STATEFUL, Role, Signature
 from ..state import checked_state
 from . import target as T
 from .dims import NeedsConcrete, Poly, evaluate, of_graph
-from .emit import ENTRY, emit_module
+from . import plan_cache
 from .loops import Buf
-from .lower import Lowering
 from .plan import Plan, PlanAt, plan_arena
 
+if TYPE_CHECKING:
+    from .lower import Lowering
+
 PROTOTYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+ENTRY = "nnc_run"  # emit.ENTRY (emit.py and the lowering are imported only when a variant is lowered)
 MEMO = 64  # bindings whose output shapes and held buffers a variant remembers
 
 
@@ -69,25 +74,28 @@ class Variant:
         start = time.perf_counter()
         self.exe = exe
         self.special = dict(special)
-        lw, self.layout = exe._lower_symbolic(special)
-        self.checks = lw.checks
-        self.requires = lw.requires
-        self.kernels = len(lw.kernels)
-        module = emit_module(lw.kernels, exe.n_args, exe.host.triple, exe.data_layout, profile=exe.profile,
-                             scratch=list(self.layout.scratch), symbols=exe.symbols)
-        self._shapes = [(f"k{n}_{k.origin} {type(k).__name__}", tuple(k.target.shape))
-                        for n, k in enumerate(lw.kernels)]
-        if exe.checked:  # finite-value checks after every kernel (checked.py): status codes after lw.checks
-            from .checked import add_checks
-            self.checks = list(lw.checks) + add_checks(module, lw.kernels, exe.n_args, exe.symbols, len(lw.checks) + 1)
-        self.ir = str(module)
-        obj, self.cached = T.compile_object(self.ir, exe.host, exe.opt, exe.use_cache)
+        self._ir: str | None = None
+        key = plan_cache.key(exe, self.special)
+        obj = self._from_record(plan_cache.get(key))  # a cached lowering and its object: no lowering at all
+        self.from_record = obj is not None
+        if obj is None:
+            try:
+                lw, self.layout, self.checks, self._ir = self._generate()
+            except NeedsConcrete as e:
+                plan_cache.put(key, {"needs": [e.symbol, e.why]})
+                raise
+            self.requires = lw.requires
+            self.kernels = len(lw.kernels)
+            self._shapes = [(f"k{n}_{k.origin} {type(k).__name__}", tuple(k.target.shape))
+                            for n, k in enumerate(lw.kernels)]
+            obj, self.cached = T.compile_object(self._ir, exe.host, exe.opt, exe.use_cache)
+            plan_cache.put(key, self._record())
         exe.compilations += 1
         self._loaded = T.Loaded(obj, exe.host)
         self.fn = self._loaded.function(ENTRY, PROTOTYPE)
         n_args = exe.n_args
         self.ptrs = np.zeros(n_args + 5, np.uint64)
-        self.cycles = np.zeros(len(lw.kernels), np.int64)  # per kernel, summed over calls (option profile)
+        self.cycles = np.zeros(self.kernels, np.int64)  # per kernel, summed over calls (option profile)
         self.ptrs[n_args + 2] = _addr(self.cycles)
         self.status = np.zeros(1, np.int64)  # k > 0 after a call: checks[k - 1] failed (an id out of range)
         self.ptrs[n_args + 1] = _addr(self.status)
@@ -104,6 +112,72 @@ class Variant:
         self.out_shapes: dict[str, tuple[int, ...]] = {}
         self.generation = -1
         self.compile_seconds = time.perf_counter() - start
+
+    def _generate(self) -> tuple[Lowering, Plan, list[str], str]:
+        """Lower and emit this variant: the lowering, its plan, the checks' messages and the IR text."""
+        from .emit import emit_module
+        exe = self.exe
+        lw, layout = exe._lower_symbolic(self.special)
+        module = emit_module(lw.kernels, exe.n_args, exe.host.triple, exe.data_layout, profile=exe.profile,
+                             scratch=list(layout.scratch), symbols=exe.symbols)
+        checks = list(lw.checks)
+        if exe.checked:  # finite-value checks after every kernel (checked.py): status codes after lw.checks
+            from .checked import add_checks
+            checks += add_checks(module, lw.kernels, exe.n_args, exe.symbols, len(lw.checks) + 1)
+        return lw, layout, checks, str(module)
+
+    @property
+    def ir(self) -> str:
+        """The LLVM IR compiled (generated again when the variant came from the lowering cache)."""
+        if self._ir is None:
+            self._ir = self._generate()[3]
+        return self._ir
+
+    def _record(self) -> dict:
+        """What the lowering cache keeps of this variant (plan_cache.py): data, no code but the IR's hash."""
+        d = plan_cache.dim_out
+        lay = self.layout
+        return {"ir": T.ir_digest(self._ir), "checks": list(self.checks),
+                "requires": [[d(size), int(least), str(msg)] for size, least, msg in self.requires],
+                "kernels": [[name, [d(x) for x in shape]] for name, shape in self._shapes],
+                "scratch": [[b.name, b.dtype, [d(x) for x in b.shape]] for b in lay.scratch],
+                "lifetimes": [list(t) for t in lay.lifetimes], "sizes": [d(x) for x in lay.sizes]}
+
+    def _from_record(self, record: dict | None) -> bytes | None:
+        """Take the lowering from a cache record and the object it names; None (lower afresh) when either is
+        missing or the record does not describe a variant. A record of a needed value raises NeedsConcrete."""
+        if record is None:
+            return None
+        if "needs" in record:
+            symbol, why = record["needs"]
+            if isinstance(symbol, str) and isinstance(why, str) and symbol in self.exe.symbols:
+                raise NeedsConcrete(symbol, why)
+            return None
+        try:
+            d = plan_cache.dim_in
+            checks = [str(c) for c in record["checks"]]
+            requires = [(d(s), int(least), str(msg)) for s, least, msg in record["requires"]]
+            shapes = [(str(name), tuple(d(x) for x in shape)) for name, shape in record["kernels"]]
+            scratch = tuple(Buf(str(name), str(dt), tuple(d(x) for x in shape)) for name, dt, shape in record["scratch"])
+            lifetimes = tuple((int(a), int(b)) for a, b in record["lifetimes"])
+            sizes = tuple(d(x) for x in record["sizes"])
+            digest = record["ir"]
+            if not (len(scratch) == len(lifetimes) == len(sizes) and isinstance(digest, str)
+                    and all(dt in NP_DTYPES for _, dt, _ in record["scratch"])):
+                raise plan_cache.BadRecord("inconsistent lengths")
+        except (KeyError, TypeError, ValueError) as e:
+            from ... import cache
+            cache.warn(f"ignoring a lowering record that does not describe a variant ({e}); rebuilding it")
+            return None
+        exe = self.exe
+        obj = T.cached_object(digest, exe.host, exe.opt)
+        if obj is None:
+            return None
+        self.checks, self.requires, self._shapes = checks, requires, shapes
+        self.kernels = len(shapes)
+        self.layout = Plan(scratch, lifetimes, sizes)
+        self.cached = True
+        return obj
 
     @property
     def plan(self) -> PlanAt:
@@ -178,7 +252,7 @@ class LlvmExecutable:
         self._sig = signature
         self.graph, self.host, self.opt, self.use_cache = graph, host, opt, use_cache
         self.profile = profile
-        self.data_layout = T.data_layout(host)
+        self._data_layout: str | None = None
         self.n_args = len(signature.inputs) + len(signature.outputs)
         params = {p.name: p.value.id for p in graph.params}
         inputs = dict(graph.inputs)
@@ -219,6 +293,13 @@ class LlvmExecutable:
         self._bound: dict[tuple, dict[str, int]] = {}  # input shapes -> their binding of the size symbols
         self._by_shape: dict[tuple, Variant] = {}      # input shapes -> the variant that runs them
         self._generation = 0
+
+    @property
+    def data_layout(self) -> str:
+        """The target's data layout (a TargetMachine's; only lowering needs it)."""
+        if self._data_layout is None:
+            self._data_layout = T.data_layout(self.host)
+        return self._data_layout
 
     @staticmethod
     def _shape(t, bindings: Mapping[str, int]) -> tuple[int, ...]:
@@ -273,6 +354,7 @@ class LlvmExecutable:
         for j, port in enumerate(sig.outputs):
             outs.setdefault(out_vids[port.name], []).append(
                 Buf(port.name, port.type.dtype, dims(port.type), arg=len(sig.inputs) + j))
+        from .lower import Lowering
         lw = Lowering(graph, bindings, ins, outs, Buf("status", "i64", (1,), arg=self.n_args + 1))
         lw.run()
         return lw, plan_arena(lw.kernels, lw.scratch)

@@ -105,10 +105,20 @@ def data_layout(h: Host) -> str:
     return str(machine(h).target_data)
 
 
-def cache_key(ir_text: str, h: Host, opt: int) -> str:
+def ir_digest(ir_text: str) -> str:
+    """The IR text's SHA-256: what names an object in the cache (a lowering record keeps it, plan_cache.py)."""
+    return hashlib.sha256(ir_text.encode()).hexdigest()
+
+
+def cache_key(ir_text: str, h: Host, opt: int, digest: str | None = None) -> str:
     llvm_version = ".".join(str(v) for v in llvm.llvm_version_info)
     return cache.make_key(GENERATOR, llvmlite.__version__, llvm_version, h.cpu, h.features, str(opt),
-                          hashlib.sha256(ir_text.encode()).hexdigest())
+                          digest if digest is not None else ir_digest(ir_text))
+
+
+def cached_object(digest: str, h: Host, opt: int = 3) -> bytes | None:
+    """The cached object of the IR whose hash is `digest`, or None (never compiled here, or rejected)."""
+    return cache.get(NAMESPACE, cache_key("", h, opt, digest))
 
 
 def compile_object(ir_text: str, h: Host, opt: int = 3, use_cache: bool = True) -> tuple[bytes, bool]:

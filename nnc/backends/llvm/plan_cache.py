@@ -1,0 +1,211 @@
+"""The lowering cache: what a compiled variant needs besides its object, so a cached call skips lowering.
+
+A fully cached first call used to lower the graph, emit the LLVM IR and print it (most of half a second
+for ResNet-18) only to hash that text and find the object in the cache. This module stores, beside the
+object (target.py's `llvm` namespace, keyed by the IR's hash), a small JSON record in the `llvm-plan`
+namespace keyed by everything the IR is made from, so a later process goes from the graph straight to
+the object:
+
+- the source of the whole `nnc` package (every .py file's bytes: an edited lowering never loads an old
+  record; `nnc` without its sources never uses this cache),
+- the graph and signature as compiled (their `repr`: ops, attributes, types, spans, names, params),
+- the options that reach the code (host triple, CPU and features, opt, profile, checked, the entry's
+  argument count and size symbols, the specialised symbols' values), llvmlite's and LLVM's versions,
+- every `NNC_*` environment variable but NNC_CACHE_DIR (NNC_GEMM_LIBRARY changes the lowering).
+
+Module-level settings changed at run time (tests set `library.ENABLED` or `lower_conv.PER_IMAGE`) are not
+in the sources: `usable()` compares the plain public globals (numbers, strings, tuples) of every loaded
+module of this backend with their values in a fresh process (measured once per source version, in a
+subprocess, and cached), and while any differs the cache is neither read nor written.
+
+The record holds the checks' messages, the size requirements, the kernels' names and iteration spaces,
+the scratch buffers (name, dtype, shape), their lifetimes and sizes, and the IR's hash (the object's
+key); or, where lowering needed a symbol's value, that symbol and why (the executable specialises it).
+It is data only (JSON, no pickle); one that does not decode is ignored with one line on stderr and
+rebuilt, and nnc/cache.py already rejects a truncated, corrupt or foreign entry.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ... import cache
+from .dims import Poly
+
+NAMESPACE = "llvm-plan"
+FORMAT = 1
+_PACKAGE = Path(__file__).resolve().parents[2]   # the nnc package
+_source: str | None = None
+_pristine: dict[str, dict[str, str]] = {}   # NNC_* environment -> module -> settings digest
+
+
+class BadRecord(ValueError):
+    """A record that decodes but does not describe a variant (never written by this code)."""
+
+
+def source_digest() -> str | None:
+    """SHA-256 over every .py file of the nnc package (paths and bytes), once per process; None without them."""
+    global _source
+    if _source is None:
+        h = hashlib.sha256()
+        files = sorted(_PACKAGE.rglob("*.py"))
+        if not files:
+            _source = ""
+        else:
+            try:
+                for p in files:
+                    data = p.read_bytes()
+                    h.update(b"%d %s %d\n" % (len(str(p.relative_to(_PACKAGE))), str(p.relative_to(_PACKAGE)).encode(),
+                                              len(data)))
+                    h.update(data)
+                _source = h.hexdigest()
+            except OSError:
+                _source = ""
+    return _source or None
+
+
+# -- module settings changed at run time ----------------------------------------------------------------------
+
+_SIMPLE = (type(None), bool, int, float, complex, str, bytes)
+
+
+def _simple(v: Any) -> bool:
+    return isinstance(v, _SIMPLE) or (isinstance(v, (tuple, frozenset)) and all(_simple(x) for x in v))
+
+
+def settings(namespace: dict) -> str:
+    """A digest of a module's settings: its public globals holding plain values (numbers, strings, tuples of
+    them). Private names hold run-time state (memos, the pool, locks); tables of functions are code."""
+    parts = sorted(f"{k}={v!r}" if not isinstance(v, frozenset) else f"{k}={sorted(map(repr, v))}"
+                   for k, v in namespace.items() if not k.startswith("_") and _simple(v))
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+_FRESH = """
+import importlib, json, sys
+sys.path.insert(0, sys.argv[1])
+from nnc.backends.llvm import plan_cache as pc
+out = {}
+for name in json.loads(sys.argv[2]):
+    out[name] = pc.settings(vars(importlib.import_module(name)))
+print(json.dumps(out))
+"""
+
+
+def _modules() -> list[str]:
+    """The backend's modules whose settings reach the code (the C library's aot package excluded)."""
+    prefix = __name__.rsplit(".", 1)[0]
+    return sorted(f"{prefix}.{p.stem}" for p in Path(__file__).resolve().parent.glob("*.py") if p.stem != "__init__")
+
+
+def _pristine_settings(src: str) -> dict[str, str] | None:
+    """Each module's settings as its code sets them under this NNC_* environment: from the cache, else from a
+    fresh Python process that imports them (once per source version; a fresh process is the only place
+    where none was changed)."""
+    env = repr(_env())
+    if env in _pristine:
+        return _pristine[env]
+    k = cache.make_key(NAMESPACE, "settings", src, sys.executable, env)
+    blob = cache.get(NAMESPACE, k)
+    found = None
+    if blob is not None:
+        try:
+            found = json.loads(blob.decode())
+        except (ValueError, UnicodeDecodeError):
+            cache.warn("ignoring a record of the backend's settings that does not decode; rebuilding it")
+    if not isinstance(found, dict):
+        import subprocess
+        try:
+            done = subprocess.run([sys.executable, "-c", _FRESH, str(_PACKAGE.parent), json.dumps(_modules())],
+                                  capture_output=True, text=True, timeout=120, env=dict(os.environ))
+            found = json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else None
+        except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+            found = None
+        if not isinstance(found, dict):
+            return None
+        cache.put(NAMESPACE, k, json.dumps(found).encode())
+    _pristine[env] = {str(n): str(d) for n, d in found.items()}
+    return _pristine[env]
+
+
+def usable(src: str) -> bool:
+    """Whether every loaded module of this backend has the settings its code gives it: while a test (or
+    anyone) has changed one, the lowering cache is neither read nor written."""
+    pristine = _pristine_settings(src)
+    if pristine is None:
+        return False
+    for name in pristine:
+        module = sys.modules.get(name)
+        if module is not None and settings(vars(module)) != pristine[name]:
+            return False
+    return True
+
+
+def _env() -> list[tuple[str, str]]:
+    return sorted((k, v) for k, v in os.environ.items() if k.startswith("NNC_") and k != "NNC_CACHE_DIR")
+
+
+# -- keys and records ---------------------------------------------------------------------------------------
+
+def key(exe, special: dict[str, int]) -> str | None:
+    """The record's key for one variant of `exe` (an LlvmExecutable), or None: no caching possible."""
+    src = source_digest()
+    if src is None or not exe.use_cache:
+        return None
+    import llvmlite
+    import llvmlite.binding as llvm
+    h = exe.host
+    return cache.make_key(NAMESPACE, str(FORMAT), src, llvmlite.__version__,
+                          ".".join(str(v) for v in llvm.llvm_version_info), h.triple, h.cpu, h.features,
+                          repr((exe.opt, exe.profile, exe.checked, exe.n_args, exe.symbols, sorted(special.items()))),
+                          repr(_env()), repr(exe._sig), repr(exe.graph))
+
+
+def get(k: str | None) -> dict | None:
+    """The decoded record under `k`, or None (no cache, missing, or unreadable: then it is dropped)."""
+    if k is None or not usable(source_digest() or ""):
+        return None
+    blob = cache.get(NAMESPACE, k)
+    if blob is None:
+        return None
+    try:
+        record = json.loads(blob.decode())
+        if not isinstance(record, dict) or record.get("format") != FORMAT:
+            raise BadRecord("not a record of this format")
+        return record
+    except (ValueError, UnicodeDecodeError) as e:
+        cache.warn(f"ignoring a lowering record that does not decode ({type(e).__name__}); rebuilding it")
+        return None
+
+
+def put(k: str | None, record: dict) -> None:
+    if k is not None and usable(source_digest() or ""):
+        cache.put(NAMESPACE, k, json.dumps(dict(record, format=FORMAT), separators=(",", ":")).encode())
+
+
+def dim_out(d) -> Any:
+    """A size as JSON: an int, or {"p": [[[symbols...], coefficient], ...]}."""
+    if isinstance(d, Poly):
+        return {"p": [[list(m), c] for m, c in d.terms]}
+    return int(d)
+
+
+def dim_in(j: Any):
+    """The size `dim_out` wrote (BadRecord when it is not one)."""
+    if isinstance(j, int) and not isinstance(j, bool):
+        return j
+    if isinstance(j, dict) and isinstance(j.get("p"), list):
+        terms = []
+        for item in j["p"]:
+            if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], list)
+                    and all(isinstance(s, str) for s in item[0]) and isinstance(item[1], int)):
+                raise BadRecord("a malformed size")
+            terms.append((tuple(item[0]), item[1]))
+        if not terms:
+            raise BadRecord("an empty size")
+        return Poly(tuple(terms))
+    raise BadRecord("a malformed size")
