@@ -157,11 +157,12 @@ def module(h, dtype: str = "f32") -> ir.Module:
     micro = {r: mk.packed(e, r) for r in (g.mr,) + g.tails}
     wide = {r: mk.direct(e, r, g.vd) for r in range(1, g.rd + 1)}
     narrow = {r: mk.direct(e, r, 1) for r in range(1, g.rd + 1)}
+    part = {v: {r: mk.direct(e, r, v, mask_last=True) for r in range(1, g.rd + 1)} for v in range(2, g.vd + 1)}
     thin = {r: mk.direct(e, r, 2 * g.vd) for r in (1, 2)}
     gemv = mk.row_update(e)
     pack_a, pack_b = mk.pack_a(e), mk.pack_b(e)
     dots = {(r, cols): mk.dot_tile(e, r, cols) for r in range(1, dot_rows(g) + 1) for cols in (DOT_COLS, 1)}
-    serial = _driver(e, micro, wide, narrow, thin, gemv, pack_a, pack_b, dots)
+    serial = _driver(e, micro, wide, narrow, thin, gemv, pack_a, pack_b, dots, part)
     from .gemm_threads import emit_parallel_gemm
     emit_parallel_gemm(m, serial, dtype, g.mr, lanes=g.lanes)   # nnc_gemm_<dtype>_mt: over the thread pool
     return m
@@ -253,7 +254,7 @@ def _dot_path(e: Emitter, b: ir.IRBuilder, dots, args, beta0) -> None:
     loop(b, zero, k, kstep, depth, "tk")
 
 
-def _driver(e: Emitter, micro, wide, narrow, thin, gemv, pack_a, pack_b, dots) -> ir.Function:
+def _driver(e: Emitter, micro, wide, narrow, thin, gemv, pack_a, pack_b, dots, part) -> ir.Function:
     g = e.g
     fn = e.function(symbol(g.dtype), SIGNATURE, linkage="external")
     for arg in fn.args:
@@ -309,7 +310,20 @@ def _driver(e: Emitter, micro, wide, narrow, thin, gemv, pack_a, pack_b, dots) -
                     _by_rows(b, r, fns, args)
                 loop(b, zero, m, rd, rows, "di")
             loop(b, zero, nfull, vw, lambda j0: tiles(fns, j0), "dj")
-            loop(b, nfull, n, g.lanes, lambda j0: tiles(narrow, j0), "dt")
+            if vw != g.vd * g.lanes:   # thin tiles: the last columns one vector at a time
+                loop(b, nfull, n, g.lanes, lambda j0: tiles(narrow, j0), "dt")
+                return
+            # the last n % (vd·W) columns as one tile of as many vectors, the last one masked
+            vleft = _ceil(b, b.sub(n, nfull), _c(g.lanes))
+            done = fn.append_basic_block("parts_done")
+            sw = b.switch(vleft, done)
+            for v, fns_v in [(1, narrow)] + sorted(part.items()):
+                blk = fn.append_basic_block(f"part{v}")
+                sw.add_case(_c(v), blk)
+                b.position_at_end(blk)
+                tiles(fns_v, nfull)
+                b.branch(done)
+            b.position_at_end(done)
         loop(b, zero, k, kstep, depth, "dk")
         b.branch(ret)
     thin_blk, wide_blk, one_blk = (fn.append_basic_block(x) for x in ("thin", "wide", "one_row"))

@@ -197,19 +197,20 @@ def packed(e: Emitter, rows: int) -> ir.Function:
     return fn
 
 
-def direct(e: Emitter, rows: int, vectors: int) -> ir.Function:
+def direct(e: Emitter, rows: int, vectors: int, mask_last: bool = False) -> ir.Function:
     """void (i64 k, ptr a, i64 rsa, i64 csa, ptr b, i64 rsb, ptr c, i64 ldc, i64 nleft, i64 beta):
     C[rows, vectors·W] (=|+=) A[rows, k] · B[k, vectors·W] read in place (B's columns contiguous); k ≥ 1.
-    With one vector, B's loads are masked by nleft too."""
+    With one vector, or `mask_last`, the last vector's B loads are masked by nleft too (a tile over the
+    last columns of B: [512×4608]·[4608×49] runs one 4-vector tile per row block, not four 1-vector ones)."""
     g = e.g
-    fn = e.function(f"nnc_dk_{g.dtype}_{rows}x{vectors * g.lanes}",
+    fn = e.function(f"nnc_dk_{g.dtype}_{rows}x{vectors * g.lanes}{'m' if mask_last and vectors > 1 else ''}",
                     [("k", I64), ("a", PTR), ("rsa", I64), ("csa", I64), ("b", PTR), ("rsb", I64), ("c", PTR),
                      ("ldc", I64), ("nleft", I64), ("beta", I64)])
     kk, a, rsa, csa, bmat, rsb, c, ldc, nleft, beta = fn.args
     entry, loop, exit_ = (fn.append_basic_block(n) for n in ("entry", "k", "tile"))
     b = ir.IRBuilder(entry)
     rowp = [e.gep(b, a, b.mul(ir.Constant(I64, r), rsa)) if r else a for r in range(rows)]
-    bmask = e.mask(b, nleft, 0) if vectors == 1 else None
+    bmask = e.mask(b, nleft, vectors - 1) if vectors == 1 or mask_last else None
     b.branch(loop)
     b.position_at_end(loop)
     p = b.phi(I64, name="p")
@@ -219,11 +220,11 @@ def direct(e: Emitter, rows: int, vectors: int) -> ir.Function:
         for acc in row:
             acc.add_incoming(e.zero, entry)
     brow = e.gep(b, bmat, b.mul(p, rsb))
+    bv = [b.load(e.gep(b, brow, ir.Constant(I64, v * g.lanes)) if v else brow, typ=e.vt, align=g.size)
+          for v in range(vectors - (bmask is not None))]
     if bmask is not None:
-        bv = [b.call(e.mload, [brow, ir.Constant(I32, g.size), bmask, e.zero])]
-    else:
-        bv = [b.load(e.gep(b, brow, ir.Constant(I64, v * g.lanes)) if v else brow, typ=e.vt, align=g.size)
-              for v in range(vectors)]
+        last = e.gep(b, brow, ir.Constant(I64, (vectors - 1) * g.lanes)) if vectors > 1 else brow
+        bv.append(b.call(e.mload, [last, ir.Constant(I32, g.size), bmask, e.zero]))
     off = b.mul(p, csa)
     new = []
     for r in range(rows):
