@@ -53,7 +53,7 @@ CASES = {  # (x shape without the batch, w shape, attributes)
 PATHS = {  # module settings that force one lowering
     "winograd": {"WINO_MIN_CHANNELS": 1, "WINO_MAX_FILTER": 1 << 60},
     "winograd-image-by-image": {"WINO_MIN_CHANNELS": 1, "WINO_MAX_FILTER": 1 << 60, "PER_IMAGE": 1},
-    "batched-columns": {"WINO_MIN_CHANNELS": 1 << 60, "BATCH_COLUMNS": 1 << 60},
+    "batched-columns": {"WINO_MIN_CHANNELS": 1 << 60, "BATCH_COLUMNS": 1 << 60, "BATCH_POSITIONS": 1 << 60},
     "im2col": {"ENABLED": False},
 }
 
@@ -97,7 +97,7 @@ def _kernels(x_shape: tuple, w_shape: tuple, attrs: dict, batch: int) -> list:
 
 def test_the_measured_shapes_take_the_measured_paths():
     """ResNet-18's 64-, 128- and 256-channel 3x3 convs: Winograd (16 GEMMs, batch axis 16); its
-    512-channel ones and its strided ones: im2col; LeNet-5's two: one GEMM over every image's columns."""
+    512-channel ones and its strided ones: im2col; LeNet-5's conv2: one GEMM over every image's columns."""
     from nnc.backends.llvm.dims import hint
     from nnc.backends.llvm.loops import Matmul
     def gemms(*args):
@@ -110,7 +110,7 @@ def test_the_measured_shapes_take_the_measured_paths():
         assert mm.a.shape[-1] == ch * 9
     (mm,) = gemms((64, 56, 56), (128, 64, 3, 3), geometry(2, stride=2, padding=1), 1)
     assert mm.a.shape[-1] == 64 * 9
-    for x_shape, w_shape, attrs, cols in (((1, 28, 28), (6, 1, 5, 5), geometry(2, padding=2), 784),
-                                           ((6, 14, 14), (16, 6, 5, 5), geometry(2), 100)):
-        (mm,) = gemms(x_shape, w_shape, attrs, 64)
-        assert hint(mm.target.shape[-1]) == 64 * cols and mm.a.shape[-2:] == (w_shape[0], w_shape[1] * 25)
+    (mm,) = gemms((6, 14, 14), (16, 6, 5, 5), geometry(2), 64)   # conv2: one GEMM
+    assert hint(mm.target.shape[-1]) == 64 * 100 and mm.a.shape[-2:] == (16, 6 * 25)
+    (mm,) = gemms((1, 28, 28), (6, 1, 5, 5), geometry(2, padding=2), 64)  # conv1: one per image
+    assert mm.target.shape[-2:] == (6, 784) and mm.loop is not None

@@ -4,8 +4,8 @@
 two lowerings below, or None to leave the node to im2col/col2im. Both use only Store and Matmul kernels
 (the GEMM library), so the C library links them unchanged and gets the in-process bits.
 
-- batched columns (`_batched`): small images (one image's columns under BATCH_COLUMNS elements: LeNet-5's
-  convolutions) make the columns of every image at once, ordered [Cg·K, N, P], and ONE GEMM per group
+- batched columns (`_batched`): small images (one image's columns under BATCH_COLUMNS elements and fewer
+  than BATCH_POSITIONS output positions: LeNet-5's conv2) make the columns of every image at once, ordered [Cg·K, N, P], and ONE GEMM per group
   y'[O, N·P] = W[O, Cg·K] · cols, instead of one GEMM of N = P columns per image (P = 100 for LeNet's
   conv2: a 16×100×150 product is too small to split over the threads or to fill the 6×64 tiles). The
   result [O, N, P] is returned as a view [N, O, P] (the consumer reads it where it lies).
@@ -19,21 +19,26 @@ two lowerings below, or None to leave the node to im2col/col2im. Both use only S
 """
 from __future__ import annotations
 
+import os
+
 from ...ir.graph import Node
 from . import loops as L
 from .dims import hint
 from .loops import Const, Expr, Load, Map, Matmul, Store
 
-# one image's columns (Cg·K·P elements) below this: every image's columns at once and one GEMM per group
-# (LeNet-5 at batch 64: conv1 25·784, conv2 150·100; measured 16×6400×150 in one GEMM 149 µs on two
-# threads against 64 GEMMs of 16×100×150, 301 µs)
+# one image's columns (Cg·K·P elements) below BATCH_COLUMNS and its output positions P below
+# BATCH_POSITIONS: every image's columns at once and one GEMM per group. LeNet-5 at batch 64, conv2
+# (150·100): 16×6400×150 in one GEMM 149 µs on two threads against 64 GEMMs of 16×100×150, 301 µs (185
+# against 210-226 µs under load 4); conv1 (25·784, 6×784×25 per image) gained nothing on its GEMM and its
+# columns, 5 MB at once instead of 78 KB per image in cache, took 75 against 53 µs
 BATCH_COLUMNS = 1 << 15
+BATCH_POSITIONS = 256
 # Winograd where both channel counts reach this and the filters (O·C) are at most WINO_MAX_FILTER
 WINO_MIN_CHANNELS = 16
 WINO_MAX_FILTER = 256 * 256
 # one image's transformed input (16·C·T elements) from this on: made image by image in a run-time loop
 PER_IMAGE = 1 << 12
-ENABLED = True
+ENABLED = os.environ.get("NNC_CONV_FORWARD", "1") != "0"   # NNC_CONV_FORWARD=0: lower_conv.py's paths only
 
 BT = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))   # input transform Bᵀ (4×4)
 G = ((1, 0, 0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0, 0, 1))      # filter transform (4×3)
@@ -55,8 +60,9 @@ def lower_forward(lw, node: Node, x: Expr, w: Expr) -> Expr | None:
     if winograd_fits(node, w.shape) and winograd_pays(x.shape[1], w.shape[0]):
         return _winograd(lw, node, x, w)
     o, cg = w.shape[:2]
-    if hint(cg * L.numel(w.shape[2:]) * L.numel(shape[2:])) < BATCH_COLUMNS and \
-            L.numel(shape[2:]) >= 16 and lw.step_loop is None:
+    positions = L.numel(shape[2:])
+    if hint(cg * L.numel(w.shape[2:]) * positions) < BATCH_COLUMNS and 16 <= positions < BATCH_POSITIONS \
+            and lw.step_loop is None:
         return _batched(lw, node, x, w)
     return None
 
