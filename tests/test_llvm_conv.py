@@ -110,22 +110,26 @@ def test_columns_image_by_image_or_all_at_once_agree(case, per_image, monkeypatc
             np.testing.assert_allclose(got[name], ref[name], rtol=2e-4, atol=2e-5 * scale, err_msg=f"{case} {name}")
 
 
-def test_the_input_gradient_is_col2im_and_the_weight_gradient_one_gemm_per_group():
-    """What the lowering emits for lenet5's second convolution: dX as one GEMM over the output gradient's
-    positions then one add per kernel position (no im2col of the padded gradient), dW as GEMMs whose B
-    rows are contiguous."""
-    from nnc.backends.llvm.loops import Matmul, Store
+def test_the_input_gradient_is_col2im_and_the_weight_gradient_one_gemm_over_all_images():
+    """What the lowering emits for lenet5's second convolution at batch 64: dX as ONE GEMM over every
+    image's output-gradient positions (B rows contiguous) then one Col2Im pass (no im2col of the padded
+    gradient, no widened rows), dW as ONE GEMM of dot products over all images' columns (A's rows and B's
+    columns contiguous along the reduction)."""
+    from nnc.backends.llvm.dims import evaluate
+    from nnc.backends.llvm.loops import Matmul
+    from nnc.backends.llvm.window import Col2Im
     x_shape, w_shape, attrs = CASES["lenet-conv2"]
     graph = conv_graph("f32", x_shape, w_shape, attrs, False)
     lw, _ = LLVM.compile(prepare(graph, LLVM), inference_signature(graph)).lower({"N": 64})
     convs = [k for k in lw.kernels if k.origin == "conv"]
     matmuls = [k for k in convs if isinstance(k, Matmul)]
     assert len(matmuls) == 3  # y, dx's columns, dw
-    assert all(m.b.strides[-1] == 1 for m in matmuls)
-    dx_cols = matmuls[1]
-    assert dx_cols.target.shape[-2:] == (6 * 25, 10 * 14)  # (channel, kernel position) x widened rows
-    adds = [k for k in convs if isinstance(k, Store) and getattr(k.expr, "op", None) == "add"]
-    assert len(adds) == 25  # one contiguous add per kernel position
+    y, dx_cols, dw = matmuls
+    at64 = lambda dims: tuple(evaluate(d, {"N": 64}) for d in dims)  # noqa: E731
+    assert dx_cols.b.strides[-1] == 1 and at64(dx_cols.target.shape[-2:]) == (6 * 25, 64 * 10 * 10)
+    assert len([k for k in convs if isinstance(k, Col2Im)]) == 1
+    assert at64(dw.target.shape[-2:]) == (16, 6 * 25) and dw.a.strides[-1] == 1 and dw.b.strides[-2] == 1
+    assert at64(dw.a.shape[-1:]) == (64 * 10 * 10,)
 
 
 NET = """model net {{

@@ -29,8 +29,9 @@ import itertools
 from ...ir.graph import Node
 from . import loops as L
 from .conv_forward import lower_forward
-from .dims import hint
+from .dims import Poly, hint
 from .loops import Const, Expr, Load, Map, Matmul, Store
+from .window import Col2Im
 
 # one image's columns from this many elements on: made image by image in a run-time loop (measured on
 # lenet5's training step at batch 64: 3.07 against 3.68 ms, one thread; a loop of small kernels costs little)
@@ -40,6 +41,9 @@ PER_IMAGE = 1 << 12
 # be mostly empty; measured ResNet-18 shapes at batch 8: 127 against 155 ms for y, dx, dw of a 3x3 conv,
 # a 1x1 stride-2 one 0.61 against 2.26 ms at batch 1); from 16 on [N, Cg·K, P], B's rows contiguous
 ROWS_BELOW = 16
+# a weight gradient's columns, all images' together, up to this many elements (at the size hint): stored at
+# once for one GEMM (`_weight_gemm`; lenet5's are 0.96M and 1.25M); beyond, image by image as above
+MERGED_MAX = 1 << 22
 
 
 def lower_conv(lw, node: Node, xs: list[Expr]) -> Expr:
@@ -98,6 +102,8 @@ def _im2col(lw, node: Node, x: Expr, w: Expr) -> Expr:
         lo, ld = (0,) * sp, (1,) * sp
     elif L.cost(x) > 0:
         x = lw.materialize(x)
+    if groups == 1 and _weight_gradient(n, cg, kt, pt):
+        return _weight_gemm(lw, x, w, kernel, out_sp, stride, rd, ld, lo)
     buf = lw.new_buf(dtype, shape, node.outputs[0])
     # cols [N, Cg·K, P]: B of each image's GEMM with its rows contiguous, also for a weight gradient's few
     # output positions (P = 25 for a 5x5 kernel): the library's packed path measured 2.6-3x faster there
@@ -140,6 +146,43 @@ def _im2col(lw, node: Node, x: Expr, w: Expr) -> Expr:
     return buf.load()
 
 
+def _weight_gradient(n, cg, kt, pt) -> bool:
+    """Whether a conv is a weight gradient (nnc/ops/conv.py's weight_grad: x's batch and channels swapped,
+    so the channel axis is the run-time batch and the image axis a count of channels) whose columns, all
+    images' together, are small enough (MERGED_MAX) to be stored at once for `_weight_gemm`."""
+    return isinstance(cg, Poly) and not isinstance(n, Poly) and hint(n * cg * kt * pt) <= MERGED_MAX
+
+
+def _weight_gemm(lw, x: Expr, w: Load, kernel: tuple, out_sp: tuple, stride, rd, ld, lo) -> Expr:
+    """A weight gradient as ONE GEMM: y[c, o, p] = Σ_{n, k} w[o, n, k] · x[c, n, p·stride + k·rd − lo] over all
+    images c (the forward's channels) at once: the columns cols[c, p, n, k] (rows of the source, the
+    longest contiguous runs: 10 floats for lenet5's conv2, 28 for conv1, against 5 when stored per image
+    as [n, k, p]) and dot products along n·k (the library's dot path: A = w's rows, B = cols' rows), the
+    output [O, C, P] (the layout of the transposed dW autodiff asks for next, so that transpose is free)."""
+    dtype = w.dtype
+    n, cg = x.shape[0], x.shape[1]
+    o = w.shape[0]
+    sp = len(kernel)
+    kt, pt = L.numel(kernel), L.numel(out_sp)
+    cols_shape = (n, cg) + tuple(kernel) + tuple(out_sp)
+    q = len(cols_shape)
+    mat = [[int(j == 0) for j in range(q)], [int(j == 1) for j in range(q)]]
+    for d in range(sp):
+        row = [0] * q
+        row[2 + d], row[2 + sp + d] = rd[d], stride[d]
+        mat.append(row)
+    win = L.Window(x, cols_shape, tuple(map(tuple, mat)), (0, 0) + tuple(-a for a in lo), (1, 1) + tuple(ld), 0.0)
+    cols = lw.new_buf(dtype, tuple(out_sp) + (n, cg) + tuple(kernel))
+    perm = tuple(range(2 + sp, 2 + 2 * sp)) + (0, 1) + tuple(range(2, 2 + sp))
+    lw.emit(Store(cols.load(), L.transpose(win, perm)))
+    red = cg * kt
+    out = lw.new_buf(dtype, (o,) + tuple(out_sp) + (n,))
+    a = Load(w.buf, (1, o, red), (0, red, 1), w.offset)
+    b = Load(cols, (1, red, n * pt), (0, 1, red), 0)
+    lw.emit(Matmul(Load(out, (1, o, n * pt), (0, n * pt, 1), 0), a, b))
+    return L.transpose(out.load(), (1 + sp, 0) + tuple(range(1, 1 + sp)))
+
+
 def _per_image(lw, elements) -> bool:
     """Whether one image's columns are large enough to make them image by image (and no step loop is
     open already: they do not nest)."""
@@ -160,6 +203,8 @@ def _col2im(lw, node: Node, x: Expr, w: Expr) -> Expr:
     og, kt = o // groups, L.numel(kernel)
     rd, ld = node.attr("rhs_dilation"), node.attr("lhs_dilation")
     lo = tuple(p[0] for p in node.attr("padding"))
+    if all(d == 1 for d in ld) and hint(o * kt * n * L.numel(in_sp)) <= MERGED_MAX:
+        return _col2im_all(lw, vid, x, w, kernel, rd, ld, lo)
     extent = tuple((k - 1) * r + 1 for k, r in zip(kernel, rd))
     flat = all(d == 1 for d in ld)
     # flat (no input dilation): x's rows widened with zeros to the full output's width F = I + E - 1 (all
@@ -198,7 +243,8 @@ def _col2im(lw, node: Node, x: Expr, w: Expr) -> Expr:
         if flat:
             _scatter_flat(lw, dtype, target_all, dcols, kernel, rd, it)
         else:
-            _scatter_strided(lw, dtype, target_all, dcols, kernel, rd, ld, lo, in_sp)
+            _scatter_strided(lw, dtype, target_all, lambda k: L.view(
+                dcols.load(), (nb, o) + in_sp, _pick(2, sp, k), (0, 0) + k + (0,) * sp), kernel, rd, ld, lo, in_sp)
     if per:
         with lw.loop(n) as i:
             body(i)
@@ -216,6 +262,33 @@ def _col2im(lw, node: Node, x: Expr, w: Expr) -> Expr:
     return lw.materialize(L.Pad(out.load(), tuple(shape), (0, 0) + tuple(-c for c in shift), 0.0), vid)
 
 
+def _col2im_all(lw, vid: int, x: Expr, w: Expr, kernel: tuple, rd: tuple, ld: tuple, lo: tuple) -> Expr:
+    """col2im over all images at once: x transposed to xt [Cin, N, I...] (one copy), per group ONE GEMM
+    dcols[(o, k), (n, i)] = Σ_c w[o, c, k] · xt[c, (n, i)] (N·I columns: a wide product the library splits
+    over the threads, where image by image it ran 64 narrow ones), then per kernel position one add of
+    dcols' slice into y over the range of i that lands inside (`_scatter_strided`): no widened rows, so
+    no multiplications of zeros."""
+    dtype, shape = lw.dtype(vid), lw.shape(vid)
+    sp = len(shape) - 2
+    n, cin = x.shape[:2]
+    in_sp = tuple(x.shape[2:])
+    it = L.numel(in_sp)
+    o, cg = w.shape[:2]
+    groups = cin // cg
+    og, kt = o // groups, L.numel(kernel)
+    xt = lw.contiguous(L.transpose(x, (1, 0) + tuple(range(2, 2 + sp))))
+    wt = lw.contiguous(L.transpose(w, (0,) + tuple(range(2, 2 + sp)) + (1,)))   # [O, K..., Cg]
+    dcols = lw.new_buf(dtype, (o,) + kernel + (n,) + in_sp)
+    cols = n * it
+    for g in range(groups):
+        a = Load(wt.buf, (1, og * kt, cg), (0, cg, 1), wt.offset + g * og * kt * cg)
+        b = Load(xt.buf, (1, cg, cols), (0, cols, 1), xt.offset + g * cg * cols)
+        lw.emit(Matmul(Load(dcols, (1, og * kt, cols), (0, cols, 1), g * og * kt * cols), a, b))
+    out = lw.new_buf(dtype, shape, vid)
+    lw.emit(Col2Im(out.load(), dcols.load(), kernel, tuple(rd), tuple(lo)))
+    return out.load()
+
+
 def _scatter_flat(lw, dtype: str, yf: Load, dcols, kernel: tuple, rd: tuple, it: int) -> None:
     """yf [nb, O, F...] += each kernel position's slice of dcols [nb, O, K..., it], as one contiguous
     range of yf flattened (position f = i + (K − 1 − k)·rd): one vectorised add per kernel position."""
@@ -230,15 +303,16 @@ def _scatter_flat(lw, dtype: str, yf: Load, dcols, kernel: tuple, rd: tuple, it:
         lw.emit(Store(target, Map("add", (target, src), dtype, (nb, o, it))))
 
 
-def _scatter_strided(lw, dtype: str, y: Load, dcols, kernel: tuple, rd: tuple, ld: tuple, lo: tuple,
+def _scatter_strided(lw, dtype: str, y: Load, pick, kernel: tuple, rd: tuple, ld: tuple, lo: tuple,
                      in_sp: tuple) -> None:
-    """y [nb, O, H...] += dcols [nb, O, K..., I...] at h = i·ld + lo − k·rd, per kernel position over the
-    range of i that lands inside y (an input dilation: y's elements every ld apart)."""
+    """y [nb, O, H...] += pick(k) [nb, O, I...] (dcols at kernel position k) at h = i·ld + lo − k·rd, per
+    kernel position over the range of i that lands inside y (an input dilation: y's elements every ld
+    apart)."""
     nb, o = y.shape[:2]
     sp = len(kernel)
     out_sp = tuple(y.shape[2:])
     for k in itertools.product(*(range(s) for s in kernel)):
-        target, src = y, L.view(dcols.load(), (nb, o) + in_sp, _pick(2, sp, k), (0, 0) + k + (0,) * sp)
+        target, src = y, pick(k)
         for d in range(sp):
             first = max(0, -((lo[d] - k[d] * rd[d]) // ld[d]))
             last = min(in_sp[d] - 1, (out_sp[d] - 1 - lo[d] + k[d] * rd[d]) // ld[d])
