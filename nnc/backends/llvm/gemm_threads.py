@@ -5,8 +5,13 @@ between threads and calls the library's single-thread function on each part.
                              ptr c, i64 ldc, i64 accumulate, ptr ws, i64 ws_bytes)
 
 Same arguments and result as `nnc_gemm_{dtype}` (library.py). With one thread, or less than
-MIN_WORK multiply-adds, it is one call of that function. Otherwise C is split into one part per thread
-(dynamically scheduled by `nnc_parallel_for`):
+MIN_WORK multiply-adds, it is one call of that function. Otherwise C is split into parts claimed
+dynamically by the threads (`nnc_parallel_for`): one part per thread where a part repeats packing (the
+packed path), else (dot and direct paths, which read A and B in place) up to FINE_PARTS per thread of at
+least PART_WORK multiply-adds each, so a thread that wakes late or is preempted by another process
+leaves its share to the others instead of holding the region up. An output's bits never depend on the
+part or tile that computes it (each is summed alone, in the serial function's order of k), so the
+result is the same at every thread count:
 
 - over k when C is small (≤ KSPLIT_MN elements) and k spans 2 or more of the library's blocks on the dot
   or direct path (convolution weight gradients: [6×50176]·[50176×25]): each task computes one block of
@@ -14,6 +19,8 @@ MIN_WORK multiply-adds, it is one call of that function. Otherwise C is split in
   block order: exactly the serial function's blocks and order, so the same bits.
 - on the dot path (A's rows, B's columns contiguous along k), over columns in DOT_COLS-wide parts (every
   output of the dot path is summed alone, whichever tile computes it), else over rows.
+- the direct path with n < 4·COLUMNS per thread and m >= 2·MR per thread (ResNet's 7×7 and 14×14
+  outputs: [512×4608]·[4608×49]): over rows, which balance better there and repeat nothing.
 - over columns when n >= COLUMNS per thread: parts of a multiple of COLUMNS columns (a multiple of every
   tile width the library uses). Each part packs only its own columns of B; A is packed per column block
   of the library's loop anyway, so no packing is repeated — and at small m (batch-1 inference, where B,
@@ -232,7 +239,12 @@ def emit_parallel_gemm(module: ir.Module, serial: ir.Function, dtype: str, mr: i
     b.position_at_end(dot_cols)
     run(0, n, DOT_COLS)
     b.position_at_end(other)
-    b.cbranch(b.and_(two, b.icmp_signed(">=", n, b.mul(t, _c(COLUMNS)))), by_cols, try_rows)
+    # the direct path with few column parts (n < 4·COLUMNS per thread: ResNet's 7×7 and 14×14 outputs):
+    # rows, which balance better and cost the same there (B is read in place, nothing is packed)
+    few_cols = b.icmp_signed("<", n, b.mul(t, _c(4 * COLUMNS)))
+    rows_first = b.and_(b.and_(direct, few_cols), b.icmp_signed(">=", m, b.mul(t, _c(2 * mr))))
+    cols_ok = b.and_(b.icmp_signed(">=", n, b.mul(t, _c(COLUMNS))), b.not_(rows_first))
+    b.cbranch(b.and_(two, cols_ok), by_cols, try_rows)
     b.position_at_end(by_cols)
     run(0, n, COLUMNS)
     b.position_at_end(try_rows)

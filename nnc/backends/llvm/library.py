@@ -15,12 +15,13 @@ by the caller (never a global, so two calls on two threads are safe); when `ws_b
 Paths (../shared/docs/backends.md §3 is the measured recipe; docs/backends.md has what was measured here):
 - direct, B's rows contiguous (every Matmul the lowering emits): no packing. Tiles of RD rows × VD vectors
   of C (6 × 4 with AVX-512: 24 accumulators; 1-2 rows × 2·VD vectors when m ≤ 2) read A and B in place,
-  k in equal blocks of at most KC_DIRECT; the last columns run one-vector tiles under a lane mask. B is
+  k in equal blocks of at most KC_DIRECT; the last n % (VD·W) columns run one tile of as many vectors,
+  the last vector's loads and stores under a lane mask (ResNet's 49-column products). B is
   streamed once at batch 1 (packing B per call was 6× slower there), the short wide im2col products of
   convolutions read their columns once, and at every size measured here packing B did not pay.
 - dot, A's rows and B's columns contiguous along k (B = Wᵀ of a dense weight W[out, in], convolution
-  weight gradients; microkernel.dot_tile): 4×4 tiles of per-output vector accumulators along k, k in
-  blocks of KC_DOT (block 0 stored, each next added in order). Measured faster than packing B at every M
+  weight gradients; microkernel.dot_tile): 4×4 tiles of per-output vector accumulators along k, the 16
+  reduced together (microkernel.hsum_many), k in blocks of KC_DOT (block 0 stored, each next added in order). Measured faster than packing B at every M
   tried (64: 514 against 689 µs; 256 and 1024³ equal) and 3.6-10× the packed path at M = 1..16.
 - packed, B column-strided otherwise (Goto blocking): per NC columns and KC = 256 rows of k (equal blocks), B is
   packed into NR-wide panels (kc × NR, in L2), then per MR rows A is packed into one panel (in L1) and the
@@ -34,9 +35,9 @@ host, the element type and the relocation model; `object(host, dtype, pic=True)`
 independent one that links into a shared library (reloc "pic", code model "default"), and the part POOL
 is the thread pool's object, which the GEMM objects call.
 
-Threads: the serial function is reentrant; `_mt` splits C by columns or rows, or a small C's k by the
-serial function's own blocks (partial sums added in block order), so its numbers are the serial ones bit
-for bit; each part on its own stack workspace.
+Threads: the serial function is reentrant; `_mt` splits C by columns or rows (several parts per thread
+where no packing is repeated), or a small C's k by the serial function's own blocks (partial sums added
+in block order), so its numbers are the serial ones bit for bit; each part on its own stack workspace.
 """
 from __future__ import annotations
 
