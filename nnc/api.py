@@ -77,6 +77,7 @@ class Model:
         self._exe.load_state(initialize(graph.params, seed))
         if run is not graph:
             self._exe.load_state(_counters(seed))
+        self._single = graph.outputs[0][0] if len(graph.outputs) == 1 else None  # returned as the array alone
         self._trainable = [p.name for p in graph.params if p.trainable]
         self._state = [p.name for p in graph.params if not p.trainable]
         self._mc = None  # the Monte-Carlo dropout executable, compiled on first use
@@ -112,14 +113,18 @@ class Model:
         return any((n.op == "dropout" and n.attr("p")) or n.op in RANDOM_OPS for n in self.graph.nodes)
 
     def __call__(self, mc_dropout: bool = False, **feeds):
-        if mc_dropout and not self._mc_warned and not self.stochastic:
-            import warnings
-            self._mc_warned = True
-            warnings.warn(f"model {self.graph.name} has no dropout: Monte-Carlo samples are all equal (their spread "
-                          "is 0)", stacklevel=2)
-        exe = self._mc_executable() if mc_dropout else self._exe
-        out = exe(**feeds)
-        return next(iter(out.values())) if len(out) == 1 else out
+        """The outputs for `feeds` (one array, or a dict by name): new arrays, never overwritten by a later call
+        (a backend may hand back an earlier call's array only once nothing refers to it any more)."""
+        if not mc_dropout:
+            out = self._exe(**feeds)
+        else:
+            if not self._mc_warned and not self.stochastic:
+                import warnings
+                self._mc_warned = True
+                warnings.warn(f"model {self.graph.name} has no dropout: Monte-Carlo samples are all equal (their "
+                              "spread is 0)", stacklevel=2)
+            out = self._mc_executable()(**feeds)
+        return out[self._single] if self._single is not None else out
 
     def _mc_executable(self):
         from .passes.pipeline import prepare

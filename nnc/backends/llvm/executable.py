@@ -11,6 +11,12 @@ sizes, when the binding changes) and makes one ctypes call. A variant whose lowe
 (plan_cache.py: keyed by nnc's sources, the graph and every option that reaches the code) loads its
 cached object without lowering or emitting anything; `ir` is then generated again only when asked for.
 
+A call's Python around the one native call is kept to a few hundred nanoseconds: an input array seen in
+the last call keeps its address in the pointer array (the variant holds that array, so `is` identifies it
+exactly), and a reported output is the last call's array again when nothing else refers to it (its
+reference count is the variant's own and it has no weak reference: no name, view, memoryview or container
+can see it overwritten), else a new one. A result the caller keeps is never written by a later call.
+
 Hoisting (option `hoist`, on through the backend's compile; nnc/passes/hoist.py): in an inference graph
 every node computing from parameters and state alone (folded batchnorm filters and biases, a batchnorm's
 scale) moves into a second executable, `prepare`, run when the parameters change (load_state, so also
@@ -26,6 +32,8 @@ from __future__ import annotations
 
 import ctypes
 import time
+from sys import getrefcount
+from weakref import getweakrefcount
 from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
@@ -48,6 +56,16 @@ if TYPE_CHECKING:
 PROTOTYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 ENTRY = "nnc_run"  # emit.ENTRY (emit.py and the lowering are imported only when a variant is lowered)
 MEMO = 64  # bindings whose output shapes and held buffers a variant remembers
+
+
+def _free_refcount() -> int:
+    """What `getrefcount(last[i])` says of an array that only the list `last` refers to (the interpreter's
+    own count, measured rather than assumed)."""
+    last = [np.empty(1)]
+    return getrefcount(last[0])
+
+
+_FREE = _free_refcount()
 
 
 def _addr(a: np.ndarray) -> int:
@@ -110,6 +128,8 @@ class Variant:
         self._per_key: dict = {}
         self.current = None
         self.out_shapes: dict[str, tuple[int, ...]] = {}
+        self.held_in: list = []    # per data input, the array whose address is in ptrs (use() resets them)
+        self.last_out: list = []   # per reported output, the array returned last (reused once unreferenced)
         self.generation = -1
         self.compile_seconds = time.perf_counter() - start
 
@@ -228,6 +248,8 @@ class Variant:
             self.ptrs[slot] = _addr(a)
         self.sizes[:] = values
         self.current = key
+        self.held_in = [None] * len(self.exe._fast_in)
+        self.last_out = [None] * len(self.exe._fast_out)
 
 
 class LlvmExecutable:
@@ -467,14 +489,20 @@ class LlvmExecutable:
         if v.current != key:
             v.use(key, bindings)
         ptrs = v.ptrs
-        for a, (_, _, slot) in zip(arrays, self._fast_in):
-            ptrs[slot] = _fast_addr(a)
+        held = v.held_in   # the arrays whose addresses the pointer array holds (kept alive, so `is` is exact)
+        for i, a in enumerate(arrays):
+            if held[i] is not a:
+                ptrs[self._fast_in[i][2]] = _fast_addr(a)
+                held[i] = a
         out = {}
-        shapes = v.out_shapes
-        for name, dtype, slot in self._fast_out:
-            r = np.empty(shapes[name], dtype)
-            ptrs[slot] = _fast_addr(r)
-            out[name] = r
+        last = v.last_out
+        for i, (name, dtype, slot) in enumerate(self._fast_out):
+            # the last call's output again when nothing else refers to it (no name, view, container or weak
+            # reference: nobody can see it overwritten), else a new array
+            if last[i] is None or getrefcount(last[i]) > _FREE or getweakrefcount(last[i]):
+                last[i] = np.empty(v.out_shapes[name], dtype)
+                ptrs[slot] = _fast_addr(last[i])
+            out[name] = last[i]
         v.fn(v.ptrs_addr)
         if v.status[0]:
             failed, v.status[0] = int(v.status[0]), 0
