@@ -5,7 +5,9 @@ parallel.py splits a Store/Reduce kernel's outer axis into parts of about PART e
 kernels of 2^14..2^22 elements compiled three ways: in one piece (MIN_WORK above every size), split in parts
 of PART elements (at most half the kernel, so there are two parts at least) on 1 thread, and the same split on
 2 threads (the pool's `set_threads`), alternating the
-contenders in blocks and taking medians (docs/backends.md §5). Kernels: `x + y` (memory-bound: two loads,
+contenders in blocks and taking medians (docs/backends.md §5). Times are the kernels' own, from the
+`profile` option's cycle counts (the pool's dispatch and waits included; the Python call and the output
+arrays' allocation, which page-faults at these sizes, left out: inside a step the arena is warm). Kernels: `x + y` (memory-bound: two loads,
 one store), `tanh(x)` (vmath.py's straight-line IR: about 30 flops an element) and an Adam-like fused update
 (`m' = .9m + .1g`, `v' = .999v + .001g²`, `p' = p - lr·m'/(√v' + ε)`: five loads, three stores, a sqrt and
 a division). The last column, one piece ÷ 2 threads, is the speed-up of splitting; MIN_WORK should sit where
@@ -20,7 +22,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -38,21 +39,35 @@ KERNELS = {
 
 
 def compile_model(name: str, min_work: int, part: int):
-    """The kernel `name` compiled with parallel.py's MIN_WORK and PART set as given (they are read when the
-    code is generated, at the first call: so it is called here; the object cache keys on the IR)."""
+    """The kernel `name` compiled with the `profile` option (cycles per kernel) and parallel.py's MIN_WORK and
+    PART set as given (they are read when the code is generated, at the first call: so it is called here;
+    the object cache keys on the IR, and the lowering cache is off while a setting differs)."""
     import nnc
-    from nnc.backends.llvm import parallel
+    from nnc.backends.llvm import BACKEND, parallel
+    from nnc.backends.llvm.report import model_graph
+    from nnc.passes.pipeline import prepare
     saved = parallel.MIN_WORK, parallel.PART
     parallel.MIN_WORK, parallel.PART = min_work, part
     try:
         with tempfile.TemporaryDirectory() as d:
             path = Path(d) / "k.nn"
             path.write_text(f"model k {{\n  {KERNELS[name][0]}\n}}\n")
-            model = nnc.load(str(path)).model("k", backend="llvm")
-            model(**{i: np.ones(4, np.float32) for i in KERNELS[name][1]})
-            return model
+            graph, signature = model_graph(nnc.load(str(path)).graph("k"))
+            exe = BACKEND.compile(prepare(graph, BACKEND, signature=signature), signature,
+                                  options={"profile": True})
+            exe(**{i: np.ones(4, np.float32) for i in KERNELS[name][1]})
+            return exe
     finally:
         parallel.MIN_WORK, parallel.PART = saved
+
+
+def kernel_seconds(exe, feeds: dict, calls: int) -> float:
+    """Seconds per call in the compiled kernels alone (their cycle counts: no Python, no output allocation)."""
+    from nnc.backends.llvm.report import cycles_per_second
+    before = sum(c for _, c in exe.profile_table())
+    for _ in range(calls):
+        exe(**feeds)
+    return (sum(c for _, c in exe.profile_table()) - before) / calls / cycles_per_second()
 
 
 def main() -> int:
@@ -65,7 +80,7 @@ def main() -> int:
     from nnc.backends.llvm import parallel, target, threads
     pool = threads.process_pool(target.host(None))
     part = parallel.PART
-    print(f"# load average {os.getloadavg()[0]:.2f}; PART = 2^{part.bit_length() - 1}; µs per call, medians of "
+    print(f"# load average {os.getloadavg()[0]:.2f}; PART = 2^{part.bit_length() - 1}; kernel µs per call, medians of "
           f"{args.rounds} alternating blocks")
     extra = [14, 15, 17] if args.parts else []
     head = ["one piece", "split, 1 thread", "split, 2 threads"] + [f"2 threads, parts 2^{p}" for p in extra]
@@ -93,10 +108,7 @@ def main() -> int:
                     model, k = models[h]
                     pool.set_threads(k)
                     model(**feeds)
-                    start = time.perf_counter()
-                    for _ in range(calls):
-                        model(**feeds)
-                    times[h].append((time.perf_counter() - start) / calls * 1e6)
+                    times[h].append(kernel_seconds(model, feeds, calls) * 1e6)
             med = {h: statistics.median(t) for h, t in times.items()}
             cells = " | ".join(f"{med[h]:.1f}" for h in head)
             print(f"| {name} | 2^{log2} | {cells} | {med['one piece'] / med['split, 2 threads']:.2f}× |",
