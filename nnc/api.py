@@ -74,7 +74,8 @@ class Model:
         else:
             run, signature = graph, inference_signature(graph)
         self._exe = self.backend.compile(prepare(run, self.backend, signature=signature), signature, device=device)
-        self._exe.load_state(initialize(graph.params, seed))
+        # the initial values are this model's alone: a backend that can hold them without a copy does
+        getattr(self._exe, "adopt_state", self._exe.load_state)(initialize(graph.params, seed))
         if run is not graph:
             self._exe.load_state(_counters(seed))
         self._single = graph.outputs[0][0] if len(graph.outputs) == 1 else None  # returned as the array alone

@@ -139,3 +139,29 @@ def test_alternating_batch_sizes_keep_every_result(tmp_path):
         m(x=x)
     for x, y in zip(xs, kept):
         np.testing.assert_allclose(y, np.tanh(x), rtol=1e-6, atol=1e-7)
+
+
+DENSE = """model affine {
+  input x: f32[N, 4]
+  output y = x -> dense(3)
+}
+"""
+
+
+def test_initial_parameters_are_held_without_a_copy_and_later_loads_copy(tmp_path):
+    m = model(tmp_path, DENSE, "affine")
+    oracle = nnc.load(tmp_path / "affine.nn").model("affine")
+    x = inputs(1)[0]
+    np.testing.assert_allclose(m(x=x), oracle(x=x), rtol=1e-5, atol=1e-6)
+    name = next(n for n in m.params if n.endswith("weight"))
+    w = np.ones_like(m.params[name])
+    m.params[name] = w
+    w[...] = 5.0          # the caller's array changes afterwards: the model copied it
+    oracle.params[name] = np.ones_like(w)
+    np.testing.assert_allclose(m(x=x), oracle(x=x), rtol=1e-5, atol=1e-6)
+    exe = m._exe
+    view = np.full((8,) + w.shape, 2.0, np.float32)[3]   # not owning its data: copied by adopt_state
+    exe.adopt_state({name: view})
+    view[...] = 7.0
+    oracle.params[name] = np.full(w.shape, 2.0, np.float32)
+    np.testing.assert_allclose(m(x=x), oracle(x=x), rtol=1e-5, atol=1e-6)
