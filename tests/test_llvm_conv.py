@@ -117,7 +117,7 @@ def test_the_input_gradient_is_col2im_and_the_weight_gradient_one_gemm_over_all_
     columns contiguous along the reduction)."""
     from nnc.backends.llvm.dims import evaluate
     from nnc.backends.llvm.loops import Matmul
-    from nnc.backends.llvm.window import Col2Im
+    from nnc.backends.llvm.col2im import Col2Im
     x_shape, w_shape, attrs = CASES["lenet-conv2"]
     graph = conv_graph("f32", x_shape, w_shape, attrs, False)
     lw, _ = LLVM.compile(prepare(graph, LLVM), inference_signature(graph)).lower({"N": 64})

@@ -74,7 +74,7 @@ def _kernels(case: str):
 @pytest.mark.parametrize("case", ["groups-col2im", "dilated-col2im", "1d-col2im", "3d-col2im", "long-rows"])
 def test_these_cases_reach_col2im_over_all_images(case):
     """The added cases exercise what they are named for: one Col2Im kernel for dX."""
-    from nnc.backends.llvm.window import Col2Im
+    from nnc.backends.llvm.col2im import Col2Im
     assert len([k for k in _kernels(case) if isinstance(k, Col2Im)]) == 1
 
 

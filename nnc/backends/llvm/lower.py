@@ -57,6 +57,9 @@ class Lowering:
         self.step_loop: L.StepLoop | None = None
         self.loops = 0
         self.requires: list[tuple[Dim, int, str]] = []  # (size, least value, message): checked per binding
+        # values a lowering computed ahead for a later node, by its output (lower_pool: relu's gradient
+        # applied by max pooling's gradient kernel); that node's lowering is then skipped
+        self.ahead: dict[int, Expr] = {}
 
     def require(self, size: Dim, least: int, message: str) -> None:
         """A run-time size the emitted code needs to be at least `least` (the executable checks each new
@@ -120,7 +123,8 @@ class Lowering:
             self.pending = [({id(b) for b in L.leaves(self.env[i])}, self.chain.get(i, ())) for i in node.inputs]
             self.pending.append((set(), (node,)))
             first = len(self.kernels)
-            result = LOWERINGS[node.op](self, node, [self.env[i] for i in node.inputs])
+            ahead = self.ahead.pop(node.outputs[0], None) if len(node.outputs) == 1 else None
+            result = ahead if ahead is not None else LOWERINGS[node.op](self, node, [self.env[i] for i in node.inputs])
             for vid, value in zip(node.outputs, result if isinstance(result, list) else [result]):
                 if vid in self.outputs:
                     value = self._to_outputs(vid, value)

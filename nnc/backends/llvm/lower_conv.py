@@ -19,6 +19,10 @@ gradient as one with batch and channels swapped and the output gradient as the k
   fifth of the data of im2col on the padded gradient), then added into y one kernel position at a time,
   y[n, c, i·ld + lo − k·rd] += dcols[n, c, k, i]: without input dilation as one contiguous range of the
   full output flattened (`_scatter_flat`), else over the range of i that lands inside (`_scatter_strided`).
+- All images at once, where a gradient's columns over every image stay within MERGED_MAX elements: an
+  input gradient (no input dilation) as ONE GEMM per group over every image's positions and one `Col2Im`
+  pass (col2im.py), `_col2im_all`; a weight gradient as ONE GEMM of dot products over every image's
+  columns, `_weight_gemm`.
 - Image by image: where one image's columns reach PER_IMAGE elements, the columns and GEMMs (and col2im's
   adds) run in a run-time step loop over the images: one image's columns, in cache for its GEMM.
 """
@@ -31,7 +35,7 @@ from . import loops as L
 from .conv_forward import lower_forward
 from .dims import Poly, hint
 from .loops import Const, Expr, Load, Map, Matmul, Store
-from .window import Col2Im
+from .col2im import Col2Im
 
 # one image's columns from this many elements on: made image by image in a run-time loop (measured on
 # lenet5's training step at batch 64: 3.07 against 3.68 ms, one thread; a loop of small kernels costs little)
@@ -155,10 +159,11 @@ def _weight_gradient(n, cg, kt, pt) -> bool:
 
 def _weight_gemm(lw, x: Expr, w: Load, kernel: tuple, out_sp: tuple, stride, rd, ld, lo) -> Expr:
     """A weight gradient as ONE GEMM: y[c, o, p] = Σ_{n, k} w[o, n, k] · x[c, n, p·stride + k·rd − lo] over all
-    images c (the forward's channels) at once: the columns cols[c, p, n, k] (rows of the source, the
-    longest contiguous runs: 10 floats for lenet5's conv2, 28 for conv1, against 5 when stored per image
-    as [n, k, p]) and dot products along n·k (the library's dot path: A = w's rows, B = cols' rows), the
-    output [O, C, P] (the layout of the transposed dW autodiff asks for next, so that transpose is free)."""
+    images c (the forward's channels) at once: the columns cols[p, c, n, k] (rows of the source, the
+    longest contiguous runs: 10 floats for lenet5's conv2, 28 for conv1, against 5 stored [n, k, p]; the
+    outer axis p splits over the threads) and dot products along n·k (the library's dot path: A = w's
+    rows, B = cols' rows), the output [O, P, C]: returned as the view [C, O, P], so the transpose to dW
+    that autodiff writes next reads it where it lies."""
     dtype = w.dtype
     n, cg = x.shape[0], x.shape[1]
     o = w.shape[0]

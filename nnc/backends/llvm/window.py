@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from .emit import EMITTERS, I1, I64, MEM, REG, KernelBuilder, const
-from .loops import Expr, Kernel, Load, Reduce, WindowPick, contiguous_strides, numel
+from .loops import Expr, Load, Reduce, WindowPick, contiguous_strides, numel
 
 MAX_TAPS = 64  # unrolled taps (forward) or cells (gradient blocks) per window; beyond: the general loops
 
@@ -46,21 +46,10 @@ class AvgPoolGrad(WindowPick):
 
 
 @dataclass(eq=False)
-class Col2Im(Kernel):
-    """col2im of all images in one pass (lower_conv.py's input gradients): target y [N, O, H...] =
-    Σ over the kernel positions k of cols[o, k, n, i] at h = i + lo − k·rd, over the i that land inside y
-    (no input dilation). Each plane y[n, o] is zeroed and then receives every kernel position's rows while
-    it is in cache, a row as one vector add (`emit_col2im`); the planes are split over the thread pool."""
-
-    target: Load          # y [N, O, H...], contiguous
-    cols: Load            # [O, K..., N, I...], contiguous
-    kernel: tuple[int, ...] = ()
-    rd: tuple[int, ...] = ()
-    lo: tuple[int, ...] = ()
-    origin: str = ""
-
-    def reads(self) -> list:
-        return [self.cols.buf]
+class ReluPoolGrad(WindowPick):
+    """Max pooling's gradient times relu's where x = relu(a) is what was pooled (lower_pool._relu_after):
+    target = scatter(g at each window's first maximum of x) · sign(x), windows that do not overlap (mode
+    "scatter", emitted by _scatter_blocks): one pass instead of the scatter and a mul over its output."""
 
 
 def _c(v: int) -> ir.Constant:
@@ -95,6 +84,12 @@ def _interior(k: KernelBuilder, size, count, s: int, lo: int, extent: int):
     num = b.add(size, _c(lo - extent))
     z = b.select(b.icmp_signed(">=", num, _c(0)), b.add(b.sdiv(num, _c(s)), _c(1)), _c(0))
     return a, _max(b, a, _min(b, z, count))
+
+
+def _sign(b: ir.IRBuilder, v, zero, one, minus):
+    """scalar.py's sign of v (scalars or vectors, the constants alike): 1, -1, 0 for ±0, NaN for NaN."""
+    s = b.select(b.fcmp_ordered(">", v, zero), one, b.select(b.fcmp_ordered("<", v, zero), minus, zero))
+    return b.select(b.fcmp_unordered("!=", v, v), v, s)
 
 
 def _better(b: ir.IRBuilder, v, cur):
@@ -349,6 +344,8 @@ def emit_window_pick(k: KernelBuilder, kern: WindowPick) -> None:
                                                      "select", rows=rows))
     elif kern.mode in ("scatter", "avg") and cells <= MAX_TAPS and apart:
         _split(k, t, work, lambda kb, rows: _scatter_blocks(kb, kern, rows))
+    elif isinstance(kern, ReluPoolGrad):
+        raise ValueError("relu's gradient is applied only where pooling's windows do not overlap")
     elif kern.mode == "avg":
         _avg_general(k, kern)
     elif kern.mode == "scatter" and taps <= MAX_TAPS:
@@ -389,6 +386,7 @@ def _scatter_blocks(k: KernelBuilder, kern: WindowPick, rows=None) -> None:
     b, x, g, t = k.b, kern.x, kern.other, kern.target
     dtype = t.dtype
     avg = const(dtype, float(kern.size)) if kern.mode == "avg" else None
+    relu = isinstance(kern, ReluPoolGrad)
     sizes = [k.dim(n) for n in t.shape[2:]]
     outs = [k.dim(n) for n in g.shape[2:]]
     blocks = [b.sdiv(b.add(size, _c(l + s - 1)), _c(s)) for size, s, l in zip(sizes, kern.stride, kern.lo)]
@@ -430,6 +428,8 @@ def _scatter_blocks(k: KernelBuilder, kern: WindowPick, rows=None) -> None:
         for j in range(len(cells)):
             hit = ir.Constant(I1, 1) if avg is not None else b.icmp_signed("==", at, _c(j))
             v = b.select(hit, gv, zero) if window_cell[j] else zero
+            if relu:
+                v = b.fmul(v, _sign(b, k.ev(x, nc + pos[j]), zero, const(dtype, 1.0), const(dtype, -1.0)))
             if inside:
                 k.store(t, nc + pos[j], v)
             else:
@@ -438,6 +438,7 @@ def _scatter_blocks(k: KernelBuilder, kern: WindowPick, rows=None) -> None:
 
     lanes = _lane_count(dtype, g.shape[-1])
     vec = _Vec(k, lanes)
+    vec2 = _Vec(k, lanes * kern.stride[-1])  # splats as wide as a row of cells
     s_last, lo_last = kern.stride[-1], kern.lo[-1]
 
     def chunk(idx, p0):
@@ -472,56 +473,19 @@ def _scatter_blocks(k: KernelBuilder, kern: WindowPick, rows=None) -> None:
                     continue
                 hit = b.icmp_signed("==", at, vec.splat(ir.Constant(ir.IntType(32), j)))
                 parts.append(b.select(hit, gv, zeros))
-            vec.store(t, nc + q + [start], vec.interleave(parts))
+            out = vec.interleave(parts)
+            if relu:  # relu's gradient: · sign(x) over the whole row of cells
+                xrow = rows.get(r_outer) or vec.load(x, nc + q + [start], lanes * s_last)
+                out = b.fmul(out, _sign(b, xrow, vec2.splat(zero), vec2.splat(const(dtype, 1.0)),
+                                        vec2.splat(const(dtype, -1.0))))
+            vec.store(t, nc + q + [start], out)
     use = lanes >= 2 and _vector_ok(x, g, t)
     _rows(k, list(t.shape[:2]) + blocks[:-1], spans, block, chunk if use else None, lanes, rows=rows)
 
 
-def emit_col2im(k: KernelBuilder, kern: Col2Im) -> None:
-    """Per plane y[n, o]: zeros, then per kernel position (unrolled) and row of the input positions that
-    land inside (a loop over every spatial axis but the last), the row added as vectors of at most 16."""
-    t = kern.target
-    sp = len(kern.kernel)
-    if any(not isinstance(d, int) for d in tuple(t.shape[2:]) + tuple(kern.cols.shape[-sp:])):
-        raise ValueError("col2im needs the spatial sizes known")  # lower_conv._transposed makes sure
-    work = numel(t.shape) * (1 + numel(kern.kernel))
-    # the planes channel by channel (o outer, n inner): cols[o, k, n, :] is then read in order, K streams
-    _split(k, t, work, lambda kb, rows: _planes(kb, (t.shape[1], t.shape[0]), rows,
-                                                lambda on: _col2im_plane(kb, kern, on[::-1])))
-
-
-def _col2im_plane(k: KernelBuilder, kern: Col2Im, nc) -> None:
-    t, c = kern.target, kern.cols
-    sp = len(kern.kernel)
-    out_sp, in_sp = tuple(t.shape[2:]), tuple(c.shape[-sp:])
-    b = k.b
-    dtype = t.dtype
-    width = 16 if dtype == "f32" else 8
-    vec = _Vec(k, width)
-    nn, oo = nc
-    k.nest(out_sp, lambda idx: k.store(t, [nn, oo] + list(idx), const(dtype, 0.0)))
-    for kpos in itertools.product(*(range(s) for s in kern.kernel)):
-        first = [max(0, kk * r - lo) for kk, r, lo in zip(kpos, kern.rd, kern.lo)]
-        last = [min(i - 1, h - 1 - lo + kk * r) for i, h, kk, r, lo in zip(in_sp, out_sp, kpos, kern.rd, kern.lo)]
-        if any(z < a for a, z in zip(first, last)):
-            continue
-        shift = [lo - kk * r for kk, r, lo in zip(kpos, kern.rd, kern.lo)]
-        length = last[-1] - first[-1] + 1
-
-        def row(outer, kpos=kpos, first=first, shift=shift, length=length):
-            ins = [b.add(v, _c(f)) for v, f in zip(outer, first[:-1])]
-            outs = [b.add(v, _c(s)) for v, s in zip(ins, shift[:-1])]
-            for j0 in range(0, length, width):
-                size = min(width, length - j0)
-                src = vec.load(c, [oo] + [_c(v) for v in kpos] + [nn] + ins + [_c(first[-1] + j0)], size)
-                dst = [nn, oo] + outs + [_c(first[-1] + j0 + shift[-1])]
-                vec.store(t, dst, b.fadd(vec.load(t, dst, size), src))
-        k.nest(tuple(z - a + 1 for a, z in zip(first[:-1], last[:-1])), row)
-
-
 EMITTERS[PoolReduce] = emit_pool_reduce
 EMITTERS[AvgPoolGrad] = emit_window_pick
-EMITTERS[Col2Im] = emit_col2im
+EMITTERS[ReluPoolGrad] = emit_window_pick
 
 
 def _pick_general(k: KernelBuilder, kern: WindowPick) -> None:
