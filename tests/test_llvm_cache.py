@@ -216,3 +216,41 @@ def test_processes_filling_one_cache_at_once_agree(tmp_path):
 def test_the_executable_names_the_entry_point_emit_defines():
     from nnc.backends.llvm import emit, executable
     assert executable.ENTRY == emit.ENTRY
+
+
+def test_the_source_digest_follows_every_write_even_one_that_keeps_size_and_mtime(tmp_path, monkeypatch):
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "a.py").write_text("A = 1\n")
+    (package / "sub" / "b.py").write_text("B = 2\n")
+    monkeypatch.setattr(plan_cache, "_PACKAGE", package)
+
+    def digest() -> str:
+        monkeypatch.setattr(plan_cache, "_source", None)
+        return plan_cache.source_digest()
+    first = digest()
+    assert digest() == first
+    b = package / "sub" / "b.py"
+    st = b.stat()
+    b.write_text("B = 3\n")    # same size
+    os.utime(b, ns=(st.st_atime_ns, st.st_mtime_ns))   # and the old mtime: the ctime still moves
+    changed = digest()
+    assert changed != first
+    b.write_text("B = 2\n")
+    assert digest() == first   # the content decides, not the history
+    (package / "c.py").write_text("")
+    assert digest() not in (first, changed)
+
+
+def test_a_stat_signature_is_recorded_only_for_files_older_than_the_clock_can_confuse(tmp_path, monkeypatch):
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "a.py").write_text("A = 1\n")
+    monkeypatch.setattr(plan_cache, "_PACKAGE", package)
+    monkeypatch.setattr(plan_cache, "_source", None)
+    plan_cache.source_digest()
+    assert not [e for e in (tmp_path / "cache" / plan_cache.NAMESPACE).glob("*.entry")]   # just written: racy
+    monkeypatch.setattr(plan_cache, "RACY_NS", -1)
+    monkeypatch.setattr(plan_cache, "_source", None)
+    plan_cache.source_digest()
+    assert len(list((tmp_path / "cache" / plan_cache.NAMESPACE).glob("*.entry"))) == 1
