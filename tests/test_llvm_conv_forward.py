@@ -1,5 +1,5 @@
 """The forward convolution's own lowerings (nnc/backends/llvm/conv_forward.py) against the numpy oracle:
-Winograd F(2x2, 3x3) and every image's columns in one GEMM, each forced on over padding (none, symmetric,
+Winograd F(2x2, 3x3), every image's columns in one GEMM and column-strided im2col, each forced on over padding (none, symmetric,
 asymmetric), odd and even sizes, an input that is an expression, batch 0, 1 and 3 from one compiled code,
 float32 and float64, and with both off (the im2col path); then which path the lowering takes for the
 shapes the thresholds were measured on (ResNet-18, LeNet-5)."""
@@ -46,6 +46,9 @@ CASES = {  # (x shape without the batch, w shape, attributes)
     "5x5-same": ((1, 12, 12), (6, 1, 5, 5), geometry(2, padding=2)),
     "5x5-valid": ((6, 9, 9), (16, 6, 5, 5), geometry(2)),
     "strided-dilated": ((3, 11, 10), (5, 3, 3, 3), geometry(2, stride=(1, 2), padding=2, rhs=2)),
+    "stride-2-odd": ((4, 9, 11), (6, 4, 3, 3), geometry(2, stride=2, padding=1)),
+    "stem-like": ((3, 17, 18), (8, 3, 7, 7), geometry(2, stride=2, padding=3)),
+    "stride-3-asymmetric": ((2, 13, 14), (3, 2, 2, 3), geometry(2, stride=(2, 3), padding=((0, 1), (2, 0)), rhs=(1, 2))),
     "groups": ((4, 7, 7), (6, 2, 3, 3), geometry(2, padding=1, groups=2)),
     "1d": ((3, 40), (4, 3, 5), geometry(1, padding=4)),
     "3d": ((2, 5, 4, 6), (3, 2, 3, 2, 3), geometry(3, padding=1)),
@@ -53,7 +56,10 @@ CASES = {  # (x shape without the batch, w shape, attributes)
 PATHS = {  # module settings that force one lowering
     "winograd": {"WINO_MIN_CHANNELS": 1, "WINO_MAX_FILTER": 1 << 60},
     "winograd-image-by-image": {"WINO_MIN_CHANNELS": 1, "WINO_MAX_FILTER": 1 << 60, "PER_IMAGE": 1},
-    "batched-columns": {"WINO_MIN_CHANNELS": 1 << 60, "BATCH_COLUMNS": 1 << 60, "BATCH_POSITIONS": 1 << 60},
+    "batched-columns": {"WINO_MIN_CHANNELS": 1 << 60, "STRIDED_POSITIONS": 1 << 60, "BATCH_COLUMNS": 1 << 60,
+                        "BATCH_POSITIONS": 1 << 60},
+    "strided-columns": {"WINO_MIN_CHANNELS": 1 << 60, "BATCH_COLUMNS": 0, "STRIDED_POSITIONS": 1,
+                        "STRIDED_KERNEL": 2},
     "im2col": {"ENABLED": False},
 }
 
@@ -83,8 +89,8 @@ def test_each_forward_path_agrees_with_the_oracle(case, path, monkeypatch):
     _check(case, path, "f32", True, monkeypatch)
 
 
-@pytest.mark.parametrize("path", ["winograd", "batched-columns"])
-@pytest.mark.parametrize("case", ["3x3-same-odd", "5x5-same"])
+@pytest.mark.parametrize("path", ["winograd", "batched-columns", "strided-columns"])
+@pytest.mark.parametrize("case", ["3x3-same-odd", "5x5-same", "stride-2-odd"])
 def test_float64_and_a_buffer_input(case, path, monkeypatch):
     _check(case, path, "f64", False, monkeypatch)
 
@@ -97,9 +103,10 @@ def _kernels(x_shape: tuple, w_shape: tuple, attrs: dict, batch: int) -> list:
 
 def test_the_measured_shapes_take_the_measured_paths():
     """ResNet-18's 64-, 128- and 256-channel 3x3 convs: Winograd (16 GEMMs, batch axis 16); its
-    512-channel ones and its strided ones: im2col; LeNet-5's conv2: one GEMM over every image's columns."""
+    512-channel ones and its strided ones: im2col (the stem's columns from its input split by column
+    parity, one Store); LeNet-5's conv2: one GEMM over every image's columns."""
     from nnc.backends.llvm.dims import hint
-    from nnc.backends.llvm.loops import Matmul
+    from nnc.backends.llvm.loops import Matmul, Store
     def gemms(*args):
         return [k for k in _kernels(*args) if isinstance(k, Matmul)]
     for ch, size in ((64, 56), (128, 28), (256, 14)):
@@ -110,6 +117,9 @@ def test_the_measured_shapes_take_the_measured_paths():
         assert mm.a.shape[-1] == ch * 9
     (mm,) = gemms((64, 56, 56), (128, 64, 3, 3), geometry(2, stride=2, padding=1), 1)
     assert mm.a.shape[-1] == 64 * 9
+    stem = _kernels((3, 224, 224), (64, 3, 7, 7), geometry(2, stride=2, padding=3), 1)
+    assert any(isinstance(k, Store) and len(k.stores) == 7 for k in stem)  # every kernel column in one Store
+    assert [k.a.shape[-1] for k in stem if isinstance(k, Matmul)] == [3 * 49]
     (mm,) = gemms((6, 14, 14), (16, 6, 5, 5), geometry(2), 64)   # conv2: one GEMM
     assert hint(mm.target.shape[-1]) == 64 * 100 and mm.a.shape[-2:] == (16, 6 * 25)
     (mm,) = gemms((1, 28, 28), (6, 1, 5, 5), geometry(2, padding=2), 64)  # conv1: one per image

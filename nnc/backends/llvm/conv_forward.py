@@ -1,7 +1,7 @@
 """Forward convolutions that beat im2col + one GEMM per image (lower_conv.py's default), chosen per shape.
 
 `lower_forward(lw, node, x, w)` is lower_conv's first step: the result of the conv node by one of the
-two lowerings below, or None to leave the node to im2col/col2im. Both use only Store and Matmul kernels
+three lowerings below, or None to leave the node to im2col/col2im. All use only Store and Matmul kernels
 (the GEMM library), so the C library links them unchanged and gets the in-process bits.
 
 - batched columns (`_batched`): small images (one image's columns under BATCH_COLUMNS elements and fewer
@@ -16,6 +16,9 @@ two lowerings below, or None to leave the node to im2col/col2im. Both use only S
   channels at least WINO_MIN_CHANNELS and filters (O·C) at most WINO_MAX_FILTER (their per-call transform
   writes 16·O·C elements: ResNet-18's 512-channel filters made that cost more than it saved).
   f32 error: the transforms' coefficients are 0, ±1 and ±½, within the oracle tests' tolerance.
+- column-strided im2col (`_strided`): a column stride s > 1 with wide kernels (the ResNet stem, 7×7
+  stride 2): the padded input split by column index modulo s first, so that the columns are unit-stride
+  copies (im2col's Window gathered every s-th element), all kernel columns in one Store.
 """
 from __future__ import annotations
 
@@ -36,6 +39,12 @@ BATCH_POSITIONS = 256
 # Winograd where both channel counts reach this and the filters (O·C) are at most WINO_MAX_FILTER
 WINO_MIN_CHANNELS = 16
 WINO_MAX_FILTER = 256 * 256
+# column-strided convs with at least STRIDED_KERNEL kernel columns and STRIDED_POSITIONS output positions:
+# `_strided` (below 16 positions lower_conv's im2col stores the columns [P, Cg·K] for dot products). The
+# ResNet stem (7×7, stride 2): its columns 369 -> 69 µs, the conv 1129 -> 902 µs; a 3×3 stride-2 one
+# (64 channels, 56×56) gained nothing: 42 µs of columns against 38 plus 25 for the split input
+STRIDED_KERNEL = 5
+STRIDED_POSITIONS = 16
 # one image's transformed input (16·C·T elements) from this on: made image by image in a run-time loop
 PER_IMAGE = 1 << 12
 ENABLED = os.environ.get("NNC_CONV_FORWARD", "1") != "0"   # NNC_CONV_FORWARD=0: lower_conv.py's paths only
@@ -61,6 +70,8 @@ def lower_forward(lw, node: Node, x: Expr, w: Expr) -> Expr | None:
         return _winograd(lw, node, x, w)
     o, cg = w.shape[:2]
     positions = L.numel(shape[2:])
+    if strided_fits(node, w.shape) and positions >= STRIDED_POSITIONS:
+        return _strided(lw, node, x, w)
     if hint(cg * L.numel(w.shape[2:]) * positions) < BATCH_COLUMNS and 16 <= positions < BATCH_POSITIONS \
             and lw.step_loop is None:
         return _batched(lw, node, x, w)
@@ -71,6 +82,12 @@ def winograd_fits(node: Node, w_shape: tuple) -> bool:
     """Whether F(2×2, 3×3) computes this conv: 2-d, a 3×3 kernel, stride and kernel dilation 1, one group."""
     return (len(w_shape) == 4 and tuple(w_shape[2:]) == (3, 3) and node.attr("groups", 1) == 1
             and all(s == 1 for s in node.attr("stride")) and all(d == 1 for d in node.attr("rhs_dilation")))
+
+
+def strided_fits(node: Node, w_shape: tuple) -> bool:
+    """Whether `_strided` takes this conv: 2-d, one group, a column stride > 1, STRIDED_KERNEL kernel columns."""
+    return (len(w_shape) == 4 and node.attr("groups", 1) == 1 and node.attr("stride")[1] > 1
+            and w_shape[3] >= STRIDED_KERNEL)
 
 
 def winograd_pays(c: int, o: int) -> bool:
@@ -93,20 +110,21 @@ def _padded(lw, x: Expr, lo: tuple, size: tuple) -> Load:
     return buf.load()
 
 
-def _split_columns(lw, x: Expr, lo: tuple, hp: int, half: int) -> Load:
-    """x [N, C, H, W] padded (lo before, zeros to hp rows and 2·half columns) with its even and odd columns
-    apart, [N, C, hp, 2, half]: the input transform then reads its stride-2 tiles with unit stride."""
+def _split_columns(lw, x: Expr, lo: tuple, hp: int, half: int, phases: int = 2) -> Load:
+    """x [N, C, H, W] padded (lo before, zeros to hp rows and phases·half columns) with its columns split by
+    their index modulo `phases`, [N, C, hp, phases, half]: column w lands in phase (lo[1] + w) % phases at
+    (lo[1] + w) // phases. A read of every phases-th column is then a unit-stride read."""
     n, c, h, wd = x.shape
-    buf = lw.new_buf(x.dtype, (n, c, hp, 2, half))
+    buf = lw.new_buf(x.dtype, (n, c, hp, phases, half))
     lw.emit(Store(buf.load(), L.broadcast(Const(0.0, x.dtype, ()), buf.shape)))
-    for q in range(2):   # the columns w of x landing on parity q: (lo[1] + w) % 2 == q
-        w0 = (q - lo[1]) % 2
-        count = len(range(w0, wd, 2))
+    for q in range(phases):
+        w0 = (q - lo[1]) % phases
+        count = len(range(w0, wd, phases))
         if count == 0 or h == 0:
             continue
         target = L.view(buf.load(), (n, c, h, count), ((1, 0, 0, 0), (0, 1, 0, 0), (0, 0, 1, 0), (0, 0, 0, 0),
-                                                     (0, 0, 0, 1)), (0, 0, lo[0], q, (lo[1] + w0) // 2))
-        lw.emit(Store(target, L.sub_axis(x, 3, w0, count, 2)))
+                                                     (0, 0, 0, 1)), (0, 0, lo[0], q, (lo[1] + w0) // phases))
+        lw.emit(Store(target, L.sub_axis(x, 3, w0, count, phases)))
     return buf.load()
 
 
@@ -130,6 +148,49 @@ def _combine(coefs, xs: list, dtype: str, shape: tuple) -> Expr:
         else:
             out = Map("add" if cf > 0 else "sub", (out, x), dtype, shape)
     return out if out is not None else Const(0.0, dtype, shape)
+
+
+def _strided(lw, node: Node, x: Expr, w: Expr) -> Expr:
+    """im2col for a column stride s > 1: the padded input with its columns split by index modulo s
+    (`_split_columns`), so that each kernel column's columns cols[n, c, kh, kw, oh, ow] are a unit-stride
+    copy (im2col's Window read every s-th element: the ResNet stem's 7×7 stride-2 columns, 7.4 MB, were
+    gathered); one Store writes every kernel column (rows over oh, split over the threads), then per
+    image the GEMM y = W · cols, as lower_conv's im2col."""
+    w = lw.contiguous(w)
+    vid = node.outputs[0]
+    dtype, shape = lw.dtype(vid), lw.shape(vid)
+    n, c = x.shape[:2]
+    o, _, kh, kw = w.shape
+    oh, ow = shape[2:]
+    (sh, sw), (rh, rw) = node.attr("stride"), node.attr("rhs_dilation")
+    lo = tuple(p[0] for p in node.attr("padding"))
+    full = tuple(s + p[0] + p[1] for s, p in zip(x.shape[2:], node.attr("padding")))
+    half = -(-full[1] // sw)
+    xs = _split_columns(lw, x, lo, full[0], half, sw)
+    kt, pt = kh * kw, oh * ow
+    per = lw.step_loop is None and hint(c * kt * pt) >= PER_IMAGE
+    nb = 1 if per else n
+    buf = lw.new_buf(dtype, shape, vid)
+    s_n, s_c, s_h = c * full[0] * sw * half, full[0] * sw * half, sw * half
+
+    def body(i) -> None:
+        cols = lw.new_buf(dtype, (nb, c, kh, kw, oh, ow))
+        view = (oh, nb, c, kh, ow)
+        pairs = []
+        for j in range(kw):
+            q, shift = (j * rw) % sw, (j * rw) // sw
+            src = Load(xs.buf, view, (sh * s_h, s_n, s_c, rh * s_h, 1), xs.offset + i * s_n + q * half + shift)
+            pairs.append((Load(cols, view, (ow, c * kt * pt, kt * pt, kw * pt, 1), j * pt), src))
+        lw.emit(Store(pairs[0][0], pairs[0][1], "", tuple(pairs[1:])))
+        a = Load(w.buf, (nb, o, c * kt), (0, c * kt, 1), w.offset)
+        b = Load(cols, (nb, c * kt, pt), (c * kt * pt, pt, 1), 0)
+        lw.emit(Matmul(Load(buf, (nb, o, pt), (o * pt, pt, 1), i * o * pt), a, b))
+    if per:
+        with lw.loop(n) as i:
+            body(i)
+    else:
+        body(0)
+    return buf.load()
 
 
 def _batched(lw, node: Node, x: Expr, w: Expr) -> Expr:
