@@ -254,3 +254,11 @@ def test_a_stat_signature_is_recorded_only_for_files_older_than_the_clock_can_co
     monkeypatch.setattr(plan_cache, "_source", None)
     plan_cache.source_digest()
     assert len(list((tmp_path / "cache" / plan_cache.NAMESPACE).glob("*.entry"))) == 1
+
+
+def test_the_pool_size_does_not_change_the_code_so_it_hits(tmp_path, monkeypatch):
+    path = program(tmp_path)
+    run(path)
+    graph = nnc.load(path).graph("net")
+    monkeypatch.setenv("NNC_THREADS", "1")
+    assert LLVM.compile(prepare(graph, LLVM), inference_signature(graph)).variant({"N": 5}).from_record

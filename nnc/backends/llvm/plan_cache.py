@@ -11,7 +11,8 @@ the object:
 - the graph and signature as compiled (their `repr`: ops, attributes, types, spans, names, params),
 - the options that reach the code (host triple, CPU and features, opt, profile, checked, the entry's
   argument count and size symbols, the specialised symbols' values), llvmlite's and LLVM's versions,
-- every `NNC_*` environment variable but NNC_CACHE_DIR (NNC_GEMM_LIBRARY changes the lowering).
+- every `NNC_*` environment variable but those `NOT_CODE` names (NNC_GEMM_LIBRARY changes the lowering;
+  NNC_THREADS, the pool's size, never changes the code).
 
 Module-level settings changed at run time (tests set `library.ENABLED` or `lower_conv.PER_IMAGE`) are not
 in the sources: `usable()` compares the plain public globals (numbers, strings, tuples) of every loaded
@@ -189,8 +190,14 @@ def usable(src: str) -> bool:
     return True
 
 
+# NNC_* variables that cannot change the code: where the cache is, the pool's size (read at run time; the
+# code never depends on it), the numpy oracle's strictness, pass verification, ONNX Runtime's threads
+NOT_CODE = frozenset({"NNC_CACHE_DIR", "NNC_THREADS", "NNC_STRICT", "NNC_VERIFY_PASSES", "NNC_ONNX_THREADS"})
+
+
 def _env() -> list[tuple[str, str]]:
-    return sorted((k, v) for k, v in os.environ.items() if k.startswith("NNC_") and k != "NNC_CACHE_DIR")
+    """Every other NNC_* variable (NNC_GEMM_LIBRARY changes the lowering; an unknown one might)."""
+    return sorted((k, v) for k, v in os.environ.items() if k.startswith("NNC_") and k not in NOT_CODE)
 
 
 # -- keys and records ---------------------------------------------------------------------------------------
