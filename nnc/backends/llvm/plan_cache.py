@@ -31,6 +31,7 @@ import hashlib
 import json
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -147,40 +148,60 @@ def _modules() -> list[str]:
     return sorted(f"{prefix}.{p.stem}" for p in Path(__file__).resolve().parent.glob("*.py") if p.stem != "__init__")
 
 
-def _pristine_settings(src: str) -> dict[str, str] | None:
-    """Each module's settings as its code sets them under this NNC_* environment: from the cache, else from a
-    fresh Python process that imports them (once per source version; a fresh process is the only place
-    where none was changed)."""
+_running: dict[str, Any] = {}   # NNC_* environment -> the fresh process measuring its settings
+_lock = threading.Lock()
+
+
+def _pristine_settings(src: str, wait: bool) -> dict[str, str] | None:
+    """Each module's settings as its code sets them under this NNC_* environment: from memory or the cache,
+    else measured by a fresh Python process that imports them (once per source version; a fresh process is
+    the only place where none was changed). That process starts on the first miss and runs beside the
+    lowering (seconds, on the other core); without `wait` this returns None until it is done."""
     env = repr(_env())
-    if env in _pristine:
-        return _pristine[env]
-    k = cache.make_key(NAMESPACE, "settings", src, sys.executable, env)
-    blob = cache.get(NAMESPACE, k)
-    found = None
-    if blob is not None:
+    with _lock:
+        if env in _pristine:
+            return _pristine[env]
+        k = cache.make_key(NAMESPACE, "settings", src, sys.executable, env)
+        found = None
+        if env not in _running:
+            blob = cache.get(NAMESPACE, k)
+            if blob is not None:
+                try:
+                    found = json.loads(blob.decode())
+                except (ValueError, UnicodeDecodeError):
+                    cache.warn("ignoring a record of the backend's settings that does not decode; rebuilding it")
+            if isinstance(found, dict):
+                _pristine[env] = {str(n): str(d) for n, d in found.items()}
+                return _pristine[env]
+            import subprocess
+            try:
+                _running[env] = subprocess.Popen(
+                    [sys.executable, "-c", _FRESH, str(_PACKAGE.parent), json.dumps(_modules())],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            except OSError:
+                return None
+        proc = _running[env]
+        if not wait and proc.poll() is None:
+            return None
         try:
-            found = json.loads(blob.decode())
-        except (ValueError, UnicodeDecodeError):
-            cache.warn("ignoring a record of the backend's settings that does not decode; rebuilding it")
-    if not isinstance(found, dict):
-        import subprocess
-        try:
-            done = subprocess.run([sys.executable, "-c", _FRESH, str(_PACKAGE.parent), json.dumps(_modules())],
-                                  capture_output=True, text=True, timeout=120, env=dict(os.environ))
-            found = json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else None
-        except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+            out, _ = proc.communicate(timeout=120)
+            found = json.loads(out.strip().splitlines()[-1]) if proc.returncode == 0 else None
+        except Exception:  # noqa: BLE001 - no measurement: the cache is not used
+            proc.kill()
             found = None
+        del _running[env]
         if not isinstance(found, dict):
             return None
         cache.put(NAMESPACE, k, json.dumps(found).encode())
-    _pristine[env] = {str(n): str(d) for n, d in found.items()}
-    return _pristine[env]
+        _pristine[env] = {str(n): str(d) for n, d in found.items()}
+        return _pristine[env]
 
 
-def usable(src: str) -> bool:
+def usable(src: str, wait: bool = True) -> bool:
     """Whether every loaded module of this backend has the settings its code gives it: while a test (or
-    anyone) has changed one, the lowering cache is neither read nor written."""
-    pristine = _pristine_settings(src)
+    anyone) has changed one, the lowering cache is neither read nor written. Without `wait`, False while
+    the settings are still being measured (a read then simply misses)."""
+    pristine = _pristine_settings(src, wait)
     if pristine is None:
         return False
     for name in pristine:
@@ -218,7 +239,7 @@ def key(exe, special: dict[str, int]) -> str | None:
 
 def get(k: str | None) -> dict | None:
     """The decoded record under `k`, or None (no cache, missing, or unreadable: then it is dropped)."""
-    if k is None or not usable(source_digest() or ""):
+    if k is None or not usable(source_digest() or "", wait=False):
         return None
     blob = cache.get(NAMESPACE, k)
     if blob is None:
