@@ -84,3 +84,17 @@ def test_a_weight_gradient_is_one_product_of_dot_products():
     from nnc.backends.llvm.loops import Matmul
     dw = [k for k in _kernels("dilated-col2im") if isinstance(k, Matmul)][-1]
     assert dw.a.strides[-1] == 1 and dw.b.strides[-2] == 1 and dw.target.shape[-2:] == (8, 2 * 3 * 2)
+
+
+def test_a_weight_gradient_reads_the_forward_convolutions_columns(monkeypatch):
+    """With conv_forward's every-image columns (lenet5's conv2) the weight gradient's product reads those
+    columns where they lie (lower_conv._stored_columns): no second copy of them, the oracle's numbers."""
+    import nnc.backends.llvm.conv_forward as conv_forward
+    from nnc.backends.llvm.loops import Matmul, Store, Window
+    monkeypatch.setattr(conv_forward, "ENABLED", True)
+    convs = _kernels("lenet-conv2")
+    windows = [k for k in convs if isinstance(k, Store) and isinstance(k.expr, Window)]
+    assert len(windows) == 1  # the forward's columns, nothing else gathered
+    dw = [k for k in convs if isinstance(k, Matmul)][-1]
+    assert dw.b.buf is windows[0].target.buf and dw.b.strides[-2] == 1
+    _check("lenet-conv2", "f32", 1 << 22, monkeypatch)

@@ -124,6 +124,8 @@ class Lowering:
             self.pending.append((set(), (node,)))
             first = len(self.kernels)
             ahead = self.ahead.pop(node.outputs[0], None) if len(node.outputs) == 1 else None
+            if ahead is not None:
+                self.pending = []  # its nodes are the kernel's that computed it, not its readers'
             result = ahead if ahead is not None else LOWERINGS[node.op](self, node, [self.env[i] for i in node.inputs])
             for vid, value in zip(node.outputs, result if isinstance(result, list) else [result]):
                 if vid in self.outputs:

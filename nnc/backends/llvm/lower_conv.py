@@ -33,7 +33,7 @@ import itertools
 from ...ir.graph import Node
 from . import loops as L
 from .conv_forward import lower_forward
-from .dims import Poly, hint
+from .dims import Poly, difference, hint
 from .loops import Const, Expr, Load, Map, Matmul, Store
 from .col2im import Col2Im
 
@@ -76,7 +76,7 @@ def _transposed(node: Node, x: Expr, w: Expr, shape: tuple) -> bool:
 def _im2col(lw, node: Node, x: Expr, w: Expr) -> Expr:
     """Per group: the columns (a `Window` stored once) and a GEMM with the weights as A, so the output
     lands in NCHW order without a transpose."""
-    w = lw.contiguous(w)
+    w = _contiguous_once(lw, w)
     vid = node.outputs[0]
     dtype, shape = lw.dtype(vid), lw.shape(vid)
     sp = len(shape) - 2
@@ -150,6 +150,26 @@ def _im2col(lw, node: Node, x: Expr, w: Expr) -> Expr:
     return buf.load()
 
 
+def _contiguous_once(lw, x: Expr) -> Load:
+    """lw.contiguous(x), but a strided view of a buffer copied once per lowering: an input gradient's
+    transposed output gradient [O, N, I...] is also its weight gradient's A (lenet5's conv2: two copies of
+    16x64x10x10). The copy is reused only while no later kernel wrote the buffer, outside step loops."""
+    if not isinstance(x, Load) or x.contiguous or lw.step_loop is not None:
+        return lw.contiguous(x)
+    memo = lw.__dict__.setdefault("conv_copies", {})
+    key = (id(x.buf), x.offset, tuple(x.shape), tuple(x.strides))
+    hit = memo.get(key)
+    if hit is not None:
+        copy, at = hit
+        later = lw.kernels[at:]
+        if all(t.buf is not x.buf and t.buf is not copy.buf for k in later
+               for t, _ in (k.stores if isinstance(k, Store) else ((k.target, None),))):
+            return copy
+    copy = lw.contiguous(x)
+    memo[key] = (copy, len(lw.kernels))
+    return copy
+
+
 def _weight_gradient(n, cg, kt, pt) -> bool:
     """Whether a conv is a weight gradient (nnc/ops/conv.py's weight_grad: x's batch and channels swapped,
     so the channel axis is the run-time batch and the image axis a count of channels) whose columns, all
@@ -177,15 +197,82 @@ def _weight_gemm(lw, x: Expr, w: Load, kernel: tuple, out_sp: tuple, stride, rd,
         row[2 + d], row[2 + sp + d] = rd[d], stride[d]
         mat.append(row)
     win = L.Window(x, cols_shape, tuple(map(tuple, mat)), (0, 0) + tuple(-a for a in lo), (1, 1) + tuple(ld), 0.0)
+    red = cg * kt
+    a = Load(w.buf, (1, o, red), (0, red, 1), w.offset)
+    found = _stored_columns(lw, win)
+    if found is not None:  # the forward's columns (conv_forward's every-image columns) hold them already
+        strides = found.strides
+        b = Load(found.buf, (1, red, n * pt), (0, strides[1 + sp], strides[-1]), found.offset)
+        out = lw.new_buf(dtype, (o, n) + tuple(out_sp))
+        lw.emit(Matmul(Load(out, (1, o, n * pt), (0, n * pt, 1), 0), a, b))
+        return L.transpose(out.load(), (1, 0) + tuple(range(2, 2 + sp)))
     cols = lw.new_buf(dtype, tuple(out_sp) + (n, cg) + tuple(kernel))
     perm = tuple(range(2 + sp, 2 + 2 * sp)) + (0, 1) + tuple(range(2, 2 + sp))
     lw.emit(Store(cols.load(), L.transpose(win, perm)))
-    red = cg * kt
     out = lw.new_buf(dtype, (o,) + tuple(out_sp) + (n,))
-    a = Load(w.buf, (1, o, red), (0, red, 1), w.offset)
     b = Load(cols, (1, red, n * pt), (0, 1, red), 0)
     lw.emit(Matmul(Load(out, (1, o, n * pt), (0, n * pt, 1), 0), a, b))
     return L.transpose(out.load(), (1 + sp, 0) + tuple(range(1, 1 + sp)))
+
+
+def _stored_columns(lw, win: L.Window) -> Load | None:
+    """A view [C, N, K..., P...] of columns an earlier Store (outside any step loop) made from the same
+    buffer with the same elements — the forward convolution's every-image columns cols[(c, p), (n, k)]
+    (conv_forward.py) are a weight gradient's, the roles of kernel and output positions swapped — laid
+    out so that (N, K...) is one unit-stride run and (C, P...) one stride: B of the dot path as it lies.
+    Both windows must read inside their source (no padding, no input dilation): then an element is the
+    source's at a linear function of the index, and the two functions must be equal up to the order of
+    the axes. None when no such Store exists."""
+    mine = _linear(win)
+    if mine is None:
+        return None
+    coef, const = mine
+    shape = tuple(win.shape)
+    for k in lw.kernels:
+        if not isinstance(k, Store) or k.more or k.loop is not None or not isinstance(k.expr, L.Window):
+            continue
+        if not k.target.contiguous or not isinstance(k.expr.src, Load) or k.expr.src.buf is not win.src.buf:
+            continue
+        theirs = _linear(k.expr)
+        if theirs is None or difference(theirs[1], const) != 0:
+            continue
+        axis, used = [], set()
+        for size, c in zip(shape, coef):  # each axis of mine: the one axis of theirs with its size and step
+            match = [j for j, (s2, c2) in enumerate(zip(k.expr.shape, theirs[0]))
+                     if j not in used and difference(s2, size) == 0 and difference(c2, c) == 0]
+            if len(match) != 1:
+                break
+            axis.append(match[0])
+            used.add(match[0])
+        else:
+            strides = tuple(k.target.strides[j] for j in axis)
+            view = Load(k.target.buf, shape, strides, k.target.offset)
+            sp = (len(shape) - 2) // 2   # [C, N, K..., P...]: (N, K...) unit-stride, (C, P...) one stride
+            if difference(strides[1 + sp], 1) == 0 and _merges(shape, strides, range(1, 2 + sp)) and \
+                    _merges(shape, strides, (0,) + tuple(range(2 + sp, 2 + 2 * sp))):
+                return view
+    return None
+
+
+def _linear(win: L.Window):
+    """(per output axis the source offset's step, the offset at index 0) of a Window over a Load that
+    reads inside its source everywhere (no fill, no input dilation); None otherwise."""
+    src = win.src
+    if not isinstance(src, Load) or any(d != 1 for d in win.dil):
+        return None
+    for row, c, n in zip(win.mat, win.const, src.shape):
+        lo = c + sum((a * (m - 1) for a, m in zip(row, win.shape) if a < 0), 0)
+        hi = c + sum((a * (m - 1) for a, m in zip(row, win.shape) if a > 0), 0)
+        low, room = difference(lo, 0), difference(n, hi)
+        if low is None or low < 0 or room is None or room <= 0:
+            return None
+    coef = tuple(sum(st * row[j] for st, row in zip(src.strides, win.mat)) for j in range(len(win.shape)))
+    return coef, src.offset + sum(st * c for st, c in zip(src.strides, win.const))
+
+
+def _merges(shape, strides, axes) -> bool:
+    """Whether these axes, in this order, walk one run: each stride the next one's times its size."""
+    return all(difference(strides[i], strides[j] * shape[j]) == 0 for i, j in zip(axes, axes[1:]))
 
 
 def _per_image(lw, elements) -> bool:
@@ -281,7 +368,7 @@ def _col2im_all(lw, vid: int, x: Expr, w: Expr, kernel: tuple, rd: tuple, ld: tu
     o, cg = w.shape[:2]
     groups = cin // cg
     og, kt = o // groups, L.numel(kernel)
-    xt = lw.contiguous(L.transpose(x, (1, 0) + tuple(range(2, 2 + sp))))
+    xt = _contiguous_once(lw, L.transpose(x, (1, 0) + tuple(range(2, 2 + sp))))
     wt = lw.contiguous(L.transpose(w, (0,) + tuple(range(2, 2 + sp)) + (1,)))   # [O, K..., Cg]
     dcols = lw.new_buf(dtype, (o,) + kernel + (n,) + in_sp)
     cols = n * it
