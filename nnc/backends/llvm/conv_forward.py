@@ -45,6 +45,9 @@ WINO_MAX_FILTER = 256 * 256
 # (64 channels, 56×56) gained nothing: 42 µs of columns against 38 plus 25 for the split input
 STRIDED_KERNEL = 5
 STRIDED_POSITIONS = 16
+# an input expression costing more than this per element (loops.cost) is stored once before being split
+# by column phase (each phase's Store would compute it again; a fused bias and ReLU cost 2)
+RECOMPUTE = 8
 # one image's transformed input (16·C·T elements) from this on: made image by image in a run-time loop
 PER_IMAGE = 1 << 12
 ENABLED = os.environ.get("NNC_CONV_FORWARD", "1") != "0"   # NNC_CONV_FORWARD=0: lower_conv.py's paths only
@@ -115,6 +118,8 @@ def _split_columns(lw, x: Expr, lo: tuple, hp: int, half: int, phases: int = 2) 
     their index modulo `phases`, [N, C, hp, phases, half]: column w lands in phase (lo[1] + w) % phases at
     (lo[1] + w) // phases. A read of every phases-th column is then a unit-stride read."""
     n, c, h, wd = x.shape
+    if L.cost(x) > RECOMPUTE:   # each phase's Store reads x: computed once instead of `phases` times
+        x = lw.materialize(x)
     buf = lw.new_buf(x.dtype, (n, c, hp, phases, half))
     lw.emit(Store(buf.load(), L.broadcast(Const(0.0, x.dtype, ()), buf.shape)))
     for q in range(phases):
