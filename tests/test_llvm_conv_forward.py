@@ -1,8 +1,9 @@
 """The forward convolution's own lowerings (nnc/backends/llvm/conv_forward.py) against the numpy oracle:
-Winograd F(2x2, 3x3), every image's columns in one GEMM and column-strided im2col, each forced on over padding (none, symmetric,
-asymmetric), odd and even sizes, an input that is an expression, batch 0, 1 and 3 from one compiled code,
-float32 and float64, and with both off (the im2col path); then which path the lowering takes for the
-shapes the thresholds were measured on (ResNet-18, LeNet-5)."""
+Winograd F(2x2, 3x3), every image's columns in one GEMM and column-strided im2col, each forced on over
+padding (none, symmetric, asymmetric), odd and even sizes, strides, dilation, groups, 1-3 d, an input
+that is an expression, batch 0, 1 and 3 from one compiled code, float32 and float64, and with all off
+(lower_conv's im2col); then which path the lowering takes for the shapes the thresholds were measured on
+(ResNet-18, LeNet-5)."""
 from __future__ import annotations
 
 import numpy as np
@@ -48,7 +49,8 @@ CASES = {  # (x shape without the batch, w shape, attributes)
     "strided-dilated": ((3, 11, 10), (5, 3, 3, 3), geometry(2, stride=(1, 2), padding=2, rhs=2)),
     "stride-2-odd": ((4, 9, 11), (6, 4, 3, 3), geometry(2, stride=2, padding=1)),
     "stem-like": ((3, 17, 18), (8, 3, 7, 7), geometry(2, stride=2, padding=3)),
-    "stride-3-asymmetric": ((2, 13, 14), (3, 2, 2, 3), geometry(2, stride=(2, 3), padding=((0, 1), (2, 0)), rhs=(1, 2))),
+    "stride-3-asymmetric": ((2, 13, 14), (3, 2, 2, 3),
+                            geometry(2, stride=(2, 3), padding=((0, 1), (2, 0)), rhs=(1, 2))),
     "groups": ((4, 7, 7), (6, 2, 3, 3), geometry(2, padding=1, groups=2)),
     "1d": ((3, 40), (4, 3, 5), geometry(1, padding=4)),
     "3d": ((2, 5, 4, 6), (3, 2, 3, 2, 3), geometry(3, padding=1)),

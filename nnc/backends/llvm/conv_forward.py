@@ -5,8 +5,8 @@ three lowerings below, or None to leave the node to im2col/col2im. All use only 
 (the GEMM library), so the C library links them unchanged and gets the in-process bits.
 
 - batched columns (`_batched`): small images (one image's columns under BATCH_COLUMNS elements and fewer
-  than BATCH_POSITIONS output positions: LeNet-5's conv2) make the columns of every image at once, ordered [Cg·K, N, P], and ONE GEMM per group
-  y'[O, N·P] = W[O, Cg·K] · cols, instead of one GEMM of N = P columns per image (P = 100 for LeNet's
+  than BATCH_POSITIONS output positions: LeNet-5's conv2) make the columns of every image at once,
+  ordered [Cg·K, N, P], and ONE GEMM per group y'[O, N·P] = W[O, Cg·K] · cols, instead of one GEMM of N = P columns per image (P = 100 for LeNet's
   conv2: a 16×100×150 product is too small to split over the threads or to fill the 6×64 tiles). The
   result [O, N, P] is returned as a view [N, O, P] (the consumer reads it where it lies).
 - Winograd F(2×2, 3×3) (`_winograd`, Lavin & Gray 2016): a 3×3 stride-1 convolution as 16 GEMMs
@@ -58,7 +58,8 @@ AT = ((1, 1, 1, 0), (0, 1, -1, -1))                                  # output tr
 
 
 def lower_forward(lw, node: Node, x: Expr, w: Expr) -> Expr | None:
-    """The conv node's result by Winograd or batched columns where those pay, else None (im2col)."""
+    """The conv node's result by Winograd, column-strided im2col or batched columns where those pay (f32,
+    f64; no input dilation or cropping; every size but the batch known), else None: lower_conv's paths."""
     if not ENABLED:
         return None
     vid = node.outputs[0]
