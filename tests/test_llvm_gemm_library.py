@@ -396,11 +396,12 @@ def test_a_training_step_reads_its_dense_weights_in_place():
 
 @pytest.mark.parametrize("dtype", ["f32", "f64"])
 @pytest.mark.parametrize("cpu", [None, "x86-64-v3"])
-def test_a_dot_tile_sums_each_output_as_a_single_column_does(dtype, cpu):
+@pytest.mark.parametrize("m, n", [(5, 8), (1, 39)])
+def test_a_dot_tile_sums_each_output_as_a_single_column_does(dtype, cpu, m, n):
     """On the dot path an output's bits do not depend on the tile that computed it (4 columns summed
-    together, or one alone): the guarantee the threaded form's column split rests on."""
+    together, 16 in one row, or one alone): the guarantee the threaded form's column split rests on."""
     rng = np.random.default_rng(5)
-    m, n, k = 5, 8, 1000
+    k = 1000
     a = rng.uniform(-1, 1, size=(m, k)).astype(NP[dtype])
     w = rng.uniform(-1, 1, size=(n, k)).astype(NP[dtype])   # B = wᵀ: columns contiguous along k
     whole = np.zeros((m, n), NP[dtype])

@@ -21,7 +21,8 @@ Paths (../shared/docs/backends.md §3 is the measured recipe; docs/backends.md h
   convolutions read their columns once, and at every size measured here packing B did not pay.
 - dot, A's rows and B's columns contiguous along k (B = Wᵀ of a dense weight W[out, in], convolution
   weight gradients; microkernel.dot_tile): 4×4 tiles of per-output vector accumulators along k, the 16
-  reduced together (microkernel.hsum_many), k in blocks of KC_DOT (block 0 stored, each next added in order). Measured faster than packing B at every M
+  reduced together (microkernel.hsum_many); one row of C (batch 1) in 1×16 tiles, 16 rows of W streamed
+  at once; k in blocks of KC_DOT (block 0 stored, each next added in order). Measured faster than packing B at every M
   tried (64: 514 against 689 µs; 256 and 1024³ equal) and 3.6-10× the packed path at M = 1..16.
 - packed, B column-strided otherwise (Goto blocking): per NC columns and KC = 256 rows of k (equal blocks), B is
   packed into NR-wide panels (kc × NR, in L2), then per MR rows A is packed into one panel (in L1) and the
@@ -163,6 +164,8 @@ def module(h, dtype: str = "f32") -> ir.Module:
     gemv = mk.row_update(e)
     pack_a, pack_b = mk.pack_a(e), mk.pack_b(e)
     dots = {(r, cols): mk.dot_tile(e, r, cols) for r in range(1, dot_rows(g) + 1) for cols in (DOT_COLS, 1)}
+    if GEMV_DOT_COLS != DOT_COLS:
+        dots[1, GEMV_DOT_COLS] = mk.dot_tile(e, 1, GEMV_DOT_COLS)
     serial = _driver(e, micro, wide, narrow, thin, gemv, pack_a, pack_b, dots, part)
     from .gemm_threads import emit_parallel_gemm
     emit_parallel_gemm(m, serial, dtype, g.mr, lanes=g.lanes)   # nnc_gemm_<dtype>_mt: over the thread pool
@@ -213,6 +216,7 @@ def _by_rows(b: ir.IRBuilder, r, fns: dict[int, ir.Function], args) -> None:
 
 
 DOT_COLS = 4             # columns of a dot tile (gemm_threads.py splits the dot path's columns in these)
+GEMV_DOT_COLS = 16       # ... of the one-row dot tile (batch 1: more rows of W streamed at once)
 
 
 def dot_rows(g: Geometry) -> int:
@@ -228,7 +232,7 @@ def dot_case(b: ir.IRBuilder, m, csa, rsb, csb):
                   b.and_(b.icmp_signed("!=", csb, one), b.icmp_signed("<=", m, _c(DOT_M))))
 
 
-def _dot_path(e: Emitter, b: ir.IRBuilder, dots, args, beta0) -> None:
+def _dot_path(e: Emitter, b: ir.IRBuilder, dots, args, beta0, cols: int = DOT_COLS) -> None:
     """C by dot tiles: k in blocks of KC_DOT (C = block 0, then += each next block, in order: the
     threaded form's column parts sum exactly so), per block tiles of DOT_COLS columns (B's columns in L1)
     over every row tile of A, then the last columns one at a time."""
@@ -236,7 +240,7 @@ def _dot_path(e: Emitter, b: ir.IRBuilder, dots, args, beta0) -> None:
     rows = max(r for r, _ in dots)
     zero = _c(0)
     kstep = b.mul(_ceil(b, _ceil(b, k, _ceil(b, k, _c(KC_DOT))), _c(e.g.lanes)), _c(e.g.lanes))
-    nfull = b.sub(n, b.srem(n, _c(DOT_COLS)))
+    nfull = b.sub(n, b.srem(n, _c(cols)))
 
     def depth(pc):
         kc = smin(b, kstep, b.sub(k, pc))
@@ -250,8 +254,12 @@ def _dot_path(e: Emitter, b: ir.IRBuilder, dots, args, beta0) -> None:
                 _by_rows(b, r, fns, [kc, e.gep(b, ap, b.mul(i0, rsa)), rsa, e.gep(b, bp, b.mul(j0, csb)), csb,
                                      e.gep(b, c, b.add(b.mul(i0, ldc), j0)), ldc, beta])
             loop(b, zero, m, rows, rows_at, "ti")
-        loop(b, zero, nfull, DOT_COLS, lambda j0: tiles(DOT_COLS, j0), "tj")
-        loop(b, nfull, n, 1, lambda j0: tiles(1, j0), "tl")
+        loop(b, zero, nfull, cols, lambda j0: tiles(cols, j0), "tj")
+        start = nfull
+        if cols != DOT_COLS:   # the one-row path's last columns: DOT_COLS at a time, then one at a time
+            start = b.sub(n, b.srem(n, _c(DOT_COLS)))
+            loop(b, nfull, start, DOT_COLS, lambda j0: tiles(DOT_COLS, j0), "tm")
+        loop(b, start, n, 1, lambda j0: tiles(1, j0), "tl")
     loop(b, zero, k, kstep, depth, "tk")
 
 
@@ -282,7 +290,14 @@ def _driver(e: Emitter, micro, wide, narrow, thin, gemv, pack_a, pack_b, dots, p
     dot_blk, other_blk = fn.append_basic_block("dot"), fn.append_basic_block("not_dot")
     b.cbranch(dot_case(b, m, csa, rsb, csb), dot_blk, other_blk)
     b.position_at_end(dot_blk)
-    _dot_path(e, b, dots, fn.args[:11], beta0)
+    if GEMV_DOT_COLS != DOT_COLS:
+        one_row, rows_blk = fn.append_basic_block("dot_one_row"), fn.append_basic_block("dot_rows")
+        b.cbranch(b.icmp_signed("==", m, one), one_row, rows_blk)
+        b.position_at_end(one_row)
+        _dot_path(e, b, {rc: f for rc, f in dots.items() if rc[0] == 1}, fn.args[:11], beta0, GEMV_DOT_COLS)
+        b.branch(ret)
+        b.position_at_end(rows_blk)
+    _dot_path(e, b, {rc: f for rc, f in dots.items() if rc[1] in (DOT_COLS, 1)}, fn.args[:11], beta0)
     b.branch(ret)
     b.position_at_end(other_blk)
     direct_blk, packed_blk = fn.append_basic_block("direct"), fn.append_basic_block("packed")
@@ -413,7 +428,7 @@ def cache_key(h, dtype: str, pic: bool) -> str:
     CPU, features), the element type, the relocation model and the tuning constants."""
     from .target import GENERATOR
     version = ".".join(str(v) for v in llvm.llvm_version_info)
-    tuning = f"{KC},{NC_BYTES},{KC_DIRECT},{DIRECT_M},{GEMV_M},{DOT_M},{KC_DOT},{sorted(TILE.items())}"
+    tuning = f"{KC},{NC_BYTES},{KC_DIRECT},{GEMV_DOT_COLS},{DIRECT_M},{GEMV_M},{DOT_M},{KC_DOT},{sorted(TILE.items())}"
     return cache.make_key(VERSION, _source_digest(), GENERATOR, llvmlite.__version__, version, h.triple, h.cpu,
                           h.features, dtype, "pic" if pic else "jit", tuning)
 
