@@ -98,14 +98,25 @@ int64_t nnc_plan(const nnc_entry *e, int64_t batch, int64_t *offsets) {
     return top > ALIGN ? top : ALIGN;
 }
 
+/* The arena of the prepare entry (its sizes do not depend on the batch). */
+static int64_t prepare_bytes(const nnc_entry *e, int64_t *offsets) {
+    const nnc_entry *p = e->prepare;
+    if (p == NULL) return 0;
+    if (p->fixed_batch > 0) return p->arena_bytes;
+    return nnc_plan(p, 1, offsets);
+}
+
 int64_t nnc_arena_bytes(const nnc_entry *e, int64_t max_batch) {
     if (max_batch < 1) return -1;
-    if (e->fixed_batch > 0) return e->arena_bytes;
-    int64_t *offsets = malloc(sizeof(int64_t) * (size_t)(e->n_scratch + 1));
+    int n_prep = e->prepare ? e->prepare->n_scratch : 0;
+    int n_off = e->n_scratch > n_prep ? e->n_scratch : n_prep;
+    int64_t *offsets = malloc(sizeof(int64_t) * (size_t)(n_off + 1));
     if (offsets == NULL) return -1;
-    int64_t n = nnc_plan(e, max_batch, offsets);
+    int64_t n = e->fixed_batch > 0 ? e->arena_bytes : nnc_plan(e, max_batch, offsets);
+    int64_t p = prepare_bytes(e, offsets);
     free(offsets);
-    return n;
+    if (n < 0 || p < 0) return -1;
+    return n > p ? n : p;  /* the prepare step runs between calls: the same arena serves both */
 }
 
 void nnc_destroy(nnc_instance *m) {
@@ -121,6 +132,8 @@ void nnc_destroy(nnc_instance *m) {
     if (!m->borrowed) free(m->arena);
     free(m->cycles);
     free(m->offsets);
+    free(m->prepare_args);
+    free(m->prepare_offsets);
     free(m);
 }
 
@@ -158,12 +171,23 @@ int nnc_create_in(const nnc_entry *e, int64_t max_batch, void *arena, size_t are
     m->args = calloc((size_t)n_args + 5, sizeof(void *));
     m->value = calloc((size_t)e->n_in + 1, sizeof(void *));
     m->spare = calloc((size_t)e->n_out + 1, sizeof(void *));
-    m->cycles = calloc((size_t)e->n_kernels + 1, sizeof(int64_t));
+    const nnc_entry *pe = e->prepare;
+    int n_kernels = pe && pe->n_kernels > e->n_kernels ? pe->n_kernels : e->n_kernels;
+    m->cycles = calloc((size_t)n_kernels + 1, sizeof(int64_t));
     m->offsets = calloc((size_t)e->n_scratch + 1, sizeof(int64_t));
     m->arena_bytes = e->fixed_batch > 0 ? e->arena_bytes : (m->offsets ? nnc_plan(e, max_batch, m->offsets) : -1);
+    int prep_ok = 1;
+    if (pe != NULL) {
+        m->prepare_args = calloc((size_t)(pe->n_in + pe->n_out) + 5, sizeof(void *));
+        m->prepare_offsets = calloc((size_t)pe->n_scratch + 1, sizeof(int64_t));
+        int64_t pb = m->prepare_offsets ? prepare_bytes(e, m->prepare_offsets) : -1;
+        prep_ok = m->prepare_args && m->prepare_offsets && pb >= 0;
+        if (pb < 0 || m->arena_bytes < 0) m->arena_bytes = -1;
+        else if (pb > m->arena_bytes) m->arena_bytes = pb;
+    }
     m->borrowed = arena != NULL;
     m->arena = m->borrowed ? arena : m->arena_bytes >= 0 ? aligned(m->arena_bytes) : NULL;
-    int ok = m->args && m->value && m->spare && m->cycles && m->offsets && m->arena;
+    int ok = m->args && m->value && m->spare && m->cycles && m->offsets && m->arena && prep_ok;
     for (int i = 0; ok && i < e->n_in; i++)
         if (e->in[i].role != NNC_ROLE_DATA) ok = (m->value[i] = aligned(nnc_port_bytes(&e->in[i], 1))) != NULL;
     for (int j = 0; ok && j < e->n_out; j++) {
@@ -188,6 +212,18 @@ int nnc_create_in(const nnc_entry *e, int64_t max_batch, void *arena, size_t are
     m->args[n_args + 3] = m->symbols;
     m->args[n_args + 4] = m->offsets;
     m->symbols[0] = max_batch;
+    if (pe != NULL) {
+        void **a = m->prepare_args;
+        int pn = pe->n_in + pe->n_out;
+        for (int k = 0; k < pe->n_in; k++) a[k] = m->value[e->prepare_in[k]];
+        for (int k = 0; k < pe->n_out; k++) a[pe->n_in + k] = m->value[e->prepare_out[k]];
+        a[pn] = m->arena;
+        a[pn + 1] = &m->status;
+        a[pn + 2] = m->cycles;
+        a[pn + 3] = m->symbols;
+        a[pn + 4] = m->prepare_offsets;
+        m->stale = 1;  /* the derived inputs of the initial (zero or compiled-in) weights: before the first call */
+    }
     if (e->weights != NULL) {
         int rc = nnc_load_bytes(m, e->weights, (uint64_t)(e->weights_end - e->weights), "the compiled-in weights");
         if (rc != NNC_OK) {
@@ -197,6 +233,28 @@ int nnc_create_in(const nnc_entry *e, int64_t max_batch, void *arena, size_t are
         }
     }
     *out = m;
+    return NNC_OK;
+}
+
+/* A status k > 0 of an entry point as the call's code and message. */
+static int failed(nnc_instance *m, const nnc_entry *e, int64_t k, const char *during) {
+    const char *what = k >= 1 && k <= e->n_messages ? e->messages[k - 1] : "an unknown check failed";
+    int code = k > e->n_checks ? NNC_E_NOT_FINITE : NNC_E_CHECK;
+    return nnc_fail(m, code, "%s%s", during, what);
+}
+
+/* The derived inputs computed from the held parameters (the prepare entry), when they changed. Its input
+   and output buffers are fixed held buffers (never swapped: an inference entry has no updates). */
+static int run_prepare(nnc_instance *m) {
+    const nnc_entry *pe = m->e->prepare;
+    m->status = 0;
+    pe->run(m->prepare_args);
+    if (m->status != 0) {
+        int64_t k = m->status;
+        m->status = 0;
+        return failed(m, pe, k, "computing the tensors derived from the parameters: ");
+    }
+    m->stale = 0;
     return NNC_OK;
 }
 
@@ -214,6 +272,10 @@ int nnc_call(nnc_instance *m, int64_t batch, const void *const *ins, void *const
     if (e->fixed_batch > 0 && batch != e->fixed_batch)
         return nnc_fail(m, NNC_E_BATCH, "batch %lld: this library is compiled for batch %lld only",
                         (long long)batch, (long long)e->fixed_batch);
+    if (m->stale && e->prepare != NULL) {
+        int rc = run_prepare(m);
+        if (rc != NNC_OK) return rc;
+    }
     int n_args = e->n_in + e->n_out;
     int data = 0, report = 0;
     for (int i = 0; i < e->n_in; i++) {
@@ -241,9 +303,7 @@ int nnc_call(nnc_instance *m, int64_t batch, const void *const *ins, void *const
     if (m->status != 0) {
         int64_t k = m->status;
         m->status = 0;
-        const char *what = k >= 1 && k <= e->n_messages ? e->messages[k - 1] : "an unknown check failed";
-        int code = k > e->n_checks ? NNC_E_NOT_FINITE : NNC_E_CHECK;
-        return nnc_fail(m, code, "%s", what);
+        return failed(m, e, k, "");
     }
     for (int j = 0; j < e->n_out; j++) {
         const nnc_port *p = &e->out[j];
@@ -268,7 +328,8 @@ int nnc_call(nnc_instance *m, int64_t batch, const void *const *ins, void *const
 static int find(nnc_instance *m, const char *name) {
     if (name == NULL) return -1;
     for (int i = 0; i < m->e->n_in; i++)
-        if (m->e->in[i].role != NNC_ROLE_DATA && strcmp(m->e->in[i].name, name) == 0) return i;
+        if (m->e->in[i].role != NNC_ROLE_DATA && m->e->in[i].role != NNC_ROLE_DERIVED
+            && strcmp(m->e->in[i].name, name) == 0) return i;
     return -1;
 }
 
@@ -292,6 +353,9 @@ int nnc_get(nnc_instance *m, const char *name, void *dst, size_t nbytes) {
 
 int nnc_set(nnc_instance *m, const char *name, const void *src, size_t nbytes) {
     int slot, rc = access_check(m, name, src, nbytes, &slot);
-    if (rc == NNC_OK) memcpy(m->value[slot], src, nbytes);
+    if (rc == NNC_OK) {
+        memcpy(m->value[slot], src, nbytes);
+        m->stale = 1;  /* the derived inputs, if any, are recomputed before the next call */
+    }
     return rc;
 }

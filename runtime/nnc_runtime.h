@@ -4,7 +4,10 @@
  * and the random key), a second buffer for each tensor a call updates (an update is committed by swapping
  * the two when every loss is finite, as the in-process executable does), and the arena of intermediates.
  * Nothing is global but the per-thread message of a failed create, so two threads with two instances are
- * safe. The compiled code itself (the entry point `nnc_PREFIX_run`) is the LLVM backend's; threads, if
+ * safe. An inference entry may have a prepare entry (work on the parameters alone, hoisted out of the call:
+ * folded batchnorm filters): the instance holds its outputs, the derived inputs, and runs it before the
+ * first call after create, load or set (lazily); it uses the instance's arena between calls. The compiled
+ * code itself (the entry points `nnc_PREFIX_run`, `nnc_prepare_PREFIX`) is the LLVM backend's; threads, if
  * any, come from the thread pool compiled into that code (pthreads), not from this runtime.
  *
  * Internal header: the public API of a library is its generated NAME.h. */
@@ -35,8 +38,10 @@ enum {
 };
 #endif
 
+/* NNC_ROLE_DERIVED: an input the prepare entry computes from the parameters (nnc/passes/hoist.py), held by
+   the instance but never named (get/set) nor stored (load/save) */
 enum { NNC_ROLE_DATA, NNC_ROLE_PARAM, NNC_ROLE_STATE, NNC_ROLE_SLOT, NNC_ROLE_STEP, NNC_ROLE_KEY,
-       NNC_ROLE_REPORT };
+       NNC_ROLE_REPORT, NNC_ROLE_DERIVED };
 enum { NNC_F32, NNC_F64, NNC_I32, NNC_I64, NNC_BOOL };
 
 typedef struct {
@@ -53,7 +58,7 @@ typedef struct {
     int64_t bytes[4];               /* its bytes at batch B: bytes[0] + bytes[1]·B + bytes[2]·B² + bytes[3]·B³ */
 } nnc_scratch;
 
-typedef struct {
+typedef struct nnc_entry {
     const char *prefix, *kind, *name, *symbol, *source;
     int n_in, n_out;
     const nnc_port *in, *out;
@@ -69,6 +74,11 @@ typedef struct {
     const unsigned char *weights;   /* compiled-in weights (--embed-weights), or NULL */
     const unsigned char *weights_end;
     int64_t seed;
+    /* inference with hoisting: the entry computing the derived inputs from the parameters (its inputs: data
+       ports read from this entry's input slots prepare_in[k]; its outputs: reports written into the
+       derived slots prepare_out[k]), run before a call when the parameters changed; else NULL */
+    const struct nnc_entry *prepare;
+    const int *prepare_in, *prepare_out;
 } nnc_entry;
 
 typedef struct nnc_instance {
@@ -85,6 +95,9 @@ typedef struct nnc_instance {
     int64_t *cycles;
     int64_t symbols[1];
     int64_t *offsets;
+    int stale;                      /* the parameters changed since the derived inputs were computed */
+    void **prepare_args;            /* the prepare entry's argument slots (NULL without one) */
+    int64_t *prepare_offsets;       /* its buffers' offsets in the (shared) arena */
     char error[1024];
 } nnc_instance;
 

@@ -319,6 +319,7 @@ int nnc_load_bytes(nnc_instance *m, const unsigned char *data, uint64_t size, co
         for (size_t t = 0; t < n; t++)
             if (strcmp(recs[t].name, want) == 0) memcpy(m->value[i], body + recs[t].begin, (size_t)(recs[t].end - recs[t].begin));
     }
+    m->stale = 1;  /* the derived inputs, if any, are recomputed before the next call */
     goto done;
 damaged:
     if (rc == NNC_E_MEMORY) nnc_fail(m, rc, "out of memory reading %s", what);

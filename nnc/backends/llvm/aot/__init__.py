@@ -83,7 +83,13 @@ def compile_library(result, out: Path, name: str, model: str | None, train: str 
             code = pic_object(e.ir, host, opt)
             obj.write_bytes(code)
             objects.append(obj)
-            for dtype, lib_code in support_objects(code, host):
+            codes = [code]
+            if e.prepare is not None:  # the hoisted work on parameters: a second, hidden entry point
+                prep = work / f"{e.prefix}.prepare.o"
+                codes.append(pic_object(e.prepare.ir, host, opt))
+                prep.write_bytes(codes[-1])
+                objects.append(prep)
+            for dtype, lib_code in (pair for c in codes for pair in support_objects(c, host)):
                 path = work / f"nnc_library_{dtype}.o"
                 if path not in objects:
                     path.write_bytes(lib_code)

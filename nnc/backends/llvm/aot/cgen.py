@@ -28,6 +28,7 @@ STATUS = [
     ("NNC_E_NOT_FINITE", 13, "built with --checked: a layer produced a NaN or an infinity"),
     ("NNC_E_LOSS", 14, "a loss is NaN or infinite: the step's update was not committed"),
 ]
+ROLE_DERIVED = 7  # the runtime's NNC_ROLE_DERIVED: held, computed by the prepare entry, never loaded or named
 ROLE_TEXT = {Role.PARAM: "parameter", Role.STATE: "state", Role.SLOT: "optimiser slot", Role.STEP: "step counter",
              Role.KEY: "random key"}
 
@@ -43,14 +44,14 @@ def _c_string(text: str) -> str:
 
 
 def _held(e: Entry) -> list[PortInfo]:
-    return [p for p in e.inputs if p.role is not Role.DATA]
+    return e.held
 
 
 def _macro_names(e: Entry) -> dict[str, str]:
     """A distinct upper-case macro stem per tensor: the name without the prefix it shares with the entry."""
     out, seen = {}, set()
     for p in e.inputs + e.outputs:
-        if p.name in out:
+        if p.name in out or p.derived:
             continue
         short = p.name[len(e.name) + 1:] if p.name.startswith(e.name + "/") else p.name
         stem = ident(short).upper()
@@ -65,12 +66,19 @@ def _macro_names(e: Entry) -> dict[str, str]:
 
 
 def memory(e: Entry) -> dict[str, int]:
+    """The memory plan at the plan batch; the arena serves the prepare step too (it runs between calls)."""
     held = _held(e)
     updated = {e.inputs[o.replaces].name for o in e.outputs if o.replaces >= 0}
     return {"PARAMS_BYTES": sum(p.numel() * DTYPE_BYTES[p.dtype] for p in held if p.role is Role.PARAM),
             "STATE_BYTES": sum(p.numel() * DTYPE_BYTES[p.dtype] for p in held if p.role is not Role.PARAM),
             "UPDATE_BYTES": sum(p.numel() * DTYPE_BYTES[p.dtype] for p in held if p.name in updated),
-            "ACTIVATION_BYTES": e.arena_bytes, "ALIGNMENT": 64}
+            "DERIVED_BYTES": sum(p.numel() * DTYPE_BYTES[p.dtype] for p in e.derived),
+            "ACTIVATION_BYTES": max(e.arena_bytes, e.prepare.arena_bytes if e.prepare else 0), "ALIGNMENT": 64}
+
+
+MEMORY_NOTE = {"ACTIVATION_BYTES": "the arena of intermediates, shared by liveness (and by the prepare step)",
+               "UPDATE_BYTES": "the second buffer of each updated tensor",
+               "DERIVED_BYTES": "tensors computed from the parameters once per change (not get/set)"}
 
 
 C_WORDS = frozenset("""auto break case char const continue default do double else enum extern float for goto if
@@ -141,10 +149,7 @@ def _entry_header(e: Entry) -> list[str]:
            "", f"/* the memory plan at batch {e.plan_batch}: bytes an instance allocates (as Glow bundles state them) */",
            f"#define {P}_PLAN_BATCH {e.plan_batch}"]
     for k, v in memory(e).items():
-        out.append(f"#define {P}_{k} {v}" + ("  /* the arena of intermediates, shared by liveness */"
-                                               if k == "ACTIVATION_BYTES" else
-                                               "  /* the second buffer of each updated tensor */" if k == "UPDATE_BYTES"
-                                               else ""))
+        out.append(f"#define {P}_{k} {v}" + (f"  /* {MEMORY_NOTE[k]} */" if k in MEMORY_NOTE else ""))
     out += ["", "/* inputs fed per call and outputs returned (per-item element counts: multiply by the batch) */"]
     for p in e.inputs + e.outputs:
         if p.role not in (Role.DATA, Role.REPORT):
@@ -160,6 +165,12 @@ def _entry_header(e: Entry) -> list[str]:
     held = _held(e)
     out += ["", f"/* the {len(held)} tensors an instance holds, by stable name (PREFIX_get / PREFIX_set) */",
             f"#define {P}_TENSORS {len(held)}"]
+    if e.prepare is not None:
+        d = e.derived
+        out += [f"/* Prepare step: {len(d)} more tensors ({P}_DERIVED_BYTES; folded batchnorm filters and biases, ...)",
+                " * are computed from the parameters and state alone, once per change, not on every forward: after",
+                " * create, PREFIX_load or PREFIX_set, the next PREFIX_forward computes them first (lazily: setting",
+                " * many tensors costs one prepare). They have no name here (not get/set, load/save). */"]
     for p in held:
         n = names[p.name]
         out += [f"/* {ROLE_TEXT[p.role]} {p.name}: {p.dtype}{p.shape_text(sym)} */",
@@ -180,13 +191,16 @@ def _entry_header(e: Entry) -> list[str]:
             f"int {e.prefix}_create({t} **out, int64_t max_batch);",
             f"void {e.prefix}_destroy({t} *m);",
             "/* The bytes an instance created with this max_batch allocates for its arena of intermediates",
-            " * (add the _PARAMS_, _STATE_ and _UPDATE_BYTES for the whole instance); -1 if max_batch < 1. */",
+            " * (the prepare step's intermediates included; add the _PARAMS_, _STATE_, _UPDATE_ and _DERIVED_BYTES",
+            " * for the whole instance); -1 if max_batch < 1. */",
             f"int64_t {e.prefix}_arena_bytes(int64_t max_batch);",
             "/* create with the caller's memory for the arena (at least PREFIX_arena_bytes(max_batch) bytes,",
             " * 64-byte aligned; it must outlive the instance, and destroy leaves it to the caller). */",
             f"int {e.prefix}_create_in({t} **out, int64_t max_batch, void *arena, size_t arena_bytes);",
             call_doc, f"int {fn}({params});",
-            "/* Copy a held tensor out / in by its stable name; nbytes must be its size (the _BYTES macros). */",
+            "/* Copy a held tensor out / in by its stable name; nbytes must be its size (the _BYTES macros)."
+            + ("\n * A set marks the derived tensors stale: the next forward recomputes them. */" if e.prepare
+               else " */"),
             f"int {e.prefix}_get({t} *m, const char *name, void *dst, size_t nbytes);",
             f"int {e.prefix}_set({t} *m, const char *name, const void *src, size_t nbytes);",
             "/* Weights" + (" and the training state (parameters, optimiser slots, step counter, key)"
@@ -213,15 +227,22 @@ def _ports(e: Entry, ports: list[PortInfo], which: str) -> list[str]:
         batched = ", ".join(str(int(b)) for b in p.batched) or "0"
         out += [f"static const int64_t {which}_dims_{k}[] = {{{dims}}};",
                 f"static const unsigned char {which}_batched_{k}[] = {{{batched}}};"]
-    rows = [f"    {{{_c_string(p.name)}, {ROLE_CODE[p.role]}, {DTYPE_CODE[p.dtype]}, {len(p.dims)}, {which}_dims_{k}, "
-            f"{which}_batched_{k}, {p.replaces}, {int(p.loss)}}}," for k, p in enumerate(ports)]
+    rows = [f"    {{{_c_string(p.name)}, {ROLE_DERIVED if p.derived else ROLE_CODE[p.role]}, {DTYPE_CODE[p.dtype]}, "
+            f"{len(p.dims)}, {which}_dims_{k}, {which}_batched_{k}, {p.replaces}, {int(p.loss)}}},"
+            for k, p in enumerate(ports)]
     out += [f"static const nnc_port {which}[] = {{"] + (rows or ["    {0},"]) + ["};"]
     return out
 
 
-def _entry_glue(e: Entry, weights: str | None) -> list[str]:
-    t, pre = f"{e.prefix}_t", e.prefix
-    out = [f"/* ---- {e.kind} {e.name} */", f"void {e.run_symbol}(void **args);"]
+def _entry_struct(e: Entry, weights: str | None) -> list[str]:
+    """The static nnc_entry `<prefix>_entry` describing `e` (and its prepare entry first, when it has one)."""
+    pre = e.prefix
+    out = [f"void {e.run_symbol}(void **args);"]
+    if e.prepare is not None:
+        out += _entry_struct(e.prepare, None)
+        p = e.prepare.prefix
+        out += [f"static const int {p}_from[] = {{{', '.join(map(str, e.prepare_in)) or '0'}}};",
+                f"static const int {p}_to[] = {{{', '.join(map(str, e.prepare_out)) or '0'}}};"]
     out += _ports(e, e.inputs, f"{pre}_in") + _ports(e, e.outputs, f"{pre}_out")
     msgs = [_c_string(m) for m in e.messages] or ['""']
     out += [f"static const char *const {pre}_messages[] = {{{', '.join(msgs)}}};"]
@@ -232,15 +253,23 @@ def _entry_glue(e: Entry, weights: str | None) -> list[str]:
                 f'.incbin \\"{path}\\"\\n{sym}_end:\\n.previous\\n");',
                 f'extern const unsigned char {sym}[] __attribute__((visibility("hidden")));',
                 f'extern const unsigned char {sym}_end[] __attribute__((visibility("hidden")));']
-    n_checks = e.n_checks
     rows = [f"    {{{f}, {l}, {{{', '.join(str(c) for c in cs)}}}}}," for f, l, cs in e.scratch] or ["    {0},"]
     out += [f"static const nnc_scratch {pre}_scratch[] = {{"] + rows + ["};"]
+    prep = (f"&{e.prepare.prefix}_entry, {e.prepare.prefix}_from, {e.prepare.prefix}_to" if e.prepare
+            else "NULL, NULL, NULL")
     out += [f"static const nnc_entry {pre}_entry = {{",
             f"    {_c_string(pre)}, {_c_string(e.kind)}, {_c_string(e.name)}, {_c_string(e.symbol)}, \"\",",
             f"    {len(e.inputs)}, {len(e.outputs)}, {pre}_in, {pre}_out, {e.run_symbol},",
             f"    {e.batch}, {e.arena_bytes}, {len(e.scratch)}, {pre}_scratch,",
-            f"    {len(e.messages)}, {n_checks}, {pre}_messages, {e.n_kernels},",
-            f"    {f'nnc_{pre}_weights, nnc_{pre}_weights_end' if weights else 'NULL, NULL'}, {e.seed}", "};", ""]
+            f"    {len(e.messages)}, {e.n_checks}, {pre}_messages, {e.n_kernels},",
+            f"    {f'nnc_{pre}_weights, nnc_{pre}_weights_end' if weights else 'NULL, NULL'}, {e.seed},",
+            f"    {prep}", "};", ""]
+    return out
+
+
+def _entry_glue(e: Entry, weights: str | None) -> list[str]:
+    t, pre = f"{e.prefix}_t", e.prefix
+    out = [f"/* ---- {e.kind} {e.name} */"] + _entry_struct(e, weights)
     data = [p for p in e.inputs if p.role is Role.DATA]
     reports = [p for p in e.outputs if p.role is Role.REPORT]
     params, fn = _signature(e, t)

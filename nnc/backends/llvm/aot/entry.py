@@ -6,6 +6,12 @@ The code is the in-process backend's: the same prepared graph and signature (`re
 optimisation pipeline as `target.compile_object`; only the code model differs (`reloc="pic",
 codemodel="default"`, backends.md §3: an object emitted for the JIT links only with text relocations).
 The argument slots are the in-process executable's (inputs, outputs, arena, status, profile cycles, ...).
+
+An inference entry is compiled with hoisting as in process (nnc/passes/hoist.py): the per-call code reads
+the derived tensors (folded batchnorm filters, ...) as extra held inputs, and the prepare graph that
+computes them from the parameters is a second hidden entry point `nnc_<prefix>_prepare` (`Entry.prepare`),
+which the runtime runs before the first call after create, load or set. A training entry (updates) is
+never split: one entry point.
 """
 from __future__ import annotations
 
@@ -34,6 +40,7 @@ class PortInfo:
     batched: list[bool]
     replaces: int = -1     # outputs: the input slot this value replaces after a committed call
     loss: bool = False
+    derived: bool = False  # inputs: a tensor the prepare entry computes from the parameters (hoist.py)
 
     def shape_text(self, symbol: str) -> str:
         return "[" + ", ".join(symbol if b else str(d) for d, b in zip(self.dims, self.batched)) + "]"
@@ -63,14 +70,27 @@ class Entry:
     seed: int = 0               # the random key an instance starts with
     plan_batch: int = 1         # the batch the header's memory constants are stated at
     scratch: list = field(default_factory=list)  # (first, last kernel, [c0..c3] bytes) per scratch buffer
+    entry_point: str = ""       # the renamed entry point (default: nnc_<prefix>_run)
+    prepare: "Entry | None" = None  # parameters -> the derived tensors (inputs: data, outputs: reports)
+    prepare_in: list = field(default_factory=list)   # per prepare input: the slot of this entry it reads
+    prepare_out: list = field(default_factory=list)  # per prepare output: the derived slot it writes
 
     @property
     def run_symbol(self) -> str:
-        return f"nnc_{self.prefix}_run"
+        return self.entry_point or f"nnc_{self.prefix}_run"
 
     @property
     def n_args(self) -> int:
         return len(self.inputs) + len(self.outputs)
+
+    @property
+    def held(self) -> list[PortInfo]:
+        """The tensors an instance holds by name (get/set, load/save): not the data, not the derived."""
+        return [p for p in self.inputs if p.role is not Role.DATA and not p.derived]
+
+    @property
+    def derived(self) -> list[PortInfo]:
+        return [p for p in self.inputs if p.derived]
 
 
 def _port(port, symbol_names: list[str]) -> PortInfo:
@@ -99,29 +119,49 @@ def build_entry(graph, signature: Signature, kind: str, name: str, prefix: str, 
     if len(symbols) > 1:
         raise LibraryError(f"{kind} {name} has the size symbols {', '.join(symbols)}: the C library takes one, "
                            f"the batch, chosen per call")
-    inputs = [_port(p, symbols) for p in signature.inputs]
-    outputs = [_port(p, symbols) for p in signature.outputs]
-    slot = {p.name: i for i, p in enumerate(signature.inputs)}
-    for info, p in zip(outputs, signature.outputs):
+    options = {"cpu": cpu} if cpu else {}
+    exe = BACKEND.compile(prepare(graph, BACKEND, signature=signature), signature, options=options)
+    run_sig = exe._sig  # the signature compiled: with hoisting, the derived tensors are extra state at the end
+    inputs = [_port(p, symbols) for p in run_sig.inputs]
+    outputs = [_port(p, symbols) for p in run_sig.outputs]
+    derived = set(exe._derived)
+    for info in inputs:
+        info.derived = info.name in derived
+    slot = {p.name: i for i, p in enumerate(run_sig.inputs)}
+    for info, p in zip(outputs, run_sig.outputs):
         info.replaces = slot[p.replaces] if p.replaces is not None else -1
         info.loss = p.loss
     for info in inputs:
         if info.role is not Role.DATA and any(info.batched):
             raise LibraryError(f"{info.name} is held by the library but its size depends on {symbols[0]}")
-    options = {"cpu": cpu} if cpu else {}
-    options["hoist"] = False  # one entry point per call: the runtime has no prepare step (hoist.py)
-    exe = BACKEND.compile(prepare(graph, BACKEND, signature=signature), signature, options=options)
-    lowered = lower_entry(exe, symbols[0] if symbols else "", batch or 1)
+    e = _emit(exe, prefix, kind, name, run_sig, inputs, outputs, symbols[0] if symbols else "", batch, checked,
+              f"nnc_{prefix}_run")
+    if exe._prepare is not None:
+        pre = exe._prepare
+        pre_in = [_port(p, []) for p in pre._sig.inputs]
+        pre_out = [_port(p, []) for p in pre._sig.outputs]
+        e.prepare = _emit(pre, f"nncp_{prefix}", "prepare", name, pre._sig, pre_in, pre_out, "", 1, checked,
+                          f"nnc_prepare_{prefix}")
+        e.prepare_in = [slot[p.name] for p in pre_in]
+        e.prepare_out = [slot[p.name] for p in pre_out]
+        if e.batch:  # one batch: the arena is stated at it; with the prepare step's needs (it runs there too)
+            e.arena_bytes = max(e.arena_bytes, e.prepare.arena_bytes)
+    return e
+
+
+def _emit(exe, prefix: str, kind: str, name: str, signature: Signature, inputs: list[PortInfo],
+          outputs: list[PortInfo], symbol: str, batch: int | None, checked: bool, entry_name: str) -> Entry:
+    """One entry point of `exe` lowered, emitted and renamed `entry_name`."""
+    lowered = lower_entry(exe, symbol, batch or 1)
     messages = list(lowered["checks"])
     n_checks = len(messages)
     if checked:
         from ..checked import add_checks
         messages += add_checks(lowered["module"], lowered["kernels"], exe.n_args, lowered["symbols"], n_checks + 1)
-    ir_text = rename_entry(str(lowered["module"]), f"nnc_{prefix}_run")
-    e = Entry(prefix, kind, name, signature, inputs, outputs, symbols[0] if symbols else "",
-              lowered["fixed"], lowered["arena"], len(lowered["kernels"]), messages, n_checks, ir_text,
-              scratch=lowered["scratch"], plan_batch=batch or 1)
-    return e
+    ir_text = rename_entry(str(lowered["module"]), entry_name)
+    return Entry(prefix, kind, name, signature, inputs, outputs, symbol, lowered["fixed"], lowered["arena"],
+                 len(lowered["kernels"]), messages, n_checks, ir_text, scratch=lowered["scratch"],
+                 plan_batch=batch or 1, entry_point=entry_name)
 
 
 def lower_entry(exe, symbol: str, batch: int) -> dict:

@@ -27,7 +27,7 @@ def weights_file(e: Entry, values: dict[str, np.ndarray], seed: int, step: int =
     """The weights file of `e` holding `values` (by port name; a held tensor missing from it is zero)."""
     tensors = []
     for p in e.inputs:
-        if p.role not in SECTION:
+        if p.role not in SECTION or p.derived:  # the derived tensors are computed, never stored
             continue
         a = values.get(p.name)
         a = np.zeros(p.dims, _np_dtype(p.dtype)) if a is None else np.ascontiguousarray(a, _np_dtype(p.dtype))
