@@ -124,18 +124,25 @@ class Emitter:
     def align(self, v: int) -> int:
         return self.g.size * self.g.lanes if v >= 0 else self.g.size
 
-    def store_tile(self, fn: ir.Function, b: ir.IRBuilder, accs, c, ldc, nleft, beta, width: int) -> None:
-        """C[r, v·W ..] = acc (beta 0) or += acc (beta 1); whole vectors when nleft ≥ width, else masked."""
+    def store_tile(self, fn: ir.Function, b: ir.IRBuilder, accs, c, ldc, nleft, beta, width: int,
+                   masked_only: bool = False) -> None:
+        """C[r, v·W ..] = acc (beta 0) or += acc (beta 1); whole vectors when nleft ≥ width, else masked
+        (`masked_only`: always masked, half the code, for tiles that are mostly partial)."""
         full = b.icmp_signed(">=", nleft, ir.Constant(I64, width))
+        if masked_only:
+            full = ir.Constant(I1, 0)
         add = b.icmp_signed("!=", beta, ir.Constant(I64, 0))
         done = fn.append_basic_block("stored")
         blocks = {}
-        for masked in (False, True):
+        for masked in (False, True)[int(masked_only):]:
             for accumulate in (False, True):
                 blocks[masked, accumulate] = fn.append_basic_block(f"store_{'m' if masked else 'f'}{int(accumulate)}")
         pick_f, pick_m = fn.append_basic_block("full"), fn.append_basic_block("part")
         b.cbranch(full, pick_f, pick_m)
-        for masked, pick in ((False, pick_f), (True, pick_m)):
+        b.position_at_end(pick_f)
+        if masked_only:
+            b.unreachable()
+        for masked, pick in ((False, pick_f), (True, pick_m))[int(masked_only):]:
             b.position_at_end(pick)
             b.cbranch(add, blocks[masked, True], blocks[masked, False])
         a = ir.Constant(I32, self.g.size)
@@ -237,7 +244,7 @@ def direct(e: Emitter, rows: int, vectors: int, mask_last: bool = False) -> ir.F
     p.add_incoming(nxt, loop)
     b.cbranch(b.icmp_signed("<", nxt, kk), loop, exit_)
     b.position_at_end(exit_)
-    e.store_tile(fn, b, new, c, ldc, nleft, beta, vectors * g.lanes)
+    e.store_tile(fn, b, new, c, ldc, nleft, beta, vectors * g.lanes, masked_only=bool(mask_last and vectors > 1))
     b.ret_void()
     return fn
 
