@@ -103,7 +103,7 @@ def test_blocks_of_k_and_n_and_accumulation(shape, tb):
 
 
 @pytest.mark.parametrize("shape", [(200, 300, 100), (300, 40, 100), (5, 1000, 700), (64, 64, 64), (256, 196, 300),
-                                   (130, 49, 700), (64, 512, 64), (512, 200, 64)])
+                                   (130, 49, 700), (64, 512, 64), (512, 200, 64), (64, 10, 512), (64, 20, 300)])
 @pytest.mark.parametrize("tb", [False, True])
 def test_the_threaded_form_computes_the_serial_forms_numbers_bit_for_bit(shape, tb):
     """nnc_gemm_f32_mt splits C by columns or rows, never k: every element is summed in the same order."""

@@ -18,7 +18,8 @@ result is the same at every thread count:
   k into its own partial sum on the caller's stack (≤ KSPLIT_CELLS elements), then C = P0 + P1 + ... in
   block order: exactly the serial function's blocks and order, so the same bits.
 - on the dot path (A's rows, B's columns contiguous along k), over columns in DOT_COLS-wide parts (every
-  output of the dot path is summed alone, whichever tile computes it), else over rows.
+  output of the dot path is summed alone, whichever tile computes it) when n ≥ 4·DOT_COLS per thread,
+  or when rows would not split; else over rows.
 - the direct path with n < 4·COLUMNS per thread and m >= 2·MR per thread (ResNet's 7×7 and 14×14
   outputs: [512×4608]·[4608×49]): over rows, which balance better there and repeat nothing.
 - over columns when n >= COLUMNS per thread: parts of a multiple of COLUMNS columns (a multiple of every
@@ -235,7 +236,12 @@ def emit_parallel_gemm(module: ir.Module, serial: ir.Function, dtype: str, mr: i
     dot_blk, dot_cols, other = (fn.append_basic_block(x) for x in ("dot", "dot_columns", "not_dot"))
     b.cbranch(is_dot, dot_blk, other)
     b.position_at_end(dot_blk)
-    b.cbranch(b.and_(two, b.icmp_signed(">=", n, b.mul(t, _c(DOT_COLS)))), dot_cols, try_rows)
+    # columns when each thread gets 4 tiles' worth; fewer (a 10-class output layer: parts of 8 and 2
+    # columns) split rows when there are enough, which balance
+    wide_n = b.icmp_signed(">=", n, b.mul(t, _c(4 * DOT_COLS)))
+    rows_ok = b.icmp_signed(">=", m, b.mul(t, _c(2 * mr)))
+    some_n = b.icmp_signed(">=", n, b.mul(t, _c(DOT_COLS)))
+    b.cbranch(b.and_(two, b.or_(wide_n, b.and_(some_n, b.not_(rows_ok)))), dot_cols, try_rows)
     b.position_at_end(dot_cols)
     run(0, n, DOT_COLS)
     b.position_at_end(other)
