@@ -522,18 +522,29 @@ def dot_tile(e: Emitter, rows: int, cols: int) -> ir.Function:
     p.add_incoming(nxt, body)
     b.cbranch(b.icmp_signed("<", nxt, nfull), body, tail)
 
-    b.position_at_end(tail)   # the last k % W elements under a mask (none: the mask is empty, adds zeros)
+    b.position_at_end(tail)   # the last k % W elements under a mask, when k % W ≠ 0
     last = [[b.phi(e.vt) for _ in range(cols)] for _ in range(rows)]
     for r in range(rows):
         for j in range(cols):
             last[r][j].add_incoming(e.zero, entry)
             last[r][j].add_incoming(new[r][j], body)
+    masked_blk, sum_blk = fn.append_basic_block("masked"), fn.append_basic_block("sum")
+    b.cbranch(b.icmp_signed(">", kk, nfull), masked_blk, sum_blk)
+    b.position_at_end(masked_blk)
     mask = e.mask(b, b.sub(kk, nfull), 0)
     align = ir.Constant(I32, g.size)
     av = [b.call(e.mload, [e.gep(b, x, nfull), align, mask, e.zero]) for x in arow]
     bv = [b.call(e.mload, [e.gep(b, x, nfull), align, mask, e.zero]) for x in bcol]
+    tailed = [e.mul_add(b, av[r], bv[j], last[r][j]) for r in range(rows) for j in range(cols)]
+    b.branch(sum_blk)
+    b.position_at_end(sum_blk)
+    done = []
+    for x, y in zip(tailed, [v for row in last for v in row]):
+        phi = b.phi(e.vt)
+        phi.add_incoming(x, masked_blk)
+        phi.add_incoming(y, tail)
+        done.append(phi)
     add = b.icmp_signed("!=", beta, zero)
-    done = [e.mul_add(b, av[r], bv[j], last[r][j]) for r in range(rows) for j in range(cols)]
     sums = hsum_many(e, b, done) if len(done) > 1 else [None]
     for r in range(rows):
         crow = e.gep(b, c, b.mul(ir.Constant(I64, r), ldc)) if r else c
