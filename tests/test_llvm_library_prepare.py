@@ -228,3 +228,17 @@ def test_compiled_in_weights_are_prepared_after_create(cache, source, program, t
     x = images(2, 50)
     np.testing.assert_array_equal(lib.forward(m, x), program.model("convbn", backend="llvm", seed=3)(image=x))
     lib.dll.convbn_destroy(m)
+
+
+def test_without_hoisting_one_entry_point_and_the_same_bits(cache, source, program, tmp_path):
+    from nnc.backends.llvm.aot import compile_library
+    compile_library(program._result, tmp_path, "convbn", "convbn", None, 0, str(source), hoist=False)
+    h = (tmp_path / "convbn.h").read_text()
+    assert "Prepare step" not in h and "#define CONVBN_DERIVED_BYTES 0" in h
+    assert "nnc_prepare_convbn" not in subprocess.run(["nm", str(tmp_path / "libconvbn.a")], capture_output=True,
+                                                      text=True).stdout
+    lib = ConvBn(tmp_path / "libconvbn.so")
+    m = lib.create(3, tmp_path / "convbn.safetensors")
+    x = images(3, 60)
+    np.testing.assert_array_equal(lib.forward(m, x), program.model("convbn", backend="llvm", seed=0)(image=x))
+    lib.dll.convbn_destroy(m)

@@ -28,8 +28,9 @@ from .dce import eliminate_dead_code
 
 # left per call where their result is read per call: the lowering folds them into the reading loop, and a
 # matmul reads a transposed weight where it lies (the GEMM library's dot path): a hoisted copy would change
-# the kernel the product runs in (measured slower at batch 1) and its rounding (the C library, which has no
-# prepare step, would no longer give the in-process bits)
+# the kernel the product runs in (measured slower at batch 1) and its rounding. The C library runs the same
+# prepare step (aot/entry.py: a second entry point), so its bits follow whatever is decided here; only the
+# speed measurement keeps views per call.
 VIEWS = frozenset({"reshape", "broadcast_to", "transpose"})
 NEVER = frozenset({"rand", "randn", "dropout_mask", "dropout"})  # draws: never computed ahead
 

@@ -28,7 +28,8 @@ compile per binding of every size symbol, the code before run-time sizes; for me
 finite-value check after every kernel; the first NaN or infinity is a RunError naming the layer and the
 `.nn` line, checked.py), `threads` (default $NNC_THREADS, else all cores; 1: no threads; the pool is
 one per process, threads.py, so the last setting wins), `hoist` (default True: in an inference graph, work
-on parameters alone is done once per load, nnc/passes/hoist.py; the C library turns it off).
+on parameters alone is done once per load, nnc/passes/hoist.py; the C library does the same with a
+prepare entry point, aot/entry.py).
 """
 from __future__ import annotations
 

@@ -5,7 +5,9 @@
     cgen.py     the public header NAME.h and the glue describing each entry to the runtime
     weights.py  weights files (nnc checkpoint format with a CRC-32)
 
-The C runtime (instances, calls, parameters by name, the safetensors reader/writer with checksum, error
+An inference entry has a second, hidden entry point (`nnc_prepare_PREFIX`, entry.py): the parameter-only
+work hoisted out of the call as in process (nnc/passes/hoist.py), run by the runtime once per change of the
+weights. The C runtime (instances, calls, parameters by name, the safetensors reader/writer with checksum, error
 state) is in runtime/ (packaged as nnc/runtime/, a link in the source tree) and is compiled into every library. What is written, into the output folder:
 libNAME.so, libNAME.a, NAME.h, PREFIX.safetensors per entry (unless --embed-weights) and README.md.
 Everything is built in a temporary folder first and moved in place file by file (os.replace), so a
@@ -24,7 +26,7 @@ RUNTIME_SOURCES = ("nnc_runtime.c", "nnc_weights.c")
 
 
 def entries_of(result, model: str | None, train: str | None, batch: int | None, cpu: str | None,
-               checked: bool, seed: int) -> list[Entry]:
+               checked: bool, seed: int, hoist: bool = True) -> list[Entry]:
     """The chosen model (or train block), or every one of the program's, lowered and emitted."""
     from ..report import model_graph, step_graph
     chosen_models = [model] if model else ([] if train else list(result.models))
@@ -44,7 +46,7 @@ def entries_of(result, model: str | None, train: str | None, batch: int | None, 
             else:
                 graph, sig = step_graph(result.trains[name])
                 b = batch or int(result.trains[name].settings.get("batch", 1) or 1)
-            e = build_entry(graph, sig, kind, name, prefix, b, cpu, checked)
+            e = build_entry(graph, sig, kind, name, prefix, b, cpu, checked, hoist)
             e.seed = seed
             out.append(e)
     return out
@@ -62,14 +64,15 @@ def initial_values(result, e: Entry, seed: int) -> dict:
 
 def compile_library(result, out: Path, name: str, model: str | None, train: str | None, seed: int,
                     source: str, batch: int | None = None, cpu: str | None = None, embed_weights: bool = False,
-                    checked: bool = False, opt: int = 3) -> list[Path]:
-    """Write libNAME.so, libNAME.a, NAME.h and the weights into `out`; the paths written."""
+                    checked: bool = False, opt: int = 3, hoist: bool = True) -> list[Path]:
+    """Write libNAME.so, libNAME.a, NAME.h and the weights into `out`; the paths written. `hoist` (default,
+    as in process): a model's parameter-only work is a prepare entry run once per change of the weights."""
     from .. import target as T
     from . import cgen
     from .objects import build, c_compiler, pic_object
     from .weights import weights_file
     cc = c_compiler()
-    entries = entries_of(result, model, train, batch, cpu, checked, seed)
+    entries = entries_of(result, model, train, batch, cpu, checked, seed, hoist)
     if not entries:
         raise LibraryError(f"{source} has no model and no train block to compile")
     host = T.host(cpu or os.environ.get("NNC_LLVM_CPU") or None)

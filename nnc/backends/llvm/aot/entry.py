@@ -109,9 +109,10 @@ def _port(port, symbol_names: list[str]) -> PortInfo:
 
 
 def build_entry(graph, signature: Signature, kind: str, name: str, prefix: str, batch: int | None,
-                cpu: str | None, checked: bool = False) -> Entry:
+                cpu: str | None, checked: bool = False, hoist: bool = True) -> Entry:
     """Lower and emit one entry; `batch`: the batch planned for the header's constants (and the one the
-    code runs when the batch could not stay a run-time size)."""
+    code runs when the batch could not stay a run-time size); `hoist` False: no prepare entry (less held
+    memory, the parameter-only work on every call)."""
     from ....passes.pipeline import prepare
     from .. import BACKEND
     symbols = sorted(set().union(*(symbols_of(d) for p in signature.inputs + signature.outputs
@@ -120,6 +121,7 @@ def build_entry(graph, signature: Signature, kind: str, name: str, prefix: str, 
         raise LibraryError(f"{kind} {name} has the size symbols {', '.join(symbols)}: the C library takes one, "
                            f"the batch, chosen per call")
     options = {"cpu": cpu} if cpu else {}
+    options["hoist"] = hoist
     exe = BACKEND.compile(prepare(graph, BACKEND, signature=signature), signature, options=options)
     run_sig = exe._sig  # the signature compiled: with hoisting, the derived tensors are extra state at the end
     inputs = [_port(p, symbols) for p in run_sig.inputs]
