@@ -262,3 +262,32 @@ def test_the_pool_size_does_not_change_the_code_so_it_hits(tmp_path, monkeypatch
     graph = nnc.load(path).graph("net")
     monkeypatch.setenv("NNC_THREADS", "1")
     assert LLVM.compile(prepare(graph, LLVM), inference_signature(graph)).variant({"N": 5}).from_record
+
+
+STRIDED = """model m {
+  input x: f32[N, 2, L]
+  output y = x -> conv1d(3, 3, stride=2) -> relu
+}
+"""
+
+
+def test_a_symbol_that_must_be_specialised_is_recorded_and_read_without_lowering(tmp_path, monkeypatch):
+    path = tmp_path / "strided.nn"
+    path.write_text(STRIDED)
+    rng = np.random.default_rng(0)
+    xs = [rng.normal(size=(n, 2, length)).astype(np.float32) for n, length in ((2, 9), (3, 12))]
+    first = nnc.load(path).model("m", backend="llvm")
+    want = [first(x=x) for x in xs]
+    assert first._exe.special == ("L",)
+    from nnc.backends.llvm.lower import Lowering
+    with monkeypatch.context() as patched:
+        patched.setattr(Lowering, "run", refuse)
+        again = nnc.load(path).model("m", backend="llvm")
+        for x, y in zip(xs, want):
+            np.testing.assert_array_equal(again(x=x), y)
+    exe = again._exe
+    assert exe.special == ("L",) and "L" in exe.why_special   # learnt from the record: no lowering
+    assert all(v.from_record for v in exe._variants.values())
+    oracle = nnc.load(path).model("m")
+    for x, y in zip(xs, want):
+        np.testing.assert_allclose(y, oracle(x=x), rtol=1e-4, atol=1e-5)
