@@ -53,7 +53,7 @@ MERGED_MAX = 1 << 22
 def lower_conv(lw, node: Node, xs: list[Expr]) -> Expr:
     """The conv node's result: col2im where it pays (`_transposed`), else im2col and a GEMM."""
     x, w = xs
-    y = lower_forward(lw, node, x, w)  # Winograd or every image's columns at once, where those pay
+    y = lower_forward(lw, node, x, w)  # conv_forward.py: Winograd, strided or batched columns, where those pay
     if y is not None:
         return y
     if _transposed(node, x, w, lw.shape(node.outputs[0])):
