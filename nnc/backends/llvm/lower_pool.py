@@ -116,10 +116,14 @@ def lower_pool_backward(lw, node, xs):
         dtype, shape = _out(lw, node)
         kernel, stride, lo = _window_geometry(node)
         lw.pending.append((set(), (mul,)))  # --explain: the mul's nodes are this kernel's too
-        buf = lw.new_buf(dtype, shape, mul.outputs[0])
-        lw.emit(ReluPoolGrad(buf.load(), x, g, kernel, stride, lo, "scatter"))
-        lw.ahead[mul.outputs[0]] = buf.load()
-        return buf.load()  # its only use is the mul, which takes this value as its own
+        if mul.outputs[0] in lw.outputs:
+            target = lw.new_buf(dtype, shape, mul.outputs[0]).load()
+        else:  # stored [C, N, H...]: the layout both convolution gradients read (lower_conv's transposes)
+            perm = (1, 0) + tuple(range(2, len(shape)))
+            target = L.transpose(lw.new_buf(dtype, tuple(shape[p] for p in perm)).load(), perm)
+        lw.emit(ReluPoolGrad(target, x, g, kernel, stride, lo, "scatter"))
+        lw.ahead[mul.outputs[0]] = target
+        return target  # its only use is the mul, which takes this value as its own
     g = lw.materialize(xs[0])
     dtype, shape = _out(lw, node)
     kernel, stride, lo = _window_geometry(node)
