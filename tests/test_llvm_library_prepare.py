@@ -242,3 +242,18 @@ def test_without_hoisting_one_entry_point_and_the_same_bits(cache, source, progr
     x = images(3, 60)
     np.testing.assert_array_equal(lib.forward(m, x), program.model("convbn", backend="llvm", seed=0)(image=x))
     lib.dll.convbn_destroy(m)
+
+
+def test_checked_names_a_nan_of_the_prepare_step(cache, source, tmp_path):
+    done = nnc_cli("compile", str(source), "--target", "llvm", "--checked", "-o", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    lib = ConvBn(tmp_path / "libconvbn.so")
+    m = lib.create(2, tmp_path / "convbn.safetensors")
+    assert lib.set(m, "convbn/x.batchnorm/running_var", np.full(8, -2.0, np.float32)) == NNC_OK  # sqrt(< 0)
+    x = images(2, 70)
+    y = np.zeros((2, 10), np.float32)
+    for _ in range(2):  # the derived tensors stay stale: the next forward tries again
+        assert lib.dll.convbn_forward(m, I64(2), x.ctypes.data_as(P), y.ctypes.data_as(P)) == 13  # NOT_FINITE
+        assert lib.error(m) == ("computing the tensors derived from the parameters: layer x.batchnorm.sqrt "
+                                f"(sqrt at {source}:13) produced a NaN or an infinity (checked)")
+    lib.dll.convbn_destroy(m)
