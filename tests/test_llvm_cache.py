@@ -291,3 +291,16 @@ def test_a_symbol_that_must_be_specialised_is_recorded_and_read_without_lowering
     oracle = nnc.load(path).model("m")
     for x, y in zip(xs, want):
         np.testing.assert_allclose(y, oracle(x=x), rtol=1e-4, atol=1e-5)
+
+
+def test_a_setting_checked_once_is_checked_again_when_replaced(tmp_path, monkeypatch):
+    from nnc.backends.llvm import lower_conv
+    run(program(tmp_path))      # the settings measured and every loaded module verified
+    src = plan_cache.source_digest()
+    assert plan_cache.usable(src)
+    monkeypatch.setattr(lower_conv, "PER_IMAGE", int(str(lower_conv.PER_IMAGE + 1)))
+    assert not plan_cache.usable(src)
+    monkeypatch.setattr(lower_conv, "PER_IMAGE", int(str(lower_conv.PER_IMAGE - 1)))   # equal, another object
+    assert plan_cache.usable(src)
+    monkeypatch.setattr(lower_conv, "NEW_KNOB", 3, raising=False)   # a setting the code does not have
+    assert not plan_cache.usable(src)

@@ -148,6 +148,7 @@ def _modules() -> list[str]:
     return sorted(f"{prefix}.{p.stem}" for p in Path(__file__).resolve().parent.glob("*.py") if p.stem != "__init__")
 
 
+_verified: dict[str, tuple[str, list]] = {}   # module -> (its pristine digest, the globals that matched it)
 _running: dict[str, Any] = {}   # NNC_* environment -> the fresh process measuring its settings
 _lock = threading.Lock()
 
@@ -206,8 +207,18 @@ def usable(src: str, wait: bool = True) -> bool:
         return False
     for name in pristine:
         module = sys.modules.get(name)
-        if module is not None and settings(vars(module)) != pristine[name]:
+        if module is None:
+            continue
+        # its plain globals, held: the same immutable objects mean the same values (held, no id is reused), so
+        # a module verified once is not hashed again until one of them is replaced or added
+        plain = [(k, v) for k, v in vars(module).items() if not k.startswith("_") and _simple(v)]
+        seen = _verified.get(name)
+        if seen is not None and seen[0] == pristine[name] and len(seen[1]) == len(plain) and all(
+                k == k2 and v is v2 for (k, v), (k2, v2) in zip(plain, seen[1])):
+            continue
+        if settings(vars(module)) != pristine[name]:
             return False
+        _verified[name] = (pristine[name], plain)
     return True
 
 
