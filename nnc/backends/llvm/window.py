@@ -142,9 +142,8 @@ _BYTES = {"f32": 4, "f64": 8}
 def _lane_count(dtype: str, count) -> int:
     """Windows per vector: a 64-byte row of x at stride 2, fewer when the axis is known to be shorter."""
     most = 8 if dtype == "f32" else 4
-    if isinstance(count, int):
-        while most > count:
-            most //= 2
+    if isinstance(count, int) and count < most:
+        return count if count >= 3 else 2 if count == 2 else 1  # the whole row in one vector (LLVM widens)
     return most
 
 
