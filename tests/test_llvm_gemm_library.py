@@ -154,8 +154,11 @@ def test_this_machine_gets_its_widest_vectors():
     assert fma == ("+fma" in flags)
 
 
-def test_the_k_loop_of_every_kernel_keeps_its_accumulators_in_registers():
-    h = T.host()
+@pytest.mark.parametrize("cpu", [None, "x86-64-v3"])
+def test_the_k_loop_of_every_kernel_keeps_its_accumulators_in_registers(cpu):
+    if cpu is not None and cpu not in T.known_cpus():
+        pytest.skip(f"LLVM has no {cpu}")
+    h = T.host(cpu)
     mod = llvm.parse_assembly(str(L.module(h, "f32")))
     tm = L._machine(h)
     tuning = llvm.create_pipeline_tuning_options(speed_level=3)
@@ -163,7 +166,8 @@ def test_the_k_loop_of_every_kernel_keeps_its_accumulators_in_registers():
     pb = llvm.create_pass_builder(tm, tuning)
     pb.getModulePassManager().run(mod, pb)
     asm = tm.emit_assembly(mod)
-    names = [line[:-1] for line in asm.splitlines() if line.startswith(("nnc_mk_", "nnc_dk_")) and line.endswith(":")]
+    names = [line[:-1] for line in asm.splitlines()
+             if line.startswith(("nnc_mk_", "nnc_dk_", "nnc_dot_")) and line.endswith(":")]
     assert len(names) >= 10
     for name in names:
         start = asm.index(f"\n{name}:")

@@ -164,8 +164,8 @@ def module(h, dtype: str = "f32") -> ir.Module:
     gemv = mk.row_update(e)
     pack_a, pack_b = mk.pack_a(e), mk.pack_b(e)
     dots = {(r, cols): mk.dot_tile(e, r, cols) for r in range(1, dot_rows(g) + 1) for cols in (DOT_COLS, 1)}
-    if GEMV_DOT_COLS != DOT_COLS:
-        dots[1, GEMV_DOT_COLS] = mk.dot_tile(e, 1, GEMV_DOT_COLS)
+    if gemv_dot_cols(g) != DOT_COLS:
+        dots[1, gemv_dot_cols(g)] = mk.dot_tile(e, 1, gemv_dot_cols(g))
     serial = _driver(e, micro, wide, narrow, thin, gemv, pack_a, pack_b, dots, part)
     from .gemm_threads import emit_parallel_gemm
     emit_parallel_gemm(m, serial, dtype, g.mr, lanes=g.lanes)   # nnc_gemm_<dtype>_mt: over the thread pool
@@ -216,7 +216,13 @@ def _by_rows(b: ir.IRBuilder, r, fns: dict[int, ir.Function], args) -> None:
 
 
 DOT_COLS = 4             # columns of a dot tile (gemm_threads.py splits the dot path's columns in these)
-GEMV_DOT_COLS = 16       # ... of the one-row dot tile (batch 1: more rows of W streamed at once)
+GEMV_DOT_COLS = 16       # ... of the one-row dot tile (batch 1: more rows of W streamed at once) with 32
+                         # vector registers; half as many with 16 (gemv_dot_cols)
+
+
+def gemv_dot_cols(g: Geometry) -> int:
+    """Columns of the one-row dot tile: GEMV_DOT_COLS accumulators with 32 vector registers, half with 16."""
+    return GEMV_DOT_COLS if g.lanes * g.size >= 64 else max(GEMV_DOT_COLS // 2, DOT_COLS)
 
 
 def dot_rows(g: Geometry) -> int:
@@ -290,11 +296,11 @@ def _driver(e: Emitter, micro, wide, narrow, thin, gemv, pack_a, pack_b, dots, p
     dot_blk, other_blk = fn.append_basic_block("dot"), fn.append_basic_block("not_dot")
     b.cbranch(dot_case(b, m, csa, rsb, csb), dot_blk, other_blk)
     b.position_at_end(dot_blk)
-    if GEMV_DOT_COLS != DOT_COLS:
+    if gemv_dot_cols(g) != DOT_COLS:
         one_row, rows_blk = fn.append_basic_block("dot_one_row"), fn.append_basic_block("dot_rows")
         b.cbranch(b.icmp_signed("==", m, one), one_row, rows_blk)
         b.position_at_end(one_row)
-        _dot_path(e, b, {rc: f for rc, f in dots.items() if rc[0] == 1}, fn.args[:11], beta0, GEMV_DOT_COLS)
+        _dot_path(e, b, {rc: f for rc, f in dots.items() if rc[0] == 1}, fn.args[:11], beta0, gemv_dot_cols(g))
         b.branch(ret)
         b.position_at_end(rows_blk)
     _dot_path(e, b, {rc: f for rc, f in dots.items() if rc[1] in (DOT_COLS, 1)}, fn.args[:11], beta0)
