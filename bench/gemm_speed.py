@@ -40,12 +40,14 @@ SHAPES = {  # name: (M, N, K), or (M, N, K, A transposed, B transposed)
     "mlp1T": (1, 512, 784, False, True),       # batch-1 dense with W[out, in] as it is stored
     "mlp3T": (3, 512, 784, False, True),
     "mlp64T": (64, 512, 784, False, True),     # the MLP's forward layer 1 in training
+    "mlp256T": (256, 512, 784, False, True),   # its batch-256 inference
     "mlp64dwtA": (512, 784, 64, True, False),   # its weight gradient dYᵀ·X
     "mlp64h_T": (64, 512, 512, False, True),    # the MLP's forward layer 2 in training (x·Wᵀ)
     "mlp64h_dwtA": (512, 512, 64, True, False),  # its weight gradient
     "mlp64h_dx": (64, 512, 512),                # its input gradient dY·W
     "r18s4": (512, 49, 4608),                   # ResNet-18 stage 4's 3x3 convolutions at batch 1 (N = 7·7)
     "r18s3": (256, 196, 2304),                  # stage 3's (N = 14·14)
+    "lenet_dx2tA": (150, 6400, 16, True, False),  # LeNet conv2's input-gradient columns Wᵀ·dY at batch 64
     "lenet_dw2T": (16, 25, 6400, False, True),  # LeNet's conv weight gradients at batch 64: tiny M, N, huge k
     "lenet_dw1T": (6, 25, 50176, False, True),
 }
