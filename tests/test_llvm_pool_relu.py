@@ -57,6 +57,34 @@ def test_relu_gradient_after_max_pooling_gradient_agrees(geometry, dtype):
     assert fused == all(s >= k for s, k in zip(stride, kernel))  # windows apart: one pass
 
 
+# rows of windows shorter than two vectors with no padding: one vector of exactly the row's length
+WHOLE_ROWS = [
+    ((10, 10), (2, 2), (2, 2), ((0, 0), (0, 0))),   # 5 windows a row (lenet5's conv2)
+    ((4, 24), (2, 2), (2, 2), ((0, 0), (0, 0))),    # 12
+    ((6, 31), (3, 3), (3, 3), ((0, 0), (0, 0))),    # 10, a last column no window reads
+    ((5, 27), (1, 3), (1, 2), ((0, 0), (0, 0))),    # 13 overlapping windows (the forward and scatter paths)
+]
+
+
+@pytest.mark.parametrize("dtype", ["f32", "f64"])
+@pytest.mark.parametrize("geometry", WHOLE_ROWS, ids=lambda g: "x".join(map(str, g[0])))
+def test_rows_in_one_vector_of_their_length_agree(geometry, dtype):
+    spatial, kernel, stride, pads = geometry
+    window = _out(spatial, kernel, stride, pads)
+    n = sym("N")
+
+    def build(e, g, x):
+        return [e("reduce_window", x, kind="max", kernel=kernel, stride=stride, padding=pads),
+                e("pool_backward", g, x, kind="maxpool", kernel=kernel, stride=stride, padding=pads)]
+    plain = graph_of(build, {"g": TensorType(dtype, (n, 2) + window), "x": TensorType(dtype, (n, 2) + spatial)})
+    rng = np.random.default_rng(4)
+    _agree(plain, lambda b: {"g": rng.standard_normal((b, 2) + window).astype(NP[dtype]),
+                             "x": _x((b, 2) + spatial, dtype, rng)})
+    fused = _graph(dtype, spatial, kernel, stride, pads)
+    _agree(fused, lambda b: {"g": rng.standard_normal((b, 2) + window).astype(NP[dtype]),
+                             "a": _x((b, 2) + spatial, dtype, rng)})
+
+
 def test_the_mul_is_gone_and_either_operand_order_fuses():
     for swap in (False, True):
         kinds = _kinds(_graph("f32", (28, 28), (2, 2), (2, 2), ((0, 0), (0, 0)), swap))
