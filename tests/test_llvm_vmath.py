@@ -1,7 +1,7 @@
 """The llvm backend's vectorisable math (vmath.py) against numpy, over the whole range: f32 exp and tanh
-within 2.5e-7 relative of float64 in the normal range, sigmoid through them; f32 log and f64 exp and log
-within 1-2 ulp of numpy's correctly rounded results (subnormal inputs and results included); the same NaNs,
-infinities and zeros; and no math calls left in the compiled code (they keep loops scalar)."""
+within 2.5e-7 relative of float64 in the normal range, sigmoid through them; f32 log and f64 exp, log and
+tanh within 1-2 ulp of numpy's (correctly rounded) results, subnormal inputs and results included; the
+same NaNs, infinities and zeros; and no math calls left in the compiled code (they keep loops scalar)."""
 import numpy as np
 import pytest
 
@@ -47,6 +47,7 @@ LOG_SRC = """model m {
   output l = log(x)
   output e = exp(w)
   output lw = log(w)
+  output tw = tanh(w)
 }
 """
 
@@ -66,17 +67,19 @@ def test_log_f32_and_exp_log_f64_match_numpy_everywhere(tmp_path):
     x = np.concatenate([np.exp(rng.uniform(-103.2, 88.7, 150000)), rng.uniform(0.5, 2.0, 50000), tiny32,
                         [1.0, 1 + 2 ** -23, 1 - 2 ** -24, 0.70710677, 0.7071068, 3.4028235e38, 0.0, -0.0, -1.0,
                          -1e-40, np.inf, -np.inf, np.nan]]).astype(np.float32)
-    w = np.concatenate([rng.uniform(-750, 712, 100000), rng.uniform(-1, 1, 50000),
+    w = np.concatenate([rng.uniform(-750, 712, 100000), rng.uniform(-1, 1, 50000), rng.uniform(-30, 30, 50000),
                         np.exp(rng.uniform(-744, 709, 50000)),
                         [5e-324, 1e-310, 2.2250738585072014e-308, 709.78, 709.79, -708.4, -745.13, -745.14, 1.0,
-                         1 + 2 ** -52, 0.0, -0.0, -1.0, np.inf, -np.inf, np.nan]])
+                         1 + 2 ** -52, 0.625, -0.625, 0.6249999999, 19.06, 0.0, -0.0, -1.0, np.inf, -np.inf,
+                         np.nan]])
     w = np.concatenate([w, np.zeros(len(x) - len(w))]) if len(w) < len(x) else w
     x = np.concatenate([x, np.ones(len(w) - len(x), np.float32)])
     out = model(x=x, w=w)
     with np.errstate(all="ignore"):
-        wants = {"l": np.log(x.astype(np.float64)).astype(np.float32), "e": np.exp(w), "lw": np.log(w)}
+        wants = {"l": np.log(x.astype(np.float64)).astype(np.float32), "e": np.exp(w), "lw": np.log(w),
+                 "tw": np.tanh(w)}
     # (name, most ulps from numpy's correctly rounded value at a normal result)
-    for name, most in (("l", 1), ("e", 2), ("lw", 1)):
+    for name, most in (("l", 1), ("e", 2), ("lw", 1), ("tw", 2)):
         got, want = np.asarray(out[name]), wants[name]
         assert got.dtype == want.dtype, name
         assert np.array_equal(np.isnan(got), np.isnan(want)), name
@@ -100,5 +103,6 @@ def test_log_and_exp_are_straight_line_ir_not_calls(tmp_path):
     texts = [v.ir for v in model._exe._variants.values()]
     assert texts
     for text in texts:
-        for name in ("@llvm.log.f32", "@llvm.log.f64", "@llvm.exp.f64", "@llvm.exp.f32", "@logf", "@expf"):
+        for name in ("@llvm.log.f32", "@llvm.log.f64", "@llvm.exp.f64", "@llvm.exp.f32", "@logf", "@expf",
+                     "@tanh", "@tanhf"):
             assert name not in text, name

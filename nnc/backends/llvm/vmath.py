@@ -1,4 +1,4 @@
-"""exp, log and tanh as straight-line IR that LLVM vectorises: f32 exp, log, tanh; f64 exp, log.
+"""exp, log and tanh as straight-line IR that LLVM vectorises, f32 and f64.
 
 `llvm.exp.*`, `llvm.log.*` and libm's `tanhf` are scalar calls inside a loop (no vector library is linked:
 MCJIT and the C library's `ldd` rule both exclude libmvec), so a loop holding them ran one element at a
@@ -14,7 +14,8 @@ reassociates nor contracts them, so results are the same in every loop and in th
 - log f32: x = m·2^e with m in [√½, √2) (subnormals scaled by 2^23 first), log(1 + f) by f − f²/2 +
   f³·P(f) (degree 8), then e·ln 2 in two parts. 0 → −inf, negative → NaN, +inf → +inf.
 - log f64: the same split, log(1 + f) = f − f²/2 + f³·P(f)/Q(f) (Cephes' degree-5 rational form).
-- tanh f32: an odd polynomial below |x| = 0.625 and 1 − 2/(e^{2|x|} + 1) above.
+- tanh f32: an odd polynomial below |x| = 0.625 and 1 − 2/(e^{2|x|} + 1) above; f64 the same with
+  Cephes' rational form x + x³·P(x²)/Q(x²) below.
 
 Measured against numpy in float64 (tests/test_llvm_vmath.py): f32 within 2.5e-7 relative (2 ulp),
 f64 within 4.5e-16 (2 ulp), over the whole range, subnormals included; NaN stays NaN.
@@ -169,5 +170,25 @@ def exp_f64(b: ir.IRBuilder, module: ir.Module, x: ir.Value) -> ir.Value:
     return b.select(b.fcmp_unordered("!=", x, x), x, out)
 
 
+# Cephes' tanh (double) below |x| = 0.625: x + x·z·P(z)/Q(z), z = x², Q monic
+_TANH_P = [-9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3]
+_TANH_Q = [1.0, 1.12811678491632931402e2, 2.23548839060100448583e3, 4.84406305325125486048e3]
+
+
+def tanh_f64(b: ir.IRBuilder, module: ir.Module, x: ir.Value) -> ir.Value:
+    """Cephes' tanh for doubles, straight-line: the rational form below |x| = 0.625, 1 − 2/(e^{2|x|} + 1)
+    above (exp_f64; ±1 once e^{2|x|} overflows)."""
+    from .scalar import function
+    fabs = function(module, "llvm.fabs.f64", F64, [F64])
+    copysign = function(module, "llvm.copysign.f64", F64, [F64, F64])
+    a = b.call(fabs, [x])
+    z = b.fmul(x, x)
+    small = b.fadd(x, b.fmul(b.fmul(x, z), b.fdiv(_poly(b, z, _TANH_P, F64), _poly(b, z, _TANH_Q, F64))))
+    s = exp_f64(b, module, b.fmul(a, _c(2.0, F64)))
+    large = b.call(copysign, [b.fsub(_c(1.0, F64), b.fdiv(_c(2.0, F64), b.fadd(s, _c(1.0, F64)))), x])
+    out = b.select(b.fcmp_ordered("<", a, _c(0.625, F64)), small, large)
+    return b.select(b.fcmp_unordered("!=", x, x), x, out)
+
+
 VECTOR = {("exp", "f32"): exp_f32, ("tanh", "f32"): tanh_f32, ("log", "f32"): log_f32,
-          ("exp", "f64"): exp_f64, ("log", "f64"): log_f64}
+          ("exp", "f64"): exp_f64, ("log", "f64"): log_f64, ("tanh", "f64"): tanh_f64}
