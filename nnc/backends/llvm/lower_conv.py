@@ -228,8 +228,10 @@ def _stored_columns(lw, win: L.Window) -> Load | None:
         return None
     coef, const = mine
     shape = tuple(win.shape)
-    for k in lw.kernels:
-        if not isinstance(k, Store) or k.more or k.loop is not None or not isinstance(k.expr, L.Window):
+    written = [t.buf for k in lw.kernels for t, _ in (k.stores if isinstance(k, Store) else ((k.target, None),))]
+    for at, k in enumerate(lw.kernels):
+        if not isinstance(k, Store) or k.more or k.loop is not None or k.when is not None or \
+                not isinstance(k.expr, L.Window) or any(b is k.target.buf for b in written[at + 1:]):
             continue
         if not k.target.contiguous or not isinstance(k.expr.src, Load) or k.expr.src.buf is not win.src.buf:
             continue
