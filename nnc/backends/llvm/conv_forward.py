@@ -123,6 +123,7 @@ def _split_columns(lw, x: Expr, lo: tuple, hp: int, half: int, phases: int = 2) 
         x = lw.materialize(x)
     buf = lw.new_buf(x.dtype, (n, c, hp, phases, half))
     lw.emit(Store(buf.load(), L.broadcast(Const(0.0, x.dtype, ()), buf.shape)))
+    pairs: dict[int, list] = {}   # one Store per column count writes every phase of that many columns
     for q in range(phases):
         w0 = (q - lo[1]) % phases
         count = len(range(w0, wd, phases))
@@ -130,7 +131,9 @@ def _split_columns(lw, x: Expr, lo: tuple, hp: int, half: int, phases: int = 2) 
             continue
         target = L.view(buf.load(), (n, c, h, count), ((1, 0, 0, 0), (0, 1, 0, 0), (0, 0, 1, 0), (0, 0, 0, 0),
                                                      (0, 0, 0, 1)), (0, 0, lo[0], q, (lo[1] + w0) // phases))
-        lw.emit(Store(target, L.sub_axis(x, 3, w0, count, phases)))
+        pairs.setdefault(count, []).append((target, L.sub_axis(x, 3, w0, count, phases)))
+    for same in pairs.values():
+        lw.emit(Store(same[0][0], same[0][1], "", tuple(same[1:])))
     return buf.load()
 
 
