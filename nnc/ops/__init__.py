@@ -11,21 +11,86 @@ import pkgutil
 from .base import Op
 
 _HELPERS = {"base", "attrs", "window", "common"}
-_REGISTRY: dict[str, Op] | None = None
+
+
+class _Registry(dict):
+    """name -> Op, sorted by name. Every op lives in the module of its name (nnc/ops/<name>.py, tested), so a
+    lookup imports that module alone (a program uses a dozen of the 120: importing them all cost 15-40 ms of
+    every `nnc.load`); enumerating the registry imports every module first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._complete = False
+        self._modules: frozenset[str] | None = None
+
+    def _module_names(self) -> frozenset[str]:
+        if self._modules is None:
+            self._modules = frozenset(info.name for info in pkgutil.iter_modules(__path__)
+                                      if info.name not in _HELPERS and not info.name.startswith("_"))
+        return self._modules
+
+    def _complete_it(self) -> None:
+        if not self._complete:
+            found: dict[str, Op] = dict(dict.items(self))
+            for name in sorted(self._module_names()):
+                op = getattr(importlib.import_module(f"{__name__}.{name}"), "OP", None)
+                if isinstance(op, Op):
+                    found[op.name] = op
+            dict.clear(self)
+            dict.update(self, sorted(found.items()))
+            self._complete = True
+
+    def get(self, name, default=None):  # noqa: D401 - dict's
+        if dict.__contains__(self, name):
+            return dict.__getitem__(self, name)
+        if self._complete or not isinstance(name, str) or name not in self._module_names():
+            return default
+        op = getattr(importlib.import_module(f"{__name__}.{name}"), "OP", None)
+        if isinstance(op, Op) and op.name == name:
+            dict.__setitem__(self, name, op)
+            return op
+        self._complete_it()   # a module whose op has another name: the registry as a whole decides
+        return dict.get(self, name, default)
+
+    def __getitem__(self, name):
+        op = self.get(name)
+        if op is None:
+            raise KeyError(name)
+        return op
+
+    def __contains__(self, name) -> bool:
+        return self.get(name) is not None
+
+    def __iter__(self):
+        self._complete_it()
+        return dict.__iter__(self)
+
+    def __len__(self) -> int:
+        self._complete_it()
+        return dict.__len__(self)
+
+    def keys(self):
+        self._complete_it()
+        return dict.keys(self)
+
+    def values(self):
+        self._complete_it()
+        return dict.values(self)
+
+    def items(self):
+        self._complete_it()
+        return dict.items(self)
+
+    def __repr__(self) -> str:
+        self._complete_it()
+        return dict.__repr__(self)
+
+
+_REGISTRY = _Registry()
 
 
 def registry() -> dict[str, Op]:
-    global _REGISTRY
-    if _REGISTRY is None:
-        found: dict[str, Op] = {}
-        for info in pkgutil.iter_modules(__path__):
-            if info.name in _HELPERS or info.name.startswith("_"):
-                continue
-            module = importlib.import_module(f"{__name__}.{info.name}")
-            op = getattr(module, "OP", None)
-            if isinstance(op, Op):
-                found[op.name] = op
-        _REGISTRY = dict(sorted(found.items()))
+    """Every op by name (one object for the process; ops are imported as they are looked up)."""
     return _REGISTRY
 
 
