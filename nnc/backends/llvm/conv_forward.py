@@ -41,8 +41,8 @@ WINO_MIN_CHANNELS = 16
 WINO_MAX_FILTER = 256 * 256
 # column-strided convs with at least STRIDED_KERNEL kernel columns and STRIDED_POSITIONS output positions:
 # `_strided` (below 16 positions lower_conv's im2col stores the columns [P, Cg·K] for dot products). The
-# ResNet stem (7×7, stride 2): its columns 369 -> 69 µs, the conv 1129 -> 902 µs; a 3×3 stride-2 one
-# (64 channels, 56×56) gained nothing: 42 µs of columns against 38 plus 25 for the split input
+# ResNet stem (7×7, stride 2): its columns about 195 -> 120 µs (fastest of 60 calls, load 3.3, noisy); a
+# 3×3 stride-2 one (64 channels, 56×56) gained nothing: 42 µs of columns against 38 plus 25 for the split
 STRIDED_KERNEL = 5
 STRIDED_POSITIONS = 16
 # an input expression costing more than this per element (loops.cost) is stored once before being split
