@@ -10,7 +10,8 @@ the object:
   record; `nnc` without its sources never uses this cache),
 - the graph and signature as compiled (their `repr`: ops, attributes, types, spans, names, params),
 - the options that reach the code (host triple, CPU and features, opt, profile, checked, the entry's
-  argument count and size symbols, the specialised symbols' values), llvmlite's and LLVM's versions,
+  argument count and size symbols, the specialised symbols' values), llvmlite's, LLVM's, numpy's and
+  Python's versions,
 - every `NNC_*` environment variable but those `NOT_CODE` names (NNC_GEMM_LIBRARY changes the lowering;
   NNC_THREADS, the pool's size, never changes the code).
 
@@ -242,7 +243,8 @@ def key(exe, special: dict[str, int]) -> str | None:
     import llvmlite
     import llvmlite.binding as llvm
     h = exe.host
-    return cache.make_key(NAMESPACE, str(FORMAT), src, llvmlite.__version__,
+    import numpy
+    return cache.make_key(NAMESPACE, str(FORMAT), src, llvmlite.__version__, numpy.__version__, sys.version,
                           ".".join(str(v) for v in llvm.llvm_version_info), h.triple, h.cpu, h.features,
                           repr((exe.opt, exe.profile, exe.checked, exe.n_args, exe.symbols, sorted(special.items()))),
                           repr(_env()), repr(exe._sig), repr(exe.graph))
