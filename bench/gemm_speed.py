@@ -48,6 +48,8 @@ SHAPES = {  # name: (M, N, K), or (M, N, K, A transposed, B transposed)
     "r18s4": (512, 49, 4608),                   # ResNet-18 stage 4's 3x3 convolutions at batch 1 (N = 7·7)
     "r18s3": (256, 196, 2304),                  # stage 3's (N = 14·14)
     "r18s4w": (256, 49, 256),                   # one of the 16 products of a Winograd-lowered stage-4 conv
+    "lenet_c2": (16, 6400, 150),                  # LeNet conv2 at batch 64, all images in one product
+    "lenet_fc1": (64, 120, 400),                  # its first dense layer (as [in, out])
     "lenet_dx2tA": (150, 6400, 16, True, False),  # LeNet conv2's input-gradient columns Wᵀ·dY at batch 64
     "lenet_dw2T": (16, 25, 6400, False, True),  # LeNet's conv weight gradients at batch 64: tiny M, N, huge k
     "lenet_dw1T": (6, 25, 50176, False, True),
