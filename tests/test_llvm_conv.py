@@ -111,8 +111,8 @@ def test_columns_image_by_image_or_all_at_once_agree(case, per_image, monkeypatc
 
 
 def test_the_input_gradient_is_col2im_and_the_weight_gradient_one_gemm_over_all_images():
-    """What the lowering emits for lenet5's second convolution at batch 64: dX as ONE GEMM over every
-    image's output-gradient positions (B rows contiguous) then one Col2Im pass (no im2col of the padded
+    """What the lowering emits for lenet5's second convolution at batch 64: dX image by image as a GEMM over
+    the output gradient's positions (B rows contiguous) then one Col2Im pass (no im2col of the padded
     gradient, no widened rows), dW as ONE GEMM of dot products over all images' columns (A's rows and B's
     columns contiguous along the reduction)."""
     from nnc.backends.llvm.dims import evaluate
@@ -126,8 +126,9 @@ def test_the_input_gradient_is_col2im_and_the_weight_gradient_one_gemm_over_all_
     assert len(matmuls) == 3  # y, dx's columns, dw
     y, dx_cols, dw = matmuls
     at64 = lambda dims: tuple(evaluate(d, {"N": 64}) for d in dims)  # noqa: E731
-    assert dx_cols.b.strides[-1] == 1 and at64(dx_cols.target.shape[-2:]) == (6 * 25, 64 * 10 * 10)
-    assert len([k for k in convs if isinstance(k, Col2Im)]) == 1
+    assert dx_cols.b.strides[-1] == 1 and at64(dx_cols.target.shape[-2:]) == (6 * 25, 10 * 10)
+    c2i = [k for k in convs if isinstance(k, Col2Im)]
+    assert len(c2i) == 1 and c2i[0].loop is not None and dx_cols.loop is c2i[0].loop  # one image a step
     assert at64(dw.target.shape[-2:]) == (16, 6 * 25) and dw.a.strides[-1] == 1 and dw.b.strides[-2] == 1
     assert at64(dw.a.shape[-1:]) == (64 * 10 * 10,)
 

@@ -1,9 +1,9 @@
-"""Convolution gradients on the LLVM backend over all images at once (nnc/backends/llvm/lower_conv.py):
-the input gradient as one GEMM and one `Col2Im` pass (window.py), the weight gradient as one GEMM of dot
-products over every image's columns (`_weight_gemm`), each against the numpy oracle and against the
-image-by-image forms they replace (lower_conv.MERGED_MAX = 0), over the shape classes that reach them:
-padding that crops the transposed output, kernel dilation, groups, 1-, 2- and 3-d, batch 0, 1 and 5 from
-one compiled code, float32 and float64."""
+"""Convolution gradients on the LLVM backend (nnc/backends/llvm/lower_conv.py): the input gradient as a
+GEMM and a `Col2Im` pass (col2im.py), the weight gradient as one GEMM of dot products over every image's
+columns (`_weight_gemm`, or the forward's columns where they lie), each against the numpy oracle and with
+the weight gradient also image by image (lower_conv.MERGED_MAX = 0), over the shape classes that reach
+them: padding that crops the transposed output, kernel dilation, groups, 1-, 2- and 3-d, batch 0, 1 and
+5 from one compiled code, float32 and float64."""
 from __future__ import annotations
 
 import numpy as np
@@ -72,7 +72,7 @@ def _kernels(case: str):
 
 
 @pytest.mark.parametrize("case", ["groups-col2im", "dilated-col2im", "1d-col2im", "3d-col2im", "long-rows"])
-def test_these_cases_reach_col2im_over_all_images(case):
+def test_these_cases_reach_col2im(case):
     """The added cases exercise what they are named for: one Col2Im kernel for dX."""
     from nnc.backends.llvm.col2im import Col2Im
     assert len([k for k in _kernels(case) if isinstance(k, Col2Im)]) == 1

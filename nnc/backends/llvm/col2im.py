@@ -1,10 +1,10 @@
-"""col2im of all images in one kernel (`Col2Im`, made by lower_conv._col2im_all): the input gradient's
-columns dcols [O, K..., N, I...] (one GEMM over every image) added into y [N, O, H...]: the images in
-parts over the pool (parallel.split_rows: parts fixed by the sizes, so the bits do not depend on the
-thread count), in each part channel by channel, dcols read in order while the part's planes of the
-channel stay in cache, a row as vectors (window.py's `_Vec`). Split over the channels instead it was
-~15% slower on lenet5's conv2 (6 channels in parts of 3), one GEMM and Col2Im per channel slower still (its 25-row products). Importing this module adds its
-emitter to emit.py's EMITTERS.
+"""col2im in one kernel (`Col2Im`, made by lower_conv._col2im_all): an input gradient's columns
+dcols [O, K..., N, I...] (a GEMM's output: one image's in a step loop, or every image's) added into
+y [N, O, H...]: the images in parts over the pool (parallel.split_rows: parts fixed by the sizes, so the
+bits do not depend on the thread count), in each part channel by channel, dcols read in order while the
+part's planes of the channel stay in cache, a row as vectors (window.py's `_Vec`). Split over the
+channels instead it was ~15% slower on lenet5's conv2 over all images (6 channels in parts of 3).
+Importing this module adds its emitter to emit.py's EMITTERS.
 """
 from __future__ import annotations
 
