@@ -143,6 +143,7 @@ def main() -> int:
                       steps_per_epoch=-(-len(full) // batch))
     print(f"# nnc: Trainer built (step and evaluation compiled or loaded from the cache) in "
           f"{time.perf_counter() - began:.1f} s")
+    initial = dict(trainer.params)   # PyTorch starts from these (before nnc's warm-up step)
     first = {k: v[:batch] for k, v in dataset.train.items()}
     began = time.perf_counter()
     trainer.step(**first)   # the executables compile (or load) on their first call: not part of an epoch
@@ -160,7 +161,7 @@ def main() -> int:
         import torch
         for k in (int(t) for t in args.threads.split(",")):
             name = f"PyTorch {torch.__version__} ({k} thread{'s' if k > 1 else ''})"
-            net, opt, schedule = torch_network(dict(trainer.params))
+            net, opt, schedule = torch_network(initial)
             torch.set_num_threads(k)
             torch_epoch(net, opt, schedule, part_of(dataset, 64 / len(dataset)), batch, 0)  # warm up: one step
             contenders[name] = (lambda net, opt, schedule: lambda e: torch_epoch(net, opt, schedule, dataset,
