@@ -1,7 +1,6 @@
 """The Python API of cli.md: nnc.load(path) -> Program; Program.model(name, backend, seed) -> a callable model."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -76,7 +75,7 @@ class Model:
             run, signature = graph, inference_signature(graph)
         self._exe = self.backend.compile(prepare(run, self.backend, signature=signature), signature, device=device)
         # the initial values are this model's alone: a backend that can hold them without a copy does
-        getattr(self._exe, "adopt_state", self._exe.load_state)(_initialize(graph.params, seed))
+        getattr(self._exe, "adopt_state", self._exe.load_state)(initialize(graph.params, seed))
         if run is not graph:
             self._exe.load_state(_counters(seed))
         self._single = graph.outputs[0][0] if len(graph.outputs) == 1 else None  # returned as the array alone
@@ -140,44 +139,6 @@ class Model:
             self._mc.load_state({n: current[n] for n in self._trainable + self._state})
             self._mc_stale = False
         return self._mc
-
-
-PARALLEL_INIT = 1 << 22   # numbers to draw above which the initial values are drawn on two threads
-
-
-def _initialize(params, seed: int) -> dict:
-    """`nnc.init.initialize`, drawn on two threads when there are many numbers (a ResNet-50 has 25.6 million,
-    most of its cached first call): numpy's generators release the GIL while they fill, and each parameter
-    has its own generator, so the values are the same as on one thread. One thread under NNC_THREADS=1."""
-    from .init import initial_value
-    params = list(params)
-    sizes = [int(np.prod([int(d) for d in p.value.type.shape])) for p in params]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if sum(sizes) < PARALLEL_INIT or cores < 2 or os.environ.get("NNC_THREADS") == "1":
-        return initialize(params, seed)
-    import threading
-    out: list = [None] * len(params)
-    shares: list[list[int]] = [[], []]
-    load = [0, 0]
-    for i in sorted(range(len(params)), key=lambda i: -sizes[i]):   # largest first, to the lighter share
-        k = 0 if load[0] <= load[1] else 1
-        shares[k].append(i)
-        load[k] += sizes[i]
-    failed: list[BaseException] = []
-
-    def draw(share: list[int]) -> None:
-        try:
-            for i in share:
-                out[i] = initial_value(params[i], seed)
-        except BaseException as e:  # noqa: BLE001 - raised again by the caller's thread
-            failed.append(e)
-    helper = threading.Thread(target=draw, args=(shares[1],), name="nnc-init", daemon=True)
-    helper.start()
-    draw(shares[0])
-    helper.join()
-    if failed:
-        raise failed[0]
-    return {p.name: a for p, a in zip(params, out)}
 
 
 def _counted(graph):

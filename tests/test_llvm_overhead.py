@@ -165,22 +165,3 @@ def test_initial_parameters_are_held_without_a_copy_and_later_loads_copy(tmp_pat
     view[...] = 7.0
     oracle.params[name] = np.full(w.shape, 2.0, np.float32)
     np.testing.assert_allclose(m(x=x), oracle(x=x), rtol=1e-5, atol=1e-6)
-
-
-def test_initial_values_drawn_on_two_threads_are_the_same_numbers(monkeypatch):
-    import dataclasses
-    import nnc.api as api
-    from nnc.init import initialize
-    from pathlib import Path
-    params = nnc.load(Path(__file__).resolve().parents[1] / "examples" / "lenet5.nn").graph("lenet5").params
-    monkeypatch.setattr(api, "PARALLEL_INIT", 0)
-    monkeypatch.delenv("NNC_THREADS", raising=False)
-    got, want = api._initialize(params, 3), initialize(params, 3)
-    assert list(got) == list(want)
-    for name in want:
-        np.testing.assert_array_equal(got[name], want[name])
-        assert got[name].dtype == want[name].dtype
-    bad = list(params)
-    bad[-1] = dataclasses.replace(bad[-1], init="bogus")
-    with pytest.raises(ValueError, match="bogus"):
-        api._initialize(bad, 3)
