@@ -15,10 +15,10 @@ gradient as one with batch and channels swapped and the output gradient as the k
   the columns are stored [n, P, Cg·K] and the GEMM is dot products along Cg·K.
 - col2im (stride 1, and an input dilation or the output's columns O·K·I fewer than half the input's
   Cin·K·P: input gradients): dcols[n, (c, k), i] = Σ_o w[c, o, k] · x[n, o, i], one GEMM per image over
-  the input's positions i (no padded copy, no zeros multiplied: for lenet5's conv2 70% of the FLOPs and a
-  fifth of the data of im2col on the padded gradient), then added into y one kernel position at a time,
-  y[n, c, i·ld + lo − k·rd] += dcols[n, c, k, i]: without input dilation as one contiguous range of the
-  full output flattened (`_scatter_flat`), else over the range of i that lands inside (`_scatter_strided`).
+  the input's positions i (no padded copy, no zeros multiplied: for lenet5's conv2 half the FLOPs and a
+  fifth of the data of im2col on the padded gradient), then added into y, y[n, c, i·ld + lo − k·rd] +=
+  dcols[n, c, k, i]: without input dilation by one `Col2Im` kernel (col2im.py), else one add per kernel
+  position over the range of i that lands inside (`_scatter_strided`).
 - col2im without input dilation (`_col2im_all`): per image and group a GEMM over the image's positions
   and one `Col2Im` pass (col2im.py) while the columns are in cache (no widened rows, no zeros
   multiplied, no add kernel per kernel position); small ones over all images at once.
@@ -286,13 +286,14 @@ def _per_image(lw, elements) -> bool:
 
 
 def _col2im(lw, node: Node, x: Expr, w: Expr) -> Expr:
-    """Per group and image: dcols = Wᵀ·x (one GEMM over the input's positions), then per kernel position
-    one add of dcols' slice into y (zeroed first)."""
+    """Without input dilation `_col2im_all`; with one (the input gradient of a strided convolution), per
+    group and image dcols = Wᵀ·x (one GEMM over the input's positions), then per kernel position one add of
+    dcols' slice into y (zeroed first) over the input positions that land inside (`_scatter_strided`)."""
     vid = node.outputs[0]
     dtype, shape = lw.dtype(vid), lw.shape(vid)
     sp = len(shape) - 2
     n, cin = x.shape[:2]
-    in_sp, out_sp = tuple(x.shape[2:]), tuple(shape[2:])
+    in_sp = tuple(x.shape[2:])
     groups = node.attr("groups", 1)
     o, cg = w.shape[:2]                       # w [O, Cg, K...]: O output channels, Cg = Cin / groups
     kernel = tuple(w.shape[2:])
@@ -301,32 +302,15 @@ def _col2im(lw, node: Node, x: Expr, w: Expr) -> Expr:
     lo = tuple(p[0] for p in node.attr("padding"))
     if all(d == 1 for d in ld):
         return _col2im_all(lw, vid, x, w, kernel, rd, ld, lo)
-    extent = tuple((k - 1) * r + 1 for k, r in zip(kernel, rd))
-    flat = all(d == 1 for d in ld)
-    # flat (no input dilation): x's rows widened with zeros to the full output's width F = I + E - 1 (all
-    # axes but the first), so that each kernel position's contribution is ONE contiguous range of the
-    # full output flattened, a zero column landing where a real one would spill into the next row
-    full = tuple(i + e - 1 for i, e in zip(in_sp, extent))
-    src_sp = (in_sp[0],) + full[1:] if flat else in_sp
-    if flat and src_sp != in_sp:  # zeros, then x (computed here when it is an expression) into the rows
-        wide = lw.new_buf(dtype, (n, cin) + src_sp)
-        lw.emit(Store(wide.load(), L.broadcast(Const(0.0, dtype, ()), wide.shape)))
-        inner = wide.load()
-        for d in range(1, sp):
-            inner = L.sub_axis(inner, 2 + d, 0, in_sp[d])
-        lw.emit(Store(inner, x))
-        x = wide.load()
-    else:
-        x = lw.contiguous(x)
-    it = L.numel(src_sp)
+    x = lw.contiguous(x)
+    it = L.numel(in_sp)
     # A [O, K..., Cg] contiguous: each group's rows (o, k) hold the weights of one output channel and
     # kernel position over the group's input channels
     wt = lw.contiguous(L.transpose(w, (0,) + tuple(range(2, 2 + sp)) + (1,)))
     per = _per_image(lw, o * kt * it)  # large columns: one image's at a time (as im2col's)
     nb = 1 if per else n
-    dcols = lw.new_buf(dtype, (nb, o) + kernel + src_sp)
-    # the result, zeroed: y, or (flat) the full output yf [N, O, F...] that y is a crop of
-    out = lw.new_buf(dtype, (n, o) + full) if flat else lw.new_buf(dtype, shape, vid)
+    dcols = lw.new_buf(dtype, (nb, o) + kernel + in_sp)
+    out = lw.new_buf(dtype, shape, vid)
     lw.emit(Store(out.load(), L.broadcast(Const(0.0, dtype, ()), out.shape)))
     per_out = L.numel(out.shape[1:])
 
@@ -336,26 +320,14 @@ def _col2im(lw, node: Node, x: Expr, w: Expr) -> Expr:
             b = Load(x.buf, (nb, cg, it), (cin * it, it, 1), x.offset + i * cin * it + g * cg * it)
             lw.emit(Matmul(Load(dcols, (nb, og * kt, it), (o * kt * it, it, 1), g * og * kt * it), a, b))
         target_all = Load(out, (nb,) + tuple(out.shape[1:]), L.contiguous_strides(out.shape), i * per_out)
-        if flat:
-            _scatter_flat(lw, dtype, target_all, dcols, kernel, rd, it)
-        else:
-            _scatter_strided(lw, dtype, target_all, lambda k: L.view(
-                dcols.load(), (nb, o) + in_sp, _pick(2, sp, k), (0, 0) + k + (0,) * sp), kernel, rd, ld, lo, in_sp)
+        _scatter_strided(lw, dtype, target_all, lambda k: L.view(
+            dcols.load(), (nb, o) + in_sp, _pick(2, sp, k), (0, 0) + k + (0,) * sp), kernel, rd, ld, lo, in_sp)
     if per:
         with lw.loop(n) as i:
             body(i)
     else:
         body(0)
-    if not flat:
-        return out.load()
-    # y[h] = yf[h + E − 1 − lo]: a view when inside yf, else padded with zeros
-    shift = tuple(e - 1 - a for e, a in zip(extent, lo))
-    if all(0 <= c and c + h <= f for c, h, f in zip(shift, out_sp, full)):
-        y = out.load()
-        for d in range(sp):
-            y = L.sub_axis(y, 2 + d, shift[d], out_sp[d])
-        return lw.materialize(y, vid) if lw.outputs.get(vid) else y
-    return lw.materialize(L.Pad(out.load(), tuple(shape), (0, 0) + tuple(-c for c in shift), 0.0), vid)
+    return out.load()
 
 
 def _col2im_all(lw, vid: int, x: Expr, w: Expr, kernel: tuple, rd: tuple, ld: tuple, lo: tuple) -> Expr:
@@ -400,20 +372,6 @@ def _col2im_all(lw, vid: int, x: Expr, w: Expr, kernel: tuple, rd: tuple, ld: tu
         lw.emit(Matmul(Load(dcols, (1, og * kt, cols), (0, cols, 1), g * og * kt * cols), a, b))
     lw.emit(Col2Im(out.load(), dcols.load(), kernel, tuple(rd), tuple(lo)))
     return out.load()
-
-
-def _scatter_flat(lw, dtype: str, yf: Load, dcols, kernel: tuple, rd: tuple, it: int) -> None:
-    """yf [nb, O, F...] += each kernel position's slice of dcols [nb, O, K..., it], as one contiguous
-    range of yf flattened (position f = i + (K − 1 − k)·rd): one vectorised add per kernel position."""
-    nb, o = yf.shape[:2]
-    full = tuple(yf.shape[2:])
-    lf, kt = L.numel(full), L.numel(kernel)
-    fstrides = L.contiguous_strides(full)
-    for j, k in enumerate(itertools.product(*(range(s) for s in kernel))):
-        off = sum((kd - 1 - kk) * r * st for kd, kk, r, st in zip(kernel, k, rd, fstrides))
-        target = Load(yf.buf, (nb, o, it), (o * lf, lf, 1), yf.offset + off)
-        src = Load(dcols, (nb, o, it), (o * kt * it, kt * it, 1), j * it)
-        lw.emit(Store(target, Map("add", (target, src), dtype, (nb, o, it))))
 
 
 def _scatter_strided(lw, dtype: str, y: Load, pick, kernel: tuple, rd: tuple, ld: tuple, lo: tuple,
