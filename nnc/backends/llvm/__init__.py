@@ -5,8 +5,11 @@
     lower.py       the lowering table, primitive → expressions and kernels, with fusion of elementwise chains
     fuse.py        multi-output fusion: related same-shaped Stores as one loop (an optimiser's update)
     lower_pool.py  pooling's lowerings; window.py emits its kernels (vector rows, the gradient as a Store)
+    conv_forward.py  forward convs by Winograd F(2x2,3x3), every image's columns in one GEMM, or
+                   column-strided im2col, where measured faster than lower_conv.py's im2col + GEMM
     plan.py        the memory plan: one arena, buffers reused by liveness, laid out per binding of sizes
     emit.py        LLVM IR: one function per kernel, one entry point `nnc_run(ptr args)` (the slot contract)
+    share.py       kernels alike but for their buffers (ResNet's repeated blocks): one function, emitted once
     nest.py        Store and Reduce nests over merged axes; reductions along a kept inner axis
     parallel.py    split_rows: a large kernel's outer axis in parts over the pool, fixed by the sizes
     scalar.py      the elementwise scalar table and reduction steps

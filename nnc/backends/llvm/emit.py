@@ -395,9 +395,10 @@ def emit_module(kernels: list[Kernel], n_args: int, triple: str, data_layout: st
     arena, sizes, offsets = slot(n_args), slot(n_args + 3), slot(n_args + 4)
     index = {id(buf): j for j, buf in enumerate(scratch)}
     loop_vars = list(dict.fromkeys(k.loop.var for k in kernels if k.loop is not None))
-    slots = {name: k for k, name in enumerate(list(symbols) + loop_vars)}
-    if loop_vars:  # the kernels' sizes array: the symbols, then the step loops' variables
-        local = b.alloca(I64, size=ir.Constant(I64, len(slots)))
+    slots = {name: k for k, name in enumerate(symbols)}
+    slots.update({var: len(symbols) for var in loop_vars})  # step loops never nest: one slot (share.py)
+    if loop_vars:  # the kernels' sizes array: the symbols, then the step loop's variable
+        local = b.alloca(I64, size=ir.Constant(I64, len(symbols) + 1))
         for k in range(len(symbols)):
             src = b.gep(sizes, [ir.Constant(I64, k)], source_etype=I64)
             b.store(b.load(src, typ=I64), b.gep(local, [ir.Constant(I64, k)], source_etype=I64))
@@ -413,16 +414,23 @@ def emit_module(kernels: list[Kernel], n_args: int, triple: str, data_layout: st
                 base[id(buf)] = b.gep(arena, [off], source_etype=I8)
         return base[id(buf)]
 
+    from .share import alias, kernel_key
+    emitted: dict = {}   # kernel_key -> the function emitted for it
     calls = []  # (kernel index, function, buffers), every pointer computed in the entry block
     for n, kern in enumerate(kernels):
         shape_size = numel(kern.target.shape)
         if isinstance(shape_size, int) and shape_size == 0 and not isinstance(kern, Matmul):
             continue
         bufs = kernel_buffers(kern)
-        k = KernelBuilder(module, f"k{n}_{_ident(kern.origin)}", bufs, slots)
-        EMITTERS[type(kern)](k, kern)
-        k.finish()
-        calls.append((n, kern, k.fn, [pointer(x) for x in bufs]))
+        key, name = kernel_key(kern, bufs), f"k{n}_{_ident(kern.origin)}"
+        if key is not None and key in emitted:  # the same code on other buffers: one function (share.py)
+            fn = alias(module, name, emitted[key])
+        else:
+            k = KernelBuilder(module, name, bufs, slots)
+            EMITTERS[type(kern)](k, kern)
+            k.finish()
+            fn = emitted[key] = k.fn
+        calls.append((n, kern, fn, [pointer(x) for x in bufs]))
 
     if profile:
         clock = ir.Function(module, ir.FunctionType(I64, []), name="llvm.readcyclecounter")
