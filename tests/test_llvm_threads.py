@@ -133,6 +133,29 @@ def test_emit_pool_once_per_module():
         threads.emit_pool(m2)
 
 
+def test_a_cached_pool_loads_without_generating_its_ir(tmp_path, monkeypatch):
+    """The pool's object is keyed by its generators' source and the host: the second lookup is a cache hit
+    that never emits the IR, and it is the same code as the IR compiled and cached by its text."""
+    from nnc.backends.llvm import target as T
+    monkeypatch.setenv("NNC_CACHE_DIR", str(tmp_path))
+    h = T.host()
+    first, hit = threads.pool_object(h)
+    assert not hit
+    module = ir.Module(name="nnc_pool")
+    module.triple = h.triple
+    threads.emit_pool(module, h.triple)
+    assert first == T.optimise_and_emit(str(module), T.machine(h, 3), 3)
+
+    def no_ir(*args, **kwargs):
+        raise AssertionError("the pool's IR was generated on a cache hit")
+    monkeypatch.setattr(threads, "emit_pool", no_ir)
+    again, hit = threads.pool_object(h)
+    assert hit and again == first
+    monkeypatch.setattr(threads, "_source_digest", lambda: None)   # no sources: keyed by the IR, generated
+    with pytest.raises(AssertionError, match="generated on a cache hit"):
+        threads.pool_object(h)
+
+
 def run_script(body: str, timeout: float) -> subprocess.CompletedProcess:
     """`body` in a fresh Python process with the tasks module loaded as `t`; a hang fails by timeout."""
     script = textwrap.dedent("""

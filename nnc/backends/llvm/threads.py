@@ -159,14 +159,45 @@ def process_pool(host=None) -> Pool:
 _build_lock = threading.Lock()
 
 
-def _build(host) -> Pool:
+def _source_digest() -> str | None:
+    """A hash of the pool's generators (this file and pool_ir.py); None without sources (a frozen install)."""
+    import hashlib
+    from pathlib import Path
+    here, digest = Path(__file__).resolve().parent, hashlib.sha256(b"nnc_pool")
+    try:
+        for name in ("threads.py", "pool_ir.py"):
+            digest.update((here / name).read_bytes())
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def pool_object(h) -> tuple[bytes, bool]:
+    """The pool's object code for host `h`, and whether it came from the disk cache. Keyed by its
+    generators' source and the host (not its IR): a cached pool loads without generating the IR only to
+    hash it (~5 ms of a cached first call). Without sources, keyed by the IR as any object."""
+    from ... import cache
     from . import target as T
-    h = host or T.host()
+    source = _source_digest()
+    key = None if source is None else T.cache_key("", h, 3, digest=f"pool:{source}:{h.triple}")
+    if key is not None:
+        hit = cache.get(T.NAMESPACE, key)
+        if hit is not None:
+            return hit, True
     module = ir.Module(name="nnc_pool")
     module.triple = h.triple
     emit_pool(module, h.triple)
-    obj, _ = T.compile_object(str(module), h, 3)
-    pool = Pool(T.Loaded(obj, h))
+    if key is None:
+        return T.compile_object(str(module), h, 3)
+    obj = T.optimise_and_emit(str(module), T.machine(h, 3), 3)
+    cache.put(T.NAMESPACE, key, obj)
+    return obj, False
+
+
+def _build(host) -> Pool:
+    from . import target as T
+    h = host or T.host()
+    pool = Pool(T.Loaded(pool_object(h)[0], h))
     pool.set_threads(threads_setting())
     publish(pool)
     return pool
