@@ -41,7 +41,7 @@ from typing import Mapping
 
 from ...ir.graph import Graph
 from ..base import BackendUnavailable, Signature
-from .lower import LOWERINGS, unsupported, what, where
+from .supported import OPS, unsupported, what, where
 
 
 class NotLowered(BackendUnavailable):
@@ -59,7 +59,7 @@ class BadThreads(BackendUnavailable):
 class LlvmBackend:
     name = "llvm"
     devices = ("cpu",)
-    primitives = frozenset(LOWERINGS)
+    primitives = OPS   # lower.py's table, imported only when a graph is lowered (supported.py)
 
     @property
     def graph_passes(self):

@@ -11,8 +11,9 @@ reshape of a non-contiguous view). So `dense + bias + relu`, a softmax's `x - ma
 from Philox and each new value of an optimiser update become one loop, and transpose, broadcast, slice
 and reverse are only strides.
 
-`LOWERINGS` is the table; `unsupported(graph)` names the first node it cannot lower (the backend
-refuses at compile time with the op and its `.nn` line).
+`LOWERINGS` is the table; `unsupported(graph)` (supported.py, which the backend imports without this
+module) names the first node it cannot lower (the backend refuses at compile time with the op and its
+`.nn` line).
 """
 from __future__ import annotations
 
@@ -27,11 +28,7 @@ from .loops import Buf, Const, Expr, Kernel, Load, Map, Matmul, Reduce, Store
 from .lower_conv import lower_conv
 from .lower_pool import lower_pool_backward, lower_reduce_window, window_pick
 from .recurrent import lower_recurrent, lower_recurrent_backward
-
-UNARY = ("neg", "exp", "log", "sqrt", "tanh", "sigmoid", "abs", "sign", "cos")
-BINARY = ("add", "sub", "mul", "div", "maximum", "minimum", "pow")
-FLOAT_ONLY = {"exp", "log", "sqrt", "tanh", "sigmoid", "cos", "div", "pow", "conv", "reduce_window",
-              "select_and_scatter_add", "pool_select", "rnn", "lstm", "gru", "recurrent_backward"}
+from .supported import BINARY, UNARY, where
 
 
 class Lowering:
@@ -180,35 +177,6 @@ def _merge(chains: list[tuple[Node, ...]], order: dict[int, int]) -> tuple[Node,
 
 class Unsupported(Exception):
     """A node this backend cannot lower (yet)."""
-
-
-def where(node: Node) -> str:
-    span = node.span
-    if span is None:
-        return node.path
-    return f"line {span.line}" + (f" of {span.file}" if getattr(span, "file", None) else "")
-
-
-def what(graph: Graph, node: Node) -> str:
-    """The op as a refusal names it: `div`, or `div on i64` where only its integer form is missing."""
-    dtype = graph.type_of(node.outputs[0]).dtype if node.outputs else ""
-    if node.op == "recurrent_backward":
-        return f"recurrent_backward of {node.attr('kind')}"
-    if node.op in LOWERINGS and node.op in FLOAT_ONLY and dtype not in ("f32", "f64"):
-        return f"{node.op} on {dtype}"
-    return node.op
-
-
-def unsupported(graph: Graph) -> Node | None:
-    """The first node the table cannot lower, or None."""
-    for node in graph.nodes:
-        if node.op not in LOWERINGS:
-            return node
-        if node.op in FLOAT_ONLY and graph.type_of(node.outputs[0]).dtype not in ("f32", "f64"):
-            return node
-        if len(node.outputs) != 1 and node.op not in ("rnn", "lstm", "gru", "recurrent_backward"):
-            return node
-    return None
 
 
 # -- the table ---------------------------------------------------------------------------------------
