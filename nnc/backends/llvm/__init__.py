@@ -3,6 +3,7 @@
     loops.py       the loop-level layer: buffers, index expressions, kernels (no LLVM in it)
     dims.py        run-time sizes: `Poly` (a polynomial over the size symbols), `NeedsConcrete`
     lower.py       the lowering table, primitive → expressions and kernels, with fusion of elementwise chains
+    supported.py   the table's op names and the compile-time refusal, without importing lower.py (cached compiles)
     fuse.py        multi-output fusion: related same-shaped Stores as one loop (an optimiser's update)
     lower_pool.py  pooling's lowerings; window.py emits its kernels (vector rows, the gradient as a Store)
     conv_forward.py  forward convs by Winograd F(2x2,3x3), every image's columns in one GEMM, or
