@@ -156,6 +156,7 @@ CASES: dict[str, list[tuple]] = {
     "dropout": [([f(N, 4)], {"p": 0.3}, {})],
     "dropout_mask": [([f(N, 40), i(), i()], {"p": 0.3, "stream": 2}, {})],
     "batchnorm": [([f(N, 3, 2, 2)], {}, {"x4": positive}), ([f(2, 3)], {"eps": 0.1}, {"x4": positive})],
+    "batchnorm_train": [([f(N, 3, 2, 2), f(3), f(3)], {}, {}), ([f(4, 3), f(3), f(3)], {"eps": 0.1}, {})],
     "mse": [([f(N, 3), f(N, 3)], {}, {}), ([f(2, 3), f()], {"reduction": "sum"}, {})],
     "l1_loss": [([f(N, 3), f(N, 3)], {}, {}), ([f(2, 3), f()], {"reduction": "sum"}, {})],
     "bce": [([f(N, 3), f(N, 3)], {}, {"x0": wide, "x1": unit}), ([f(4), f()], {"reduction": "sum"}, {"x1": unit})],

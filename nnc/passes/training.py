@@ -109,13 +109,8 @@ def training_mode(graph: Graph) -> tuple[Graph, dict[str, int]]:
             x, w, b, running_mean, running_var = ins
             rank = x.type.rank
             axes = (0,) + tuple(range(2, rank))
-            view = (1, -1) + (1,) * (rank - 2)
-            mean = emit("mean", x, axis=axes, keepdims=True)
-            centred = emit("sub", x, mean)
-            var = emit("mean", emit("mul", centred, centred), axis=axes, keepdims=True)
-            inv = emit("div", emit.const(1.0), emit("sqrt", emit("add", var, emit.const(node.attr("eps")))))
-            y = emit("add", emit("mul", emit("mul", centred, inv), emit("reshape", w, shape=view)),
-                     emit("reshape", b, shape=view))
+            # one op for its closed-form gradient (nnc/ops/batchnorm_train.py): two reductions, one pass
+            y, mean, var = emit("batchnorm_train", x, w, b, eps=node.attr("eps"))
             m = node.attr("momentum")
             n = emit("size", x, axis=axes)
             unbiased = emit("mul", var, emit("div", n, emit("sub", n, emit.const(1.0))))
