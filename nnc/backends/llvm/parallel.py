@@ -10,6 +10,25 @@ split over kept axes only (each output is summed by one part, in order), and the
 those of one thread. Parts hold about `PART` elements of work; below `MIN_WORK` there is one part and the
 nest runs in the kernel itself (no call); with run-time sizes the kernel tests that at run time.
 
+The threshold, measured with bench/parallel_threshold.py (29 Nov, this 2-core machine; kernel time from the
+`profile` cycle counts; one piece ÷ split on 2 threads, medians of 9 alternating blocks, in brackets the
+fastest; `x + y`, `tanh(x)`, and an Adam-like update fused into one kernel of three stores):
+
+    elements        2^15         2^16         2^17         2^18         2^19
+    quiet (08:21, both cores idle at the start, load average 1.4):
+    x + y       1.86 (1.70)  1.91 (1.96)  2.11 (2.08)  2.00 (2.00)  1.94 (1.98)   one piece 4.0 .. 77.5 µs
+    tanh        1.90 (1.99)  0.99 (1.89)  1.59 (1.91)  1.62 (1.92)  1.84 (1.87)   24.3 .. 380 µs
+    adam        1.16 (1.13)  1.43 (1.44)  1.62 (1.58)  2.16 (2.13)  1.76 (1.81)   11.4 .. 238 µs
+    another session busy on the other core (08:17, load 2.1): 0.68-1.08 (fastest blocks 0.8-2.3)
+    load 3.6-5 (07:39, 07:48): 0.2-1.0 (x + y at 2^19: 76 -> 328 µs, a part waiting on a preempted thread);
+    1.0-1.4 only at 2^21-2^22
+
+Splitting pays from 2^15 when the second core is free and loses up to 4x when it is not. MIN_WORK = 2^17
+(it was 2^19, set under load): 1.6-2.2x there on a quiet machine, and below it a kernel takes under about
+60 µs, where a sleeping worker's wake-up (about 57 µs, docs/backends.md §3) can cost what the split saves.
+PART = 2^16 (2^14..2^17 measured alike, 07:19): two parts at the threshold. MIN_WORK >= PART always (a
+kernel of less than PART work would get no part).
+
 Usage from an emitter: `split_rows(k, rows, work, emit_rows)` where `emit_rows(kb, lo, hi)` emits the nest
 with its first axis over [lo, hi) into builder `kb` (`kb.nest(shape, body, rows=(lo, hi))`); lo and hi are
 None when the kernel runs in one piece (the whole axis: `rows=None`).
@@ -24,7 +43,7 @@ from .dims import Dim, Poly
 from .emit import I64, PTR, KernelBuilder
 
 PART = 1 << 16       # elements of work per part
-MIN_WORK = 1 << 19   # below this a kernel runs in one piece (measured, docs/backends.md "Fusion and parallel loops")
+MIN_WORK = 1 << 17   # below this a kernel runs in one piece (measured: the module docstring)
 
 
 def parts_of(rows: int, work: int) -> tuple[int, int]:
