@@ -7,7 +7,7 @@ gives four full-size reductions and three full-size stores per layer (x − mean
 the mean's), where the closed form needs two reductions (Σg and Σg·x̂, which are the bias's and weight's
 gradients anyway) and one pass for dx = w/σ·(g − Σg/n − x̂·Σg·x̂/n). On a CPU these layers are
 bound by memory traffic, so the passes are the cost (Fashion-MNIST's step: about a third of its
-batchnorm backward). The forward decomposes into exactly what training_mode emitted before.
+batchnorm backward). The forward computes what training_mode's primitives did, one stored pass fewer.
 """
 from ._numpy import np
 
@@ -76,17 +76,17 @@ def vjp(e, ins, outs, gs, a):
 
 
 def decompose(e, ins, out_types, a):
-    """mean, x − mean, the mean of its squares, (x − mean)·(1/sqrt(var + eps))·w + b: the primitives
-    training_mode emitted before this op existed, so the forward's kernels are the same."""
+    """mean, x − mean, the mean of its squares, (x − mean)·(1/sqrt(var + eps))·w + b: the values
+    training_mode's primitives computed before this op existed. x − mean is emitted once per use, so each
+    use computes it on the fly: as one value read twice it was stored, a full-size pass of its own."""
     from ._prims import const, mean
     x, w, b = ins
     rank = x.type.rank
     axes, view = _axes(rank), _view(rank)
     m = mean(e, x, axes, True)
-    centred = e("sub", x, m)
-    var = mean(e, e("mul", centred, centred), axes, True)
+    var = mean(e, e("mul", e("sub", x, m), e("sub", x, m)), axes, True)
     inv = e("div", const(e, 1.0, x), e("sqrt", e("add", var, const(e, a["eps"], x))))
-    y = e("add", e("mul", e("mul", centred, inv), e("reshape", w, shape=view)), e("reshape", b, shape=view))
+    y = e("add", e("mul", e("mul", e("sub", x, m), inv), e("reshape", w, shape=view)), e("reshape", b, shape=view))
     return [y, m, var]
 
 
