@@ -64,9 +64,11 @@ class LlvmBackend:
 
     @property
     def graph_passes(self):
-        """Passes before decompose (nnc/passes/pipeline.py): batchnorm folded into the layer before it."""
+        """Passes before decompose (nnc/passes/pipeline.py): batchnorm folded into the layer before it, then
+        the Winograd convs' filter transform as a graph op (conv_forward.winograd_filters: hoisted in inference)."""
         from ...passes.fold_batchnorm import fold_batchnorm
-        return (("fold_batchnorm", fold_batchnorm),)
+        from .conv_forward import winograd_filters
+        return (("fold_batchnorm", fold_batchnorm), ("winograd_filters", winograd_filters))
 
     def available(self, device: str = "cpu") -> str | None:
         return None if device == "cpu" else f"the llvm backend runs on the cpu only, not {device}"

@@ -10,7 +10,9 @@ three lowerings below, or None to leave the node to im2col/col2im. All use only 
   conv2: a 16×100×150 product is too small to split over the threads or to fill the 6×64 tiles). The
   result [O, N, P] is returned as a view [N, O, P] (the consumer reads it where it lies).
 - Winograd F(2×2, 3×3) (`_winograd`, Lavin & Gray 2016): a 3×3 stride-1 convolution as 16 GEMMs
-  M[ξν] = U[ξν] · V[ξν] with U = G·w·Gᵀ [16, O, C] (the filters, transformed per call) and
+  M[ξν] = U[ξν] · V[ξν] with U = G·w·Gᵀ [16, O, C] (the filters transformed: the graph pass
+  `winograd_filters` writes such a conv as conv_winograd(x, winograd_filter(w)), two internal ops of
+  nnc/ops, so that in inference the transform of parameters runs once per load, nnc/passes/hoist.py) and
   V = Bᵀ·d·B [16, C, N·T] (4×4 input tiles d at stride 2, T tiles), then y = Aᵀ·M·A per 2×2 output tile:
   2.25× fewer multiply-adds than the direct product. Taken where measured faster (`winograd_pays`):
   channels at least WINO_MIN_CHANNELS and filters (O·C) at most WINO_MAX_FILTER (their per-call transform
@@ -237,30 +239,42 @@ def _batched(lw, node: Node, x: Expr, w: Expr) -> Expr:
 
 
 def _winograd(lw, node: Node, x: Expr, w: Expr) -> Expr:
-    """F(2×2, 3×3): U = G·w·Gᵀ (per call), V = Bᵀ·d·B per 4×4 tile d (image by image when large),
-    16 GEMMs M = U·V, y = Aᵀ·M·A per 2×2 output tile."""
-    vid = node.outputs[0]
-    dtype, shape = lw.dtype(vid), lw.shape(vid)
-    n, c = x.shape[:2]
-    o = w.shape[0]
-    h, wd = shape[2:]
-    th, tw = -(-h // 2), -(-wd // 2)
-    t = th * tw
-    lo = tuple(p[0] for p in node.attr("padding"))
-    xp = _split_columns(lw, x, lo, 2 * th + 2, tw + 1)   # [N, C, Hp, 2, Wp/2]
-    hp, half = xp.shape[2], xp.shape[4]
-
-    # U[ξν, o, c] = Σ_ab G[ξ, a] G[ν, b] w[o, c, a, b], as r = G·w first (shared by the four ν)
+    """F(2×2, 3×3) of a conv node whose filters were not transformed ahead (a graph the pass
+    `winograd_filters` did not see): U = G·w·Gᵀ per call, then `_winograd_main`."""
     w = lw.contiguous(w)
+    o, c = w.shape[:2]
     su = _slab(o * c)
-    u = lw.new_buf(dtype, (16, su))
-    oc = (o, c)
+    u = lw.new_buf(w.dtype, (16, su))
+    _filter_transform(lw, w, u, su)
+    return _winograd_main(lw, node, x, Load(u, (16, o, c), (su, c, 1), 0))
+
+
+def _filter_transform(lw, w: Load, u, su: int) -> None:
+    """U[ξν, o, c] = Σ_ab G[ξ, a] G[ν, b] w[o, c, a, b] into buffer u (slab ξν at ξν·su), as r = G·w first
+    (shared by the four ν): one Store writing the 16 slabs."""
+    o, c = w.shape[:2]
+    dtype, oc = w.dtype, (o, c)
     wk = [[L.view(w, oc, ((1, 0), (0, 1), (0, 0), (0, 0)), (0, 0, a, b)) for b in range(3)] for a in range(3)]
     r = [[_combine([G[xi][a] for a in range(3)], [wk[a][b] for a in range(3)], dtype, oc) for b in range(3)]
          for xi in range(4)]
     pairs = [(Load(u, oc, (c, 1), (4 * xi + nu) * su), _combine(G[nu], r[xi], dtype, oc))
              for xi in range(4) for nu in range(4)]
     lw.emit(Store(pairs[0][0], pairs[0][1], "", tuple(pairs[1:])))
+
+
+def _winograd_main(lw, node: Node, x: Expr, u: Load) -> Expr:
+    """F(2×2, 3×3) from transformed filters u [16, O, C] (a Load, each slab contiguous): V = Bᵀ·d·B per
+    4×4 tile d (image by image when large), 16 GEMMs M = U·V, y = Aᵀ·M·A per 2×2 output tile."""
+    vid = node.outputs[0]
+    dtype, shape = lw.dtype(vid), lw.shape(vid)
+    n, c = x.shape[:2]
+    o = u.shape[1]
+    h, wd = shape[2:]
+    th, tw = -(-h // 2), -(-wd // 2)
+    t = th * tw
+    lo = tuple(p[0] for p in node.attr("padding"))
+    xp = _split_columns(lw, x, lo, 2 * th + 2, tw + 1)   # [N, C, Hp, 2, Wp/2]
+    hp, half = xp.shape[2], xp.shape[4]
 
     per = lw.step_loop is None and hint(16 * c * t) >= PER_IMAGE
     nb = 1 if per else n
@@ -282,8 +296,7 @@ def _winograd(lw, node: Node, x: Expr, w: Expr) -> Expr:
         pairs = [(Load(v, sh, vs, (4 * xi + nu) * sv), _combine(BT[nu], rows[xi], dtype, sh))
                  for xi in range(4) for nu in range(4)]
         lw.emit(Store(pairs[0][0], pairs[0][1], "", tuple(pairs[1:])))
-        lw.emit(Matmul(Load(m, (16, o, nb * t), (sm, nb * t, 1), 0), Load(u, (16, o, c), (su, c, 1), 0),
-                       Load(v, (16, c, nb * t), (sv, nb * t, 1), 0)))
+        lw.emit(Matmul(Load(m, (16, o, nb * t), (sm, nb * t, 1), 0), u, Load(v, (16, c, nb * t), (sv, nb * t, 1), 0)))
         # y[n, o, 2th + a, 2tw + b] = Σ_ξν Aᵀ[a, ξ] Aᵀ[b, ν] M[ξν, o, n, th, tw], as Aᵀ·M first
         so = (o, nb, th, tw)   # channels outermost: the axis split over the threads
         mk = [[Load(m, so, (nb * th * tw, th * tw, tw, 1), (4 * xi + nu) * sm) for nu in range(4)]
@@ -302,3 +315,60 @@ def _winograd(lw, node: Node, x: Expr, w: Expr) -> Expr:
     if (hy, wy) != (h, wd):
         y = L.sub_axis(L.sub_axis(y, 2, 0, h), 3, 0, wd)
     return y
+
+
+# -- the filter transform as a graph op: hoisted to load time in inference graphs ----------------------
+
+def winograd_filters(graph):
+    """The llvm backend's graph pass: every conv Winograd would lower (`winograd_node`) written as
+    conv_winograd(x, winograd_filter(w)) (nnc/ops), so that where w comes from parameters alone the
+    transform U = G·w·Gᵀ is computed once per load (nnc/passes/hoist.py) instead of on every call (ResNet-18's
+    stage-3 filters: 185 of the layer's 1044 µs). The graph is decomposed to primitives first (the convs
+    are conv2d layers before); the kernels per call are the same as without the pass."""
+    if not ENABLED:
+        return graph
+    from ...passes.decompose import decompose
+    from ...passes.rewrite import rewrite
+    from . import BACKEND
+    graph = decompose(graph, BACKEND.primitives)
+    todo = {id(n) for n in graph.nodes if winograd_node(graph, n)}
+    if not todo:
+        return graph
+
+    def replace(emit, node, ins):
+        if id(node) not in todo:
+            return None
+        u = emit.resolved("winograd_filter", ins[1])
+        return [emit.resolved("conv_winograd", ins[0], u, padding=tuple(tuple(p) for p in node.attr("padding")))]
+    return rewrite(graph, replace)[0]
+
+
+def winograd_node(graph, node: Node) -> bool:
+    """Whether lower_forward would take F(2×2, 3×3) for this graph node (the same tests, on its types)."""
+    if node.op != "conv" or len(node.inputs) != 2:
+        return False
+    x, w, y = graph.type_of(node.inputs[0]), graph.type_of(node.inputs[1]), graph.type_of(node.outputs[0])
+    if y.dtype not in ("f32", "f64") or x.rank != 4 or any(d != 1 for d in node.attr("lhs_dilation")):
+        return False
+    if any(a < 0 for pair in node.attr("padding") for a in pair):
+        return False
+    if not all(isinstance(s, int) for s in tuple(x.shape[1:]) + tuple(w.shape) + tuple(y.shape[1:])):
+        return False
+    return winograd_fits(node, w.shape) and winograd_pays(x.shape[1], w.shape[0])
+
+
+def lower_winograd_filter(lw, node: Node, xs: list) -> Expr:
+    """winograd_filter(w): U [16, O, C] into the node's buffer (the prepare step's output when hoisted)."""
+    w = lw.contiguous(xs[0])
+    o, c = w.shape[:2]
+    u = lw.new_buf(w.dtype, (16, o, c), node.outputs[0])
+    _filter_transform(lw, w, u, o * c)
+    return u.load()
+
+
+def lower_conv_winograd(lw, node: Node, xs: list) -> Expr:
+    """conv_winograd(x, u): F(2×2, 3×3) from the transformed filters u [16, O, C]."""
+    return _winograd_main(lw, node, xs[0], lw.contiguous(xs[1]))
+
+
+LOWERINGS = {"winograd_filter": lower_winograd_filter, "conv_winograd": lower_conv_winograd}

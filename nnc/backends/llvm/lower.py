@@ -25,6 +25,7 @@ from ...ir.graph import Graph, Node
 from . import loops as L
 from .dims import Dim, Poly, hint, of_graph
 from .loops import Buf, Const, Expr, Kernel, Load, Map, Matmul, Reduce, Store
+from .conv_forward import LOWERINGS as WINOGRAD_LOWERINGS
 from .lower_conv import lower_conv
 from .lower_pool import lower_pool_backward, lower_reduce_window, window_pick
 from .recurrent import lower_recurrent, lower_recurrent_backward
@@ -349,7 +350,7 @@ LOWERINGS: dict[str, Callable] = {
     "gather": _gather, "scatter_add": _scatter_add,
     "rnn": lower_recurrent, "lstm": lower_recurrent, "gru": lower_recurrent,
     "recurrent_backward": lower_recurrent_backward,
-    "conv": lower_conv, "reduce_window": lower_reduce_window,
+    "conv": lower_conv, "reduce_window": lower_reduce_window, **WINOGRAD_LOWERINGS,
     "select_and_scatter_add": window_pick("scatter"), "pool_select": window_pick("select"),
     "pool_backward": lower_pool_backward,
 }

@@ -13,12 +13,13 @@ from ...ir.graph import Graph, Node
 UNARY = ("neg", "exp", "log", "sqrt", "tanh", "sigmoid", "abs", "sign", "cos")
 BINARY = ("add", "sub", "mul", "div", "maximum", "minimum", "pow")
 FLOAT_ONLY = {"exp", "log", "sqrt", "tanh", "sigmoid", "cos", "div", "pow", "conv", "reduce_window",
-              "select_and_scatter_add", "pool_select", "rnn", "lstm", "gru", "recurrent_backward"}
+              "select_and_scatter_add", "pool_select", "rnn", "lstm", "gru", "recurrent_backward",
+              "winograd_filter", "conv_winograd"}
 OPS = frozenset(UNARY + BINARY + (
     "compare", "where", "cast", "constant", "size", "iota", "sum", "max", "argmax", "matmul", "reshape",
     "reshape_like", "broadcast_to", "transpose", "slice", "reverse", "pad", "concat", "random_uniform", "gather",
     "scatter_add", "rnn", "lstm", "gru", "recurrent_backward", "conv", "reduce_window", "select_and_scatter_add",
-    "pool_select", "pool_backward"))
+    "pool_select", "pool_backward", "winograd_filter", "conv_winograd"))
 
 
 def where(node: Node) -> str:
