@@ -68,7 +68,7 @@ def _touches(k: Kernel) -> set[int]:
 
 def _merge(g: Kernel, kern: Store, between: list[Kernel], order) -> Store | None:
     """g and kern as one Store (g's stores first), or None when that is not allowed or not useful."""
-    if not _fusable(g) or tuple(g.target.shape) != tuple(kern.target.shape):
+    if tuple(g.target.shape) != tuple(kern.target.shape) or not _fusable(g):   # the cheap test first
         return None
     targets = {id(t.buf): (t, x) for t, x in g.stores}
     own = _writes(g)
