@@ -29,15 +29,31 @@ STEP_PREFIX = "@s"   # lower.py's step-loop variables: @s0, @s1, ...
 ENABLED = os.environ.get("NNC_SHARE_KERNELS", "1") != "0"   # NNC_SHARE_KERNELS=0: every kernel its own code
 
 
+_FIELDS: dict[type, tuple[str, ...] | None] = {}
+
+
+def _fields(cls: type) -> tuple[str, ...] | None:
+    """A dataclass's field names but `origin` (None for any other class), once per class."""
+    if cls not in _FIELDS:
+        _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls) if f.name != "origin") \
+            if dataclasses.is_dataclass(cls) else None
+    return _FIELDS[cls]
+
+
 class _Opaque(Exception):
     """A value kernel_key cannot describe."""
 
 
 def kernel_key(kern: Kernel, bufs: list[Buf]) -> tuple | None:
-    """A hashable description of everything emitting `kern` depends on, buffers by position in `bufs`."""
+    """A hashable description of everything emitting `kern` depends on, buffers by position in `bufs`.
+    Expressions are DAGs (a Winograd transform's 16 outputs share their partial sums): each node is
+    described once, in a table, and referred to by its place there (so the key is as large as the DAG and
+    two kernels match only where they share subexpressions alike, which the emitter's memo follows)."""
     if not ENABLED:
         return None
     where = {id(b): i for i, b in enumerate(bufs)}
+    seen: dict[int, int] = {}
+    table: list = []
 
     def key(v):
         if isinstance(v, Buf):
@@ -52,15 +68,21 @@ def kernel_key(kern: Kernel, bufs: list[Buf]) -> tuple | None:
         if isinstance(v, _PLAIN):
             return (type(v).__name__, v)
         if isinstance(v, (tuple, list)):
+            if all(type(x) is int for x in v):   # shapes, strides: as they are (no bool, no float)
+                return ("i",) + tuple(v)
             return ("t",) + tuple(key(x) for x in v)
         if isinstance(v, dict):
             return ("d",) + tuple(sorted((str(a), key(b)) for a, b in v.items()))
-        if dataclasses.is_dataclass(v) and not isinstance(v, type):
-            return (type(v).__name__,) + tuple(key(getattr(v, f.name)) for f in dataclasses.fields(v)
-                                               if f.name != "origin")
+        names = _fields(type(v))
+        if names is not None:
+            if id(v) not in seen:
+                desc = (type(v).__name__,) + tuple(key(getattr(v, name)) for name in names)
+                seen[id(v)] = len(table)
+                table.append(desc)
+            return ("@", seen[id(v)])
         raise _Opaque
     try:
-        return key(kern)
+        return key(kern), tuple(table)
     except (_Opaque, TypeError):
         return None
 
