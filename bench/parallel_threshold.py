@@ -1,19 +1,22 @@
 """Where splitting an elementwise kernel over the thread pool starts to pay (parallel.py's MIN_WORK, PART).
 
 parallel.py splits a Store/Reduce kernel's outer axis into parts of about PART elements run through
-`nnc_parallel_for` once its work reaches MIN_WORK elements. This measures, in one process, elementwise
-kernels of 2^14..2^22 elements compiled three ways: in one piece (MIN_WORK above every size), split in parts
-of PART elements (at most half the kernel, so there are two parts at least) on 1 thread, and the same split on
-2 threads (the pool's `set_threads`), alternating the
-contenders in blocks and taking medians (docs/backends.md §5). Times are the kernels' own, from the
-`profile` option's cycle counts (the pool's dispatch and waits included; the Python call and the output
-arrays' allocation, which page-faults at these sizes, left out: inside a step the arena is warm). Kernels: `x + y` (memory-bound: two loads,
-one store), `tanh(x)` (vmath.py's straight-line IR: about 30 flops an element) and an Adam-like fused update
-(`m' = .9m + .1g`, `v' = .999v + .001g²`, `p' = p - lr·m'/(√v' + ε)`: five loads, three stores, a sqrt and
-a division). The last column, one piece ÷ 2 threads, is the speed-up of splitting; MIN_WORK should sit where
-it stays above 1 on a quiet machine. --parts also times PART = 2^14, 2^15, 2^17 at 2 threads.
+`nnc_parallel_for` once its work reaches MIN_WORK elements. This measures, in one process, elementwise kernels
+of 2^14..2^22 elements compiled three ways: in one piece (MIN_WORK above every size), split in parts of PART
+elements (at most half the kernel, so there are two parts at least) on 1 thread, and the same split on 2
+threads (the pool's `set_threads`), alternating the contenders in blocks and taking medians (docs/backends.md
+§5). Times are the kernels' own, from the `profile` option's cycle counts (the pool's dispatch and waits
+included; the Python call and the output arrays' allocation, which page-faults at these sizes, left out:
+inside a step the arena is warm). Kernels: `x + y` (memory-bound: two loads, one store), `tanh(x)` (vmath.py's
+straight-line IR: about 30 flops an element) and an Adam-like fused update (`m' = .9m + .1g`, `v' = .999v +
+.001g²`, `p' = p - lr·m'/(√v' + ε)`: five loads, three stores, a sqrt and a division). Each cell is the median
+(and, in brackets, the fastest) of the rounds: on a shared machine the fastest block is the one least
+disturbed. The last column, one piece ÷ 2 threads, is the speed-up of splitting; MIN_WORK should sit where it
+stays above 1 on a quiet machine. --parts also times PART = 2^14, 2^15, 2^17 at 2 threads.
 
-    python bench/parallel_threshold.py [--rounds 7] [--parts] [--sizes 14,16,18,19,20,22]
+    python bench/parallel_threshold.py [--rounds 9] [--parts] [--sizes 15,16,17,18,19] [--kernels add,tanh,adam]
+
+The table in parallel.py's docstring came from `--rounds 9 --sizes 15,16,17,18,19` with both cores idle.
 """
 from __future__ import annotations
 
@@ -110,9 +113,10 @@ def main() -> int:
                     model(**feeds)
                     times[h].append(kernel_seconds(model, feeds, calls) * 1e6)
             med = {h: statistics.median(t) for h, t in times.items()}
-            cells = " | ".join(f"{med[h]:.1f}" for h in head)
-            print(f"| {name} | 2^{log2} | {cells} | {med['one piece'] / med['split, 2 threads']:.2f}× |",
-                  flush=True)
+            least = {h: min(t) for h, t in times.items()}
+            cells = " | ".join(f"{med[h]:.1f} ({least[h]:.1f})" for h in head)
+            print(f"| {name} | 2^{log2} | {cells} | {med['one piece'] / med['split, 2 threads']:.2f}× "
+                  f"({least['one piece'] / least['split, 2 threads']:.2f}×) |", flush=True)
     pool.set_threads(None)
     print(f"# load average {os.getloadavg()[0]:.2f}")
     return 0
