@@ -358,8 +358,10 @@ def winograd_node(graph, node: Node) -> bool:
 
 
 def lower_winograd_filter(lw, node: Node, xs: list) -> Expr:
-    """winograd_filter(w): U [16, O, C] into the node's buffer (the prepare step's output when hoisted)."""
-    w = lw.contiguous(xs[0])
+    """winograd_filter(w): U [16, O, C] into the node's buffer (the prepare step's output when hoisted). A
+    cheap w (a folded batchnorm's w·scale) is computed where read, not stored first: one kernel less to
+    compile per filter shape (each 12-13 ms of LLVM at ResNet's sizes)."""
+    w = xs[0] if L.cost(xs[0]) <= RECOMPUTE else lw.contiguous(xs[0])
     o, c = w.shape[:2]
     u = lw.new_buf(w.dtype, (16, o, c), node.outputs[0])
     _filter_transform(lw, w, u, o * c)
