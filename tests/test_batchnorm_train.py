@@ -102,3 +102,18 @@ def test_models_with_batchnorm_train_on_llvm_as_the_oracle_does(tmp_path, monkey
         np.testing.assert_allclose(fast.params[name], value, rtol=1e-3, atol=1e-5, err_msg=name)
     for name, value in ref.state.items():
         np.testing.assert_allclose(fast.state[name], value, rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+def test_the_gradient_before_the_first_conv_is_stored_as_its_weight_gradient_reads_it():
+    """lower_conv._relayout: batchnorm's input gradient, stored by one elementwise kernel and read by nothing
+    else yet, is written [C, N, H, W] for the first conv's weight-gradient GEMM (no transposed copy of
+    [N, C, H, W]); the step above checks its values against the oracle."""
+    pytest.importorskip("llvmlite")
+    from nnc.backends.llvm import report as R
+    from nnc.compiler import check_file
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    r = R.train_report(check_file(root / "examples" / "fashion_cnn.nn").trains["fashion"], batch=4)
+    copies = [k for k in r.kernels if k.kind == "Store" and k.ops == ("transpose", "conv")
+              and any(line == 9 for _, line in k.lines)]
+    assert [k.loops for k in copies] == [(1, 4, 28, 28)]  # only the image's, not the 32x4x28x28 gradient

@@ -78,7 +78,7 @@ def _transposed(node: Node, x: Expr, w: Expr, shape: tuple) -> bool:
 def _im2col(lw, node: Node, x: Expr, w: Expr) -> Expr:
     """Per group: the columns (a `Window` stored once) and a GEMM with the weights as A, so the output
     lands in NCHW order without a transpose."""
-    w = _contiguous_once(lw, w)
+    w = _contiguous_once(lw, w, (x,))
     vid = node.outputs[0]
     dtype, shape = lw.dtype(vid), lw.shape(vid)
     sp = len(shape) - 2
@@ -152,13 +152,17 @@ def _im2col(lw, node: Node, x: Expr, w: Expr) -> Expr:
     return buf.load()
 
 
-def _contiguous_once(lw, x: Expr) -> Load:
+def _contiguous_once(lw, x: Expr, others: tuple = ()) -> Load:
     """lw.contiguous(x), but a strided view of a buffer copied once per lowering: an input gradient's
     transposed output gradient [O, N, I...] is also its weight gradient's A (lenet5's conv2: two copies of
-    16x64x10x10). The copy is reused only while no later kernel wrote the buffer, outside step loops."""
+    16x64x10x10). The copy is reused only while no later kernel wrote the buffer, outside step loops.
+    `others`: expressions the caller still reads as they are (`_relayout` leaves their buffers alone)."""
     if not isinstance(x, Load) or x.contiguous or lw.step_loop is not None:
         return lw.contiguous(x)
     memo = lw.__dict__.setdefault("conv_copies", {})
+    relaid = None if any(b is x.buf for e in others for b in L.leaves(e)) else _relayout(lw, x, memo)
+    if relaid is not None:
+        return relaid
     key = (id(x.buf), x.offset, tuple(x.shape), tuple(x.strides))
     hit = memo.get(key)
     if hit is not None:
@@ -170,6 +174,59 @@ def _contiguous_once(lw, x: Expr) -> Load:
     copy = lw.contiguous(x)
     memo[key] = (copy, len(lw.kernels))
     return copy
+
+
+def _relayout(lw, x: Load, memo: dict) -> Load | None:
+    """x, a permuted view of a whole scratch buffer that one earlier Store wrote contiguously and nothing
+    has read since, made contiguous by having that Store write in x's order instead: its target becomes the
+    strided view, and the values in lw.env reading the buffer (permuted views of it) read it there. No copy:
+    the output gradient an elementwise kernel just made (batchnorm's backward before fashion_cnn's first
+    conv) is stored [C, N, H, W] for the weight gradient's GEMM, where it was stored [N, C, H, W] and copied
+    transposed (6.4 MB each way). None where any other kernel touches the buffer, a value reads it other
+    than as a permuted view, or a step loop or a graph output is involved."""
+    buf = x.buf
+    if not any(b is buf for b in lw.scratch) or any(id(buf) == key[0] for key in memo):
+        return None
+    touching = [j for j, k in enumerate(lw.kernels)
+                if any(t.buf is buf for t, _ in (k.stores if isinstance(k, Store) else ((k.target, None),)))
+                or any(b is buf for b in k.reads())]
+    if len(touching) != 1:
+        return None
+    k = lw.kernels[touching[0]]
+    t = k.target
+    if not isinstance(k, Store) or k.more or k.loop is not None or k.when is not None or t.buf is not buf or \
+            difference(t.offset, 0) != 0 or not t.contiguous or \
+            difference(L.numel(t.shape), L.numel(buf.shape)) != 0:
+        return None
+    perm = _axes_of(x, t)
+    views = {vid: _axes_of(v, t) for vid, v in lw.env.items() if any(b is buf for b in L.leaves(v))}
+    if perm is None or any(p is None for p in views.values()) or \
+            any(any(b is buf for b in L.leaves(v)) for v in lw.ahead.values()):
+        return None
+    want = L.contiguous_strides(tuple(x.shape))
+    strides = [0] * len(perm)
+    for a, j in enumerate(perm):
+        strides[j] = want[a]
+    k.target = Load(buf, tuple(t.shape), tuple(strides), 0)
+    for vid, axes in views.items():
+        v = lw.env[vid]
+        lw.env[vid] = Load(buf, tuple(v.shape), tuple(strides[j] for j in axes), 0)
+    return Load(buf, tuple(x.shape), want, 0)
+
+
+def _axes_of(v, t: Load) -> list[int] | None:
+    """For a Load v that reads t's buffer as a permutation of t's axes (offset 0), t's axis behind each of
+    v's axes (the same size and stride); None for anything else."""
+    if not isinstance(v, Load) or v.buf is not t.buf or difference(v.offset, 0) != 0 or len(v.shape) != len(t.shape):
+        return None
+    axes: list[int] = []
+    for size, stride in zip(v.shape, v.strides):
+        match = [j for j, (s2, st2) in enumerate(zip(t.shape, t.strides))
+                 if j not in axes and difference(s2, size) == 0 and difference(st2, stride) == 0]
+        if len(match) != 1:
+            return None
+        axes.append(match[0])
+    return axes
 
 
 def _weight_gradient(n, cg, kt, pt) -> bool:
