@@ -425,10 +425,12 @@ class LlvmExecutable:
 
     def _sync(self, v: Variant) -> None:
         """Point the variant at the current stateful buffers (they swap after each committed update)."""
+        # once per training step, over every held buffer (83 for fashion_cnn): _fast_addr's 0.3 µs each, not 1.6
+        ptrs, slot, out_slot = v.ptrs, self._slot, self._out_slot
         for name, a in self._values.items():
-            v.ptrs[self._slot[name]] = _addr(a)
+            ptrs[slot[name]] = _fast_addr(a)
         for out, a in self._spare.items():
-            v.ptrs[self._out_slot[out]] = _addr(a)
+            ptrs[out_slot[out]] = _fast_addr(a)
         v.generation = self._generation
 
     def _feeds(self, feeds: dict) -> tuple[list[np.ndarray], dict[str, int]]:
