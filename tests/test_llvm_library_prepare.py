@@ -12,7 +12,6 @@ import ctypes
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ import pytest
 pytest.importorskip("llvmlite")
 
 import nnc  # noqa: E402
+from test_llvm_library import cache, nnc_cli  # noqa: E402,F401  (the same CLI runner and private cache fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 CC = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc") or shutil.which("clang")
@@ -45,18 +45,6 @@ model convbn {
   output logits = x -> global_avgpool -> flatten -> dense(10)
 }
 """
-
-
-def nnc_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nnc", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("NNC_CACHE_DIR", str(tmp_path_factory.mktemp("nnc-cache")))
-        yield
 
 
 @pytest.fixture(scope="module")

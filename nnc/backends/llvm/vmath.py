@@ -52,17 +52,23 @@ def exp_f32(b: ir.IRBuilder, module: ir.Module, x: ir.Value) -> ir.Value:
     p = _poly(b, r, [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1,
                      5.0000001201e-1])
     y = b.fadd(b.fadd(b.fmul(b.fmul(p, r), r), r), _c(1.0))
-    # 2^n for n in [-126, 128] as 2^(n>>1) · 2^(n - n>>1): both factors' exponent fields stay normal
-    ni = b.fptosi(n, I32)
-    n1 = b.ashr(ni, ir.Constant(I32, 1))
-    n2 = b.sub(ni, n1)
-
-    def pow2(e):
-        return b.bitcast(b.shl(b.add(e, ir.Constant(I32, 127)), ir.Constant(I32, 23)), F32)
-    out = b.fmul(b.fmul(y, pow2(n1)), pow2(n2))
+    out = _times_pow2(b, y, n, F32)
     out = b.select(b.fcmp_ordered(">", x, _c(hi)), _c(float("inf")), out)
     out = b.select(b.fcmp_ordered("<", x, _c(lo)), _c(0.0), out)
     return b.select(b.fcmp_unordered("!=", x, x), x, out)
+
+def _times_pow2(b: ir.IRBuilder, y: ir.Value, n: ir.Value, ty) -> ir.Value:
+    """y · 2^n (n a whole number held as a float) as y · 2^(n>>1) · 2^(n - n>>1): both factors' exponent
+    fields stay normal over exp's whole range (f32 n in [-126, 128]), so a denormal result is rounded once."""
+    it, bias, bits = (I32, 127, 23) if ty is F32 else (I64, 1023, 52)
+    ni = b.fptosi(n, it)
+    n1 = b.ashr(ni, ir.Constant(it, 1))
+    n2 = b.sub(ni, n1)
+
+    def pow2(e):
+        return b.bitcast(b.shl(b.add(e, ir.Constant(it, bias)), ir.Constant(it, bits)), ty)
+    return b.fmul(b.fmul(y, pow2(n1)), pow2(n2))
+
 
 
 def tanh_f32(b: ir.IRBuilder, module: ir.Module, x: ir.Value) -> ir.Value:
@@ -160,13 +166,7 @@ def exp_f64(b: ir.IRBuilder, module: ir.Module, x: ir.Value) -> ir.Value:
     p = b.fmul(r, _poly(b, rr, _EXP_P, F64))
     q = b.fdiv(p, b.fsub(_poly(b, rr, _EXP_Q, F64), p))
     y = b.fadd(_c(1.0, F64), b.fmul(_c(2.0, F64), q))
-    ni = b.fptosi(n, I64)
-    n1 = b.ashr(ni, ir.Constant(I64, 1))
-    n2 = b.sub(ni, n1)
-
-    def pow2(e):
-        return b.bitcast(b.shl(b.add(e, ir.Constant(I64, 1023)), ir.Constant(I64, 52)), F64)
-    out = b.fmul(b.fmul(y, pow2(n1)), pow2(n2))
+    out = _times_pow2(b, y, n, F64)
     return b.select(b.fcmp_unordered("!=", x, x), x, out)
 
 
