@@ -416,3 +416,29 @@ def test_a_dot_tile_sums_each_output_as_a_single_column_does(dtype, cpu, m, n):
         col = np.ascontiguousarray(w[j:j + 1])
         fn(m, 1, k, a.ctypes.data, k, 1, col.ctypes.data, 1, k, alone.ctypes.data, 1, 0, None, 0)
         np.testing.assert_array_equal(whole[:, j], alone[:, 0])
+
+
+@pytest.mark.parametrize("dtype", ["f32", "f64"])
+@pytest.mark.parametrize("m, n, k", [(203, 37, 1500), (256, 10, 784), (97, 21, 3000)])
+def test_the_dot_paths_row_blocks_leave_every_row_as_computed_alone(dtype, m, n, k):
+    """At large M the dot path runs A's rows in blocks of about L.DOT_A_BYTES (here 3-6 blocks, the last
+    short): numpy's numbers, and each row's bits are those of that row computed alone (one block), on one
+    thread and on two."""
+    assert m * k * np.dtype(NP[dtype]).itemsize > 2 * L.DOT_A_BYTES
+    rng = np.random.default_rng(m + n + k)
+    a = rng.uniform(-1, 1, size=(m, k)).astype(NP[dtype])
+    w = rng.uniform(-1, 1, size=(n, k)).astype(NP[dtype])   # B = wᵀ: columns contiguous along k
+    whole = np.zeros((m, n), NP[dtype])
+    fn = gemm(dtype, None)
+    fn(m, n, k, a.ctypes.data, k, 1, w.ctypes.data, 1, k, whole.ctypes.data, n, 0, None, 0)
+    want = a.astype(np.float64) @ w.T.astype(np.float64)
+    np.testing.assert_allclose(whole, want, rtol=1e-4, atol=1e-4 * np.sqrt(k))
+    for i in range(m):
+        alone = np.zeros((1, n), NP[dtype])
+        row = np.ascontiguousarray(a[i:i + 1])
+        fn(1, n, k, row.ctypes.data, k, 1, w.ctypes.data, 1, k, alone.ctypes.data, n, 0, None, 0)
+        np.testing.assert_array_equal(whole[i], alone[0])
+    for count in (1, 2):
+        got, _ = run_threads(count, m, n, k, dtype, tb=True)
+        serial, _ = run(m, n, k, dtype, tb=True)
+        np.testing.assert_array_equal(got, serial)

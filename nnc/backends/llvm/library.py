@@ -22,8 +22,10 @@ Paths (../shared/docs/backends.md §3 is the measured recipe; docs/backends.md h
 - dot, A's rows and B's columns contiguous along k (B = Wᵀ of a dense weight W[out, in], convolution
   weight gradients; microkernel.dot_tile): 4×4 tiles of per-output vector accumulators along k, the 16
   reduced together (microkernel.hsum_many); one row of C (batch 1) in 1×16 tiles, 16 rows of W streamed
-  at once; k in blocks of KC_DOT (block 0 stored, each next added in order). Measured faster than packing B at every M
-  tried (64: 514 against 689 µs; 256 and 1024³ equal) and 3.6-10× the packed path at M = 1..16.
+  at once; k in blocks of KC_DOT (block 0 stored, each next added in order), rows of A in blocks of about
+  DOT_A_BYTES (each block over all columns: it stays in L2 while B's columns pass; large M, batch 256).
+  Measured faster than packing B at every M tried (64: 514 against 689 µs; 256: 1955 against 2356 µs
+  with the row blocks; 1024³ equal) and 3.6-10× the packed path at M = 1..16.
 - packed, B column-strided otherwise (Goto blocking): per NC columns and KC = 256 rows of k (equal blocks), B is
   packed into NR-wide panels (kc × NR, in L2), then per MR rows A is packed into one panel (in L1) and the
   MR×NR micro-kernel runs along the B panels; partial A panels run the 8/4/2/1-row kernels, partial B
@@ -62,6 +64,8 @@ KC_DIRECT = 512          # rows of k per block on the direct path
 DIRECT_M = 1 << 62          # rows up to which B (rows contiguous) is read in place: packing never paid
 DOT_M = 1 << 62          # rows up to which A rows and B columns contiguous along k take the dot path
 KC_DOT = 1024            # elements of k per block on the dot path (a multiple of every vector width)
+DOT_A_BYTES = 256 * 1024 # bytes of A per row block on the dot path (a quarter of a 1 MB L2): [256x784]·Wᵀ
+                         # 2031 -> 1955 µs, [256x512]·Wᵀ 1297 -> 1253 µs on one thread (same bits)
 ALIGN = 64
 DTYPES = ("f32", "f64")
 POOL = "pool"            # the thread pool's part of the library (threads.py)
@@ -253,19 +257,28 @@ def _dot_path(e: Emitter, b: ir.IRBuilder, dots, args, beta0, cols: int = DOT_CO
         beta = b.or_(beta0, b.zext(b.icmp_signed(">", pc, zero), I64))
         ap, bp = e.gep(b, a, pc), e.gep(b, bm, pc)
 
-        def tiles(cols, j0):
-            def rows_at(i0):
-                r = smin(b, _c(rows), b.sub(m, i0))
-                fns = {rr: f for (rr, cc), f in dots.items() if cc == cols}
-                _by_rows(b, r, fns, [kc, e.gep(b, ap, b.mul(i0, rsa)), rsa, e.gep(b, bp, b.mul(j0, csb)), csb,
-                                     e.gep(b, c, b.add(b.mul(i0, ldc), j0)), ldc, beta])
-            loop(b, zero, m, rows, rows_at, "ti")
-        loop(b, zero, nfull, cols, lambda j0: tiles(cols, j0), "tj")
-        start = nfull
-        if cols != DOT_COLS:   # the one-row path's last columns: DOT_COLS at a time, then one at a time
-            start = b.sub(n, b.srem(n, _c(DOT_COLS)))
-            loop(b, nfull, start, DOT_COLS, lambda j0: tiles(DOT_COLS, j0), "tm")
-        loop(b, start, n, 1, lambda j0: tiles(1, j0), "tl")
+        # rows of A in equal blocks of about DOT_A_BYTES (a multiple of the tile's rows), each block
+        # over all columns: the block stays in L2 while B's columns stream past it
+        per = smin(b, m, b.mul(_ceil(b, _c(DOT_A_BYTES), b.mul(kc, _c(e.g.size * rows))), _c(rows)))
+        mstep = b.mul(_ceil(b, _ceil(b, m, _ceil(b, m, per)), _c(rows)), _c(rows))
+
+        def row_block(ib):
+            iend = smin(b, m, b.add(ib, mstep))
+
+            def tiles(cols, j0):
+                def rows_at(i0):
+                    r = smin(b, _c(rows), b.sub(iend, i0))
+                    fns = {rr: f for (rr, cc), f in dots.items() if cc == cols}
+                    _by_rows(b, r, fns, [kc, e.gep(b, ap, b.mul(i0, rsa)), rsa, e.gep(b, bp, b.mul(j0, csb)),
+                                         csb, e.gep(b, c, b.add(b.mul(i0, ldc), j0)), ldc, beta])
+                loop(b, ib, iend, rows, rows_at, "ti")
+            loop(b, zero, nfull, cols, lambda j0: tiles(cols, j0), "tj")
+            start = nfull
+            if cols != DOT_COLS:   # the one-row path's last columns: DOT_COLS at a time, then one at a time
+                start = b.sub(n, b.srem(n, _c(DOT_COLS)))
+                loop(b, nfull, start, DOT_COLS, lambda j0: tiles(DOT_COLS, j0), "tm")
+            loop(b, start, n, 1, lambda j0: tiles(1, j0), "tl")
+        loop(b, zero, m, mstep, row_block, "tb")
     loop(b, zero, k, kstep, depth, "tk")
 
 
@@ -434,7 +447,8 @@ def cache_key(h, dtype: str, pic: bool) -> str:
     CPU, features), the element type, the relocation model and the tuning constants."""
     from .target import GENERATOR
     version = ".".join(str(v) for v in llvm.llvm_version_info)
-    tuning = f"{KC},{NC_BYTES},{KC_DIRECT},{GEMV_DOT_COLS},{DIRECT_M},{GEMV_M},{DOT_M},{KC_DOT},{sorted(TILE.items())}"
+    tuning = (f"{KC},{NC_BYTES},{KC_DIRECT},{GEMV_DOT_COLS},{DIRECT_M},{GEMV_M},{DOT_M},{KC_DOT},{DOT_A_BYTES},"
+              f"{sorted(TILE.items())}")
     return cache.make_key(VERSION, _source_digest(), GENERATOR, llvmlite.__version__, version, h.triple, h.cpu,
                           h.features, dtype, "pic" if pic else "jit", tuning)
 
