@@ -40,7 +40,9 @@ SHAPES = {  # name: (M, N, K), or (M, N, K, A transposed, B transposed)
     "mlp1T": (1, 512, 784, False, True),       # batch-1 dense with W[out, in] as it is stored
     "mlp3T": (3, 512, 784, False, True),
     "mlp64T": (64, 512, 784, False, True),     # the MLP's forward layer 1 in training
-    "mlp256T": (256, 512, 784, False, True),   # its batch-256 inference
+    "mlp256T": (256, 512, 784, False, True),   # its batch-256 inference (cpu_speed's mlp256 row), layer 1
+    "mlp256h_T": (256, 512, 512, False, True),  # ... layer 2
+    "mlp256o_T": (256, 10, 512, False, True),   # ... the 10-class layer
     "mlp64dwtA": (512, 784, 64, True, False),   # its weight gradient dYᵀ·X
     "mlp64h_T": (64, 512, 512, False, True),    # the MLP's forward layer 2 in training (x·Wᵀ)
     "mlp64h_dwtA": (512, 512, 64, True, False),  # its weight gradient
