@@ -24,8 +24,8 @@ Paths (../shared/docs/backends.md §3 is the measured recipe; docs/backends.md h
   reduced together (microkernel.hsum_many); one row of C (batch 1) in 1×16 tiles, 16 rows of W streamed
   at once; k in blocks of KC_DOT (block 0 stored, each next added in order), rows of A in blocks of about
   DOT_A_BYTES (each block over all columns: it stays in L2 while B's columns pass; large M, batch 256).
-  Measured faster than packing B at every M tried (64: 514 against 689 µs; 256: 1955 against 2356 µs
-  with the row blocks; 1024³ equal) and 3.6-10× the packed path at M = 1..16.
+  Measured faster than packing B at every M tried (64: 514 against 689 µs; 256: 2222 against 2356 µs
+  on one thread, load 1.7; 1024³ equal) and 3.6-10× the packed path at M = 1..16.
 - packed, B column-strided otherwise (Goto blocking): per NC columns and KC = 256 rows of k (equal blocks), B is
   packed into NR-wide panels (kc × NR, in L2), then per MR rows A is packed into one panel (in L1) and the
   MR×NR micro-kernel runs along the B panels; partial A panels run the 8/4/2/1-row kernels, partial B
@@ -65,7 +65,8 @@ DIRECT_M = 1 << 62          # rows up to which B (rows contiguous) is read in pl
 DOT_M = 1 << 62          # rows up to which A rows and B columns contiguous along k take the dot path
 KC_DOT = 1024            # elements of k per block on the dot path (a multiple of every vector width)
 DOT_A_BYTES = 256 * 1024 # bytes of A per row block on the dot path (a quarter of a 1 MB L2): [256x784]·Wᵀ
-                         # 2031 -> 1955 µs, [256x512]·Wᵀ 1297 -> 1253 µs on one thread (same bits)
+                         # 1957-2031 -> 1941-1955 µs on one thread, 984 -> 970 µs on two (64-512 KB equal;
+                         # load 0.9-1.5, so within about the noise); same bits
 ALIGN = 64
 DTYPES = ("f32", "f64")
 POOL = "pool"            # the thread pool's part of the library (threads.py)
