@@ -32,8 +32,9 @@ def test_check_and_stats(capsys):
     assert out["diagnostics"] == []
     assert out["models"]["fashion_cnn"]["outputs"]["logits"]["shape"] == ["N", 10]
     stats = _json(capsys, "stats", EXAMPLE, "--format", "json")["models"]["fashion_cnn"]
-    # conv 1->32 (320) + bn (64) + conv 32->64 (18,496) + bn (128) + dense 3136->128 (401,536) + dense 128->10
-    assert stats["params"] == 320 + 64 + 18_496 + 128 + 401_536 + 1_290
+    # conv 1->32 without bias (288: batchnorm follows) + bn (64) + conv 32->64 without bias (18,432) + bn (128)
+    # + dense 3136->128 (401,536) + dense 128->10
+    assert stats["params"] == 288 + 64 + 18_432 + 128 + 401_536 + 1_290
     assert stats["macs"] == 28 * 28 * 32 * 9 + 14 * 14 * 64 * 32 * 9 + 3136 * 128 + 128 * 10
     shapes = {layer["op"]: layer["output_shape"] for layer in stats["layers"]}
     assert shapes["flatten"] == ["N", 3136]
