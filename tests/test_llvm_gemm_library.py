@@ -359,6 +359,20 @@ def test_small_c_long_k_and_dense_shapes_bit_for_bit_on_one_and_two_threads(shap
         np.testing.assert_array_equal(got, serial)
 
 
+@pytest.mark.parametrize("tb", [True, False])
+@pytest.mark.parametrize("n, k", [(512, 784), (512, 512), (1000, 300), (257, 700), (4096, 64), (130, 1100)])
+def test_one_row_products_are_the_same_bits_on_one_two_and_three_threads(n, k, tb):
+    """Batch 1 (m = 1, the row-update and one-row dot paths): C's columns in parts over 1, 2 and 3 threads
+    (3: parts that do not fall on a power of two); whichever thread or part computes a column, the same
+    bits as the serial function, and numpy's numbers; accumulating too."""
+    for accumulate in (False, True):
+        serial, want = run(1, n, k, tb=tb, accumulate=accumulate, seed=n + k)
+        np.testing.assert_allclose(serial, want, rtol=1e-4 * np.sqrt(k), atol=1e-4 * np.sqrt(k))
+        for count in (1, 2, 3):
+            got, _ = run_threads(count, 1, n, k, tb=tb, accumulate=accumulate, seed=n + k)
+            np.testing.assert_array_equal(got, serial)
+
+
 def test_dense_layers_read_their_weights_in_place_not_through_a_transposing_copy():
     """digits_mlp's dense layers multiply by Wᵀ (W is [out, in]): each is a Matmul kernel reading W where
     it lies; no kernel stores a [in, out] copy of a weight first."""
