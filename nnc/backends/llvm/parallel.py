@@ -29,6 +29,15 @@ Splitting pays from 2^15 when the second core is free and loses up to 4x when it
 PART = 2^16 (2^14..2^17 measured alike, 07:19): two parts at the threshold. MIN_WORK >= PART always (a
 kernel of less than PART work would get no part).
 
+A split Store after a GEMM run on two threads (29 Nov, 09:16, load 1.0-1.5; `nnc stats bench/models/mlp.nn
+--profile --batch 256`): mlp's bias+relu after layer 2 (k3, [256, 512]) took 34-40 µs on two threads, the
+same code after layer 1 (k1) 9.6-10.6, k3 on one thread 12-13. Not the pool's wake-up nor the split: in
+one piece on two threads k3 took 57-68 µs. The arena (plan.py, first fit) puts k3's target on the bytes
+of layer 2's input, which the GEMM just read on both cores (its column parts each read all of A), so
+every store first invalidates the other core's copy; with the arena's reuse switched off (a diagnosis
+only) k3 took 11-18 µs (and k1, then writing cold lines, 25). A fix belongs to the plan (not placing a
+target on bytes the previous kernel read on other cores), not to the split.
+
 Usage from an emitter: `split_rows(k, rows, work, emit_rows)` where `emit_rows(kb, lo, hi)` emits the nest
 with its first axis over [lo, hi) into builder `kb` (`kb.nest(shape, body, rows=(lo, hi))`); lo and hi are
 None when the kernel runs in one piece (the whole axis: `rows=None`).
