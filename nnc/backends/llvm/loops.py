@@ -337,6 +337,10 @@ class Kernel:
     def reads(self) -> list[Buf]:
         raise NotImplementedError
 
+    def targets(self) -> tuple[Load, ...]:
+        """Every place the kernel writes (a Store's `more` targets too)."""
+        return (self.target,)
+
 
 @dataclass(eq=False)
 class Store(Kernel):
@@ -359,6 +363,9 @@ class Store(Kernel):
     def stores(self) -> tuple:
         """Every (target, expr) pair, `target` first."""
         return ((self.target, self.expr),) + tuple(self.more)
+
+    def targets(self) -> tuple[Load, ...]:
+        return (self.target,) + tuple(t for t, _ in self.more)
 
 
 @dataclass(eq=False)

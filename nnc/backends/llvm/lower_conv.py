@@ -122,17 +122,9 @@ def _im2col(lw, node: Node, x: Expr, w: Expr) -> Expr:
 
     def gemms(i, nb, one: bool) -> None:
         cols_shape = (nb, cg) + tuple(kernel) + tuple(out_sp)
-        q = len(cols_shape)
         src = L.sub_axis(x, 0, i, 1) if one else x
         for g in range(groups):
-            mat = [[int(j == 0) for j in range(q)], [int(j == 1) for j in range(q)]]
-            const = [0, g * cg]
-            for d in range(sp):
-                row = [0] * q
-                row[2 + d], row[2 + sp + d] = rd[d], stride[d]
-                mat.append(row)
-                const.append(-lo[d])
-            win = L.Window(src, cols_shape, tuple(map(tuple, mat)), tuple(const), (1, 1) + tuple(ld), 0.0)
+            win = _columns(src, cols_shape, stride, rd, ld, lo, g * cg)
             if by_rows:  # stored as [N, P..., Cg, K...]: B's columns contiguous, dot products along Cg·K
                 cols = lw.new_buf(dtype, (nb,) + tuple(out_sp) + (cg,) + tuple(kernel))
                 perm = (0,) + tuple(range(2 + sp, 2 + 2 * sp)) + (1,) + tuple(range(2, 2 + sp))
@@ -152,6 +144,19 @@ def _im2col(lw, node: Node, x: Expr, w: Expr) -> Expr:
     return buf.load()
 
 
+def _columns(src: Expr, cols_shape: tuple, stride, rd, ld, lo, channel: int = 0) -> L.Window:
+    """im2col's columns cols[n, c, k..., p...] = x̃[n, channel + c, p·stride + k·rd − lo] as a Window over
+    src (x̃: src with `ld − 1` zeros between its elements, 0 outside it)."""
+    q, sp = len(cols_shape), len(cols_shape) // 2 - 1
+    mat = [[int(j == 0) for j in range(q)], [int(j == 1) for j in range(q)]]
+    for d in range(sp):
+        row = [0] * q
+        row[2 + d], row[2 + sp + d] = rd[d], stride[d]
+        mat.append(row)
+    const = (0, channel) + tuple(-a for a in lo)
+    return L.Window(src, cols_shape, tuple(map(tuple, mat)), const, (1, 1) + tuple(ld), 0.0)
+
+
 def _contiguous_once(lw, x: Expr, others: tuple = ()) -> Load:
     """lw.contiguous(x), but a strided view of a buffer copied once per lowering: an input gradient's
     transposed output gradient [O, N, I...] is also its weight gradient's A (lenet5's conv2: two copies of
@@ -168,8 +173,7 @@ def _contiguous_once(lw, x: Expr, others: tuple = ()) -> Load:
     if hit is not None:
         copy, at = hit
         later = lw.kernels[at:]
-        if all(t.buf is not x.buf and t.buf is not copy.buf for k in later
-               for t, _ in (k.stores if isinstance(k, Store) else ((k.target, None),))):
+        if all(t.buf is not x.buf and t.buf is not copy.buf for k in later for t in k.targets()):
             return copy
     copy = lw.contiguous(x)
     memo[key] = (copy, len(lw.kernels))
@@ -188,8 +192,7 @@ def _relayout(lw, x: Load, memo: dict) -> Load | None:
     if not any(b is buf for b in lw.scratch) or any(id(buf) == key[0] for key in memo):
         return None
     touching = [j for j, k in enumerate(lw.kernels)
-                if any(t.buf is buf for t, _ in (k.stores if isinstance(k, Store) else ((k.target, None),)))
-                or any(b is buf for b in k.reads())]
+                if any(t.buf is buf for t in k.targets()) or any(b is buf for b in k.reads())]
     if len(touching) != 1:
         return None
     k = lw.kernels[touching[0]]
@@ -248,14 +251,7 @@ def _weight_gemm(lw, x: Expr, w: Load, kernel: tuple, out_sp: tuple, stride, rd,
     o = w.shape[0]
     sp = len(kernel)
     kt, pt = L.numel(kernel), L.numel(out_sp)
-    cols_shape = (n, cg) + tuple(kernel) + tuple(out_sp)
-    q = len(cols_shape)
-    mat = [[int(j == 0) for j in range(q)], [int(j == 1) for j in range(q)]]
-    for d in range(sp):
-        row = [0] * q
-        row[2 + d], row[2 + sp + d] = rd[d], stride[d]
-        mat.append(row)
-    win = L.Window(x, cols_shape, tuple(map(tuple, mat)), (0, 0) + tuple(-a for a in lo), (1, 1) + tuple(ld), 0.0)
+    win = _columns(x, (n, cg) + tuple(kernel) + tuple(out_sp), stride, rd, ld, lo)
     red = cg * kt
     a = Load(w.buf, (1, o, red), (0, red, 1), w.offset)
     found = _stored_columns(lw, win)
@@ -287,10 +283,11 @@ def _stored_columns(lw, win: L.Window) -> Load | None:
         return None
     coef, const = mine
     shape = tuple(win.shape)
-    written = [t.buf for k in lw.kernels for t, _ in (k.stores if isinstance(k, Store) else ((k.target, None),))]
+    written = [k.targets() for k in lw.kernels]
     for at, k in enumerate(lw.kernels):
         if not isinstance(k, Store) or k.more or k.loop is not None or k.when is not None or \
-                not isinstance(k.expr, L.Window) or any(b is k.target.buf for b in written[at + 1:]):
+                not isinstance(k.expr, L.Window) or \
+                any(t.buf is k.target.buf for later in written[at + 1:] for t in later):
             continue
         if not k.target.contiguous or not isinstance(k.expr.src, Load) or k.expr.src.buf is not win.src.buf:
             continue
