@@ -331,29 +331,25 @@ class LlvmExecutable:
             raise RunError(str(e)) from None
 
     # -- state --------------------------------------------------------------------------------------
-    def load_state(self, values: Mapping[str, np.ndarray]) -> None:
+    def load_state(self, values: Mapping[str, np.ndarray], adopt: bool = False) -> None:
+        """Copy `values` into the buffers the compiled code reads; with `adopt` (adopt_state) an array of the
+        declared dtype, C-contiguous, owning its writeable data becomes the held buffer itself instead."""
         for name, a in checked_state(self._stateful, values).items():
-            np.copyto(self._values[name], a)  # into the buffer the compiled code reads
+            mine = self._values[name]
+            if adopt and a.dtype == mine.dtype and a.flags.c_contiguous and a.flags.owndata and a.flags.writeable:
+                self._values[name] = a
+                self._generation += 1   # the variants point at the new buffer before their next call (_sync)
+            else:
+                np.copyto(mine, a)
             self._loaded.add(name)
         self._ready = all(n in self._loaded for n in self._stateful)
         if self._prepare is not None:
             self._stale = True
 
     def adopt_state(self, values: Mapping[str, np.ndarray]) -> None:
-        """`load_state` for arrays no one else holds (nnc.api's freshly initialised parameters): one of the
-        declared dtype, C-contiguous, owning its writeable data becomes the held buffer itself, no copy (a
-        VGG-16 has 0.55 GB of parameters); any other is copied as load_state does."""
-        for name, a in checked_state(self._stateful, values).items():
-            mine = self._values[name]
-            if a.dtype == mine.dtype and a.flags.c_contiguous and a.flags.owndata and a.flags.writeable:
-                self._values[name] = a
-            else:
-                np.copyto(mine, a)
-            self._loaded.add(name)
-        self._generation += 1   # the variants point at the new buffers before their next call (_sync)
-        self._ready = all(n in self._loaded for n in self._stateful)
-        if self._prepare is not None:
-            self._stale = True
+        """`load_state` for arrays no one else holds (nnc.api's freshly initialised parameters): no copy of
+        those it can hold as they are (a VGG-16 has 0.55 GB of parameters); any other is copied."""
+        self.load_state(values, adopt=True)
 
     def state(self) -> dict[str, np.ndarray]:
         return {name: a.copy() for name, a in self._values.items() if name not in self._derived}
