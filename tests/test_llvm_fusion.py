@@ -13,11 +13,9 @@ from nnc.backends import get, inference_signature  # noqa: E402
 from nnc.backends.llvm import threads  # noqa: E402
 from nnc.backends.llvm.loops import Store  # noqa: E402
 from nnc.backends.llvm.parallel import MIN_WORK, parts_of  # noqa: E402
-from nnc.elaborate.builder import GraphBuilder  # noqa: E402
 from nnc.ir.types import TensorType  # noqa: E402
-from nnc.passes.emit import Emitter  # noqa: E402
 from nnc.passes.pipeline import prepare  # noqa: E402
-from test_primitives import SPAN  # noqa: E402
+from test_llvm_backend import graph_of  # noqa: E402
 
 LLVM, NUMPY = get("llvm"), get("numpy")
 
@@ -112,15 +110,6 @@ def test_large_updates_run_in_parts_and_agree_bit_for_bit_on_one_and_two_threads
         ref.step(**batch)
     for name, value in ref.params.items():  # 601 inputs: Adam's m/sqrt(v) magnifies sums' rounding near g = 0
         np.testing.assert_allclose(p2[name], value, rtol=1e-3, atol=1e-5, err_msg=name)
-
-
-def graph_of(build, inputs):
-    b = GraphBuilder("t")
-    e = Emitter(b, SPAN, "", "t")
-    xs = {n: b.add_input(n, t, SPAN) for n, t in inputs.items()}
-    outs = build(e, **xs)
-    b.outputs = [(f"y{i}", o.id) for i, o in enumerate(outs)]
-    return b.build()
 
 
 REDUCTIONS = [((3, 37), (0,)), ((5, 7, 3), (0,)), ((5, 7, 3), (1,)), ((4, 5, 6, 7), (0, 2)), ((2, 33), (0,)),
