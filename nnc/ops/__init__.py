@@ -7,19 +7,21 @@ from __future__ import annotations
 import difflib
 import importlib
 import pkgutil
+from collections.abc import Mapping
 
 from .base import Op
 
 _HELPERS = {"base", "attrs", "window", "common"}
 
 
-class _Registry(dict):
+class _Registry(Mapping):
     """name -> Op, sorted by name. Every op lives in the module of its name (nnc/ops/<name>.py, tested), so a
     lookup imports that module alone (a program uses a dozen of the 120: importing them all cost 15-40 ms of
-    every `nnc.load`); enumerating the registry imports every module first."""
+    every `nnc.load`); enumerating the registry imports every module first. A read-only Mapping: `get`,
+    `in`, `keys`, `items` and `values` come from `__getitem__`, `__iter__` and `__len__`."""
 
     def __init__(self) -> None:
-        super().__init__()
+        self._ops: dict[str, Op] = {}
         self._complete = False
         self._modules: frozenset[str] | None = None
 
@@ -31,65 +33,44 @@ class _Registry(dict):
 
     def _complete_it(self) -> None:
         if not self._complete:
-            found: dict[str, Op] = dict(dict.items(self))
+            found = dict(self._ops)
             for name in sorted(self._module_names()):
                 op = getattr(importlib.import_module(f"{__name__}.{name}"), "OP", None)
                 if isinstance(op, Op):
                     found[op.name] = op
-            dict.clear(self)
-            dict.update(self, sorted(found.items()))
+            self._ops = dict(sorted(found.items()))
             self._complete = True
 
-    def get(self, name, default=None):  # noqa: D401 - dict's
-        if dict.__contains__(self, name):
-            return dict.__getitem__(self, name)
-        if self._complete or not isinstance(name, str) or name not in self._module_names():
-            return default
-        op = getattr(importlib.import_module(f"{__name__}.{name}"), "OP", None)
-        if isinstance(op, Op) and op.name == name:
-            dict.__setitem__(self, name, op)
-            return op
-        self._complete_it()   # a module whose op has another name: the registry as a whole decides
-        return dict.get(self, name, default)
-
-    def __getitem__(self, name):
-        op = self.get(name)
+    def __getitem__(self, name) -> Op:
+        op = self._ops.get(name) if isinstance(name, str) else None
+        if op is None and isinstance(name, str) and not self._complete and name in self._module_names():
+            op = getattr(importlib.import_module(f"{__name__}.{name}"), "OP", None)
+            if isinstance(op, Op) and op.name == name:
+                self._ops[name] = op
+            else:
+                self._complete_it()   # a module whose op has another name: the registry as a whole decides
+                op = self._ops.get(name)
         if op is None:
             raise KeyError(name)
         return op
 
-    def __contains__(self, name) -> bool:
-        return self.get(name) is not None
-
     def __iter__(self):
         self._complete_it()
-        return dict.__iter__(self)
+        return iter(self._ops)
 
     def __len__(self) -> int:
         self._complete_it()
-        return dict.__len__(self)
-
-    def keys(self):
-        self._complete_it()
-        return dict.keys(self)
-
-    def values(self):
-        self._complete_it()
-        return dict.values(self)
-
-    def items(self):
-        self._complete_it()
-        return dict.items(self)
+        return len(self._ops)
 
     def __repr__(self) -> str:
         self._complete_it()
-        return dict.__repr__(self)
+        return repr(self._ops)
 
 
 _REGISTRY = _Registry()
 
 
-def registry() -> dict[str, Op]:
+def registry() -> Mapping[str, Op]:
     """Every op by name (one object for the process; ops are imported as they are looked up)."""
     return _REGISTRY
 
